@@ -1,0 +1,372 @@
+//! Types shared by the vifguard datapath (eBPF) and its loader (userspace).
+//!
+//! Everything here is `#[repr(C)]` with explicit padding: these structs are
+//! the keys and values of BPF maps, read and written by both sides and
+//! printed by `bpftool`. Changing a layout is an ABI change: bump
+//! [`ABI_VERSION`], which names the bpffs directory the maps are pinned in.
+#![no_std]
+
+mod reason;
+
+pub use reason::{REASON_COUNT, Reason};
+
+/// Version of the map layout. The loader pins maps under `v{ABI_VERSION}`, so
+/// a loader with another layout never reads maps it does not understand.
+pub const ABI_VERSION: u32 = 1;
+
+/// Host addresses stored inline in [`IfacePolicy`]: the common case (a guest
+/// with a few addresses) is answered by the one policy lookup, without a trie.
+pub const INLINE_V4: usize = 8;
+/// See [`INLINE_V4`].
+pub const INLINE_V6: usize = 8;
+/// Extra EtherTypes a vif may send (option `ethertypes`).
+pub const MAX_ETHERTYPES: usize = 8;
+/// Headers are parsed within this many bytes from the start of the frame; a
+/// header that ends beyond it counts as running past the frame.
+pub const PARSE_WINDOW: usize = 512;
+/// IPv6 extension headers walked before the chain counts as too long.
+pub const MAX_IPV6_EXT: usize = 8;
+/// Neighbor Discovery options walked before the message counts as malformed.
+pub const MAX_ND_OPTS: usize = 16;
+
+/// Filtering mode of one interface (POLICY.md section 2).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Unlocked = 0,
+    Locked = 1,
+    Isolated = 2,
+    Disabled = 3,
+}
+
+impl Mode {
+    pub const fn from_u8(v: u8) -> Option<Mode> {
+        match v {
+            0 => Some(Mode::Unlocked),
+            1 => Some(Mode::Locked),
+            2 => Some(Mode::Isolated),
+            3 => Some(Mode::Disabled),
+            _ => None,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::Unlocked => "unlocked",
+            Mode::Locked => "locked",
+            Mode::Isolated => "isolated",
+            Mode::Disabled => "disabled",
+        }
+    }
+}
+
+/// Which link-local IPv6 sources a vif may use besides its `ipv6` list.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinkLocal {
+    /// Only the modified EUI-64 address derived from the vif's MAC.
+    Derived = 0,
+    /// All of fe80::/64.
+    Any = 1,
+    /// None beyond the `ipv6` list.
+    None = 2,
+}
+
+impl LinkLocal {
+    pub const fn from_u8(v: u8) -> Option<LinkLocal> {
+        match v {
+            0 => Some(LinkLocal::Derived),
+            1 => Some(LinkLocal::Any),
+            2 => Some(LinkLocal::None),
+            _ => None,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            LinkLocal::Derived => "derived",
+            LinkLocal::Any => "any",
+            LinkLocal::None => "none",
+        }
+    }
+}
+
+/// Direction of a frame relative to the guest.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Transmitted by the guest: TC ingress (and XDP) on vifN.M / tapN.M.
+    FromGuest = 0,
+    /// Delivered to the guest: TC egress on vifN.M / tapN.M.
+    ToGuest = 1,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 2] = [Direction::FromGuest, Direction::ToGuest];
+
+    pub const fn from_u8(v: u8) -> Option<Direction> {
+        match v {
+            0 => Some(Direction::FromGuest),
+            1 => Some(Direction::ToGuest),
+            _ => None,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Direction::FromGuest => "from_guest",
+            Direction::ToGuest => "to_guest",
+        }
+    }
+}
+
+/// Option bits of [`IfacePolicy::flags`] (POLICY.md section 6).
+pub mod flags {
+    pub const DHCP_CLIENT: u16 = 1 << 0;
+    pub const DHCP_SERVER: u16 = 1 << 1;
+    pub const ROUTER: u16 = 1 << 2;
+    pub const EGRESS_FILTER: u16 = 1 << 3;
+    /// The `SRC_V4` trie holds entries for this vif (prefixes, or hosts
+    /// beyond the inline list): consult it when the inline list misses.
+    pub const V4_TRIE: u16 = 1 << 8;
+    /// Same for `SRC_V6`.
+    pub const V6_TRIE: u16 = 1 << 9;
+}
+
+/// The policy of one interface: the value of the `POLICY` hash map, keyed by
+/// ifindex. Addresses are stored as they appear on the wire (network byte
+/// order bytes), so the datapath compares them without swapping.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IfacePolicy {
+    /// [`Mode`] as u8.
+    pub mode: u8,
+    /// [`LinkLocal`] as u8.
+    pub link_local: u8,
+    /// Entries of `ipv4` in use.
+    pub n_ipv4: u8,
+    /// Entries of `ipv6` in use.
+    pub n_ipv6: u8,
+    /// [`flags`] bits.
+    pub flags: u16,
+    pub mac: [u8; 6],
+    /// Index of this interface's row in `COUNTERS` and `EVENT_BUDGET`.
+    pub slot: u32,
+    /// Drop events per second (per CPU) this interface may emit.
+    pub events_per_sec: u32,
+    /// Entries of `ethertypes` in use.
+    pub n_ethertypes: u8,
+    pub _pad: [u8; 3],
+    /// Extra EtherTypes, network byte order.
+    pub ethertypes: [u16; MAX_ETHERTYPES],
+    /// Allowed IPv4 host addresses, network byte order.
+    pub ipv4: [[u8; 4]; INLINE_V4],
+    /// Allowed IPv6 host addresses.
+    pub ipv6: [[u8; 16]; INLINE_V6],
+    /// The link-local address derived from `mac` (modified EUI-64).
+    pub ll_derived: [u8; 16],
+}
+
+impl IfacePolicy {
+    pub const ZERO: IfacePolicy = IfacePolicy {
+        mode: Mode::Disabled as u8,
+        link_local: LinkLocal::Derived as u8,
+        n_ipv4: 0,
+        n_ipv6: 0,
+        flags: 0,
+        mac: [0; 6],
+        slot: 0,
+        events_per_sec: 0,
+        n_ethertypes: 0,
+        _pad: [0; 3],
+        ethertypes: [0; MAX_ETHERTYPES],
+        ipv4: [[0; 4]; INLINE_V4],
+        ipv6: [[0; 16]; INLINE_V6],
+        ll_derived: [0; 16],
+    };
+}
+
+/// Data part of an IPv4 trie key: the interface, then the address. The
+/// prefix length always covers the whole ifindex (32 + address bits), so a
+/// prefix never matches another interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct V4Key {
+    pub ifindex: [u8; 4],
+    pub addr: [u8; 4],
+}
+
+/// Data part of an IPv6 trie key, see [`V4Key`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct V6Key {
+    pub ifindex: [u8; 4],
+    pub addr: [u8; 16],
+}
+
+/// Bits of the trie key taken by the ifindex.
+pub const IFINDEX_BITS: u32 = 32;
+
+/// Packets and bytes for one (interface, direction, reason).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// One row of the per-CPU `COUNTERS` array (indexed by slot): a counter per
+/// direction and reason, at `[direction * REASON_COUNT + reason]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotCounters {
+    pub c: [Counter; 2 * REASON_COUNT],
+}
+
+impl SlotCounters {
+    pub const ZERO: SlotCounters = SlotCounters {
+        c: [Counter {
+            packets: 0,
+            bytes: 0,
+        }; 2 * REASON_COUNT],
+    };
+
+    pub const fn index(direction: Direction, reason: Reason) -> usize {
+        direction as usize * REASON_COUNT + reason as usize
+    }
+}
+
+/// Per-CPU `NO_POLICY` value, keyed by ifindex: frames dropped on an
+/// interface that has a program attached but no policy entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoPolicyCounters {
+    /// Indexed by [`Direction`].
+    pub c: [Counter; 2],
+}
+
+/// Per-CPU `EVENT_BUDGET` value, indexed by slot: a one-second window that
+/// caps how many drop events an interface emits.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventBudget {
+    pub window_start_ns: u64,
+    pub sent: u32,
+    pub _pad: u32,
+}
+
+/// Address family carried in a [`DropEvent`].
+pub mod family {
+    pub const NONE: u8 = 0;
+    pub const IPV4: u8 = 4;
+    pub const IPV6: u8 = 6;
+}
+
+/// A sampled drop, sent on the `EVENTS` ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropEvent {
+    pub ifindex: u32,
+    /// [`Direction`] as u8.
+    pub direction: u8,
+    /// [`Reason`] as u8.
+    pub reason: u8,
+    /// EtherType of the frame (host byte order); 0 if the frame was too short.
+    pub ethertype: u16,
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    /// [`family`] of `src_addr`/`dst_addr`.
+    pub family: u8,
+    pub _pad: [u8; 3],
+    /// Length of the frame in bytes.
+    pub len: u32,
+    /// IP source, or ARP sender protocol address (IPv4 in the first 4 bytes).
+    pub src_addr: [u8; 16],
+    /// IP destination, ARP target, or ND target (IPv4 in the first 4 bytes).
+    pub dst_addr: [u8; 16],
+}
+
+impl DropEvent {
+    pub const ZERO: DropEvent = DropEvent {
+        ifindex: 0,
+        direction: 0,
+        reason: 0,
+        ethertype: 0,
+        src_mac: [0; 6],
+        dst_mac: [0; 6],
+        family: family::NONE,
+        _pad: [0; 3],
+        len: 0,
+        src_addr: [0; 16],
+        dst_addr: [0; 16],
+    };
+}
+
+/// Names of the maps, as the eBPF object declares them and as they are
+/// pinned in bpffs.
+pub mod map_names {
+    pub const POLICY: &str = "POLICY";
+    pub const SRC_V4: &str = "SRC_V4";
+    pub const SRC_V6: &str = "SRC_V6";
+    pub const DST_V4: &str = "DST_V4";
+    pub const DST_V6: &str = "DST_V6";
+    pub const COUNTERS: &str = "COUNTERS";
+    pub const NO_POLICY: &str = "NO_POLICY";
+    pub const EVENT_BUDGET: &str = "EVENT_BUDGET";
+    pub const EVENTS: &str = "EVENTS";
+    pub const ALL: [&str; 9] = [
+        POLICY,
+        SRC_V4,
+        SRC_V6,
+        DST_V4,
+        DST_V6,
+        COUNTERS,
+        NO_POLICY,
+        EVENT_BUDGET,
+        EVENTS,
+    ];
+}
+
+/// Names of the programs in the eBPF object.
+pub mod program_names {
+    pub const TC_FROM_GUEST: &str = "vifguard_tc_from_guest";
+    pub const TC_TO_GUEST: &str = "vifguard_tc_to_guest";
+    pub const XDP_FROM_GUEST: &str = "vifguard_xdp_from_guest";
+    /// Programs that return "pass" and do nothing else: the floor the
+    /// benchmarks compare with.
+    pub const TC_EMPTY: &str = "vifguard_tc_empty";
+    pub const XDP_EMPTY: &str = "vifguard_xdp_empty";
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all of these are repr(C), contain only integers and arrays of
+    // integers, and have their padding spelled out as fields.
+    unsafe impl aya::Pod for super::IfacePolicy {}
+    unsafe impl aya::Pod for super::V4Key {}
+    unsafe impl aya::Pod for super::V6Key {}
+    unsafe impl aya::Pod for super::Counter {}
+    unsafe impl aya::Pod for super::SlotCounters {}
+    unsafe impl aya::Pod for super::NoPolicyCounters {}
+    unsafe impl aya::Pod for super::EventBudget {}
+    unsafe impl aya::Pod for super::DropEvent {}
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use core::mem::{align_of, size_of};
+
+    #[test]
+    fn layouts_have_no_implicit_padding() {
+        assert_eq!(size_of::<IfacePolicy>(), 24 + 16 + 32 + 128 + 16);
+        assert_eq!(align_of::<IfacePolicy>(), 4);
+        assert_eq!(size_of::<V4Key>(), 8);
+        assert_eq!(size_of::<V6Key>(), 20);
+        assert_eq!(size_of::<Counter>(), 16);
+        assert_eq!(size_of::<SlotCounters>(), 16 * 2 * REASON_COUNT);
+        assert_eq!(size_of::<EventBudget>(), 16);
+        assert_eq!(size_of::<DropEvent>(), 4 + 4 + 12 + 4 + 4 + 32);
+    }
+}
