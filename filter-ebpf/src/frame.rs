@@ -1,0 +1,126 @@
+//! Bounds-checked reads from the frame. Every read checks its own bounds
+//! right where it happens, in the two forms the verifier needs: the offset
+//! against the parse window (a scalar bound), then the end of the read
+//! against the end of the packet data.
+
+use core::mem::size_of;
+
+use aya_ebpf::bindings::{__sk_buff, xdp_md};
+use filter_common::PARSE_WINDOW;
+
+/// The program context a frame came with. The loops of the parser run in
+/// global functions (see `subprogs.rs`), which take the context, not packet
+/// pointers.
+#[derive(Clone, Copy)]
+pub enum Ctx {
+    Tc(*mut __sk_buff),
+    Xdp(*mut xdp_md),
+}
+
+/// The bytes of one frame that the filter may parse: from `start` to
+/// `end`, and never more than `PARSE_WINDOW` bytes.
+#[derive(Clone, Copy)]
+pub struct Frame {
+    start: usize,
+    end: usize,
+    pub ctx: Ctx,
+}
+
+impl Frame {
+    #[inline(always)]
+    pub fn new(ctx: Ctx) -> Frame {
+        // SAFETY: ctx is the context pointer the kernel passed to the
+        // program; data and data_end are plain fields of it.
+        let (start, end) = unsafe {
+            match ctx {
+                Ctx::Tc(skb) => ((*skb).data as usize, (*skb).data_end as usize),
+                Ctx::Xdp(md) => ((*md).data as usize, (*md).data_end as usize),
+            }
+        };
+        Frame { start, end, ctx }
+    }
+
+    /// Whether the first `n` bytes are all inside the frame (and window).
+    #[inline(always)]
+    pub fn fits(&self, n: usize) -> bool {
+        let n = opaque(n);
+        n <= PARSE_WINDOW && self.start + n <= self.end
+    }
+
+    #[inline(always)]
+    fn read<T: Copy>(&self, off: usize) -> Option<T> {
+        let off = opaque(off);
+        if off > PARSE_WINDOW - size_of::<T>() {
+            return None;
+        }
+        let p = self.start + off;
+        // Opaque too, or LLVM turns `p + 1 > end` into `p >= end`, which
+        // gives the verifier no readable range at `p`.
+        if opaque(p + size_of::<T>()) > self.end {
+            return None;
+        }
+        // SAFETY: [p, p + size_of::<T>()) lies inside the packet data, as
+        // checked just above; T is a plain byte array or integer.
+        Some(unsafe { core::ptr::read_unaligned(p as *const T) })
+    }
+
+    #[inline(always)]
+    pub fn u8(&self, off: usize) -> Option<u8> {
+        self.read::<u8>(off)
+    }
+
+    /// A big-endian 16-bit field.
+    #[inline(always)]
+    pub fn be16(&self, off: usize) -> Option<u16> {
+        self.read::<[u8; 2]>(off).map(u16::from_be_bytes)
+    }
+
+    #[inline(always)]
+    pub fn bytes4(&self, off: usize) -> Option<[u8; 4]> {
+        self.read::<[u8; 4]>(off)
+    }
+
+    #[inline(always)]
+    pub fn bytes6(&self, off: usize) -> Option<[u8; 6]> {
+        self.read::<[u8; 6]>(off)
+    }
+
+    #[inline(always)]
+    pub fn bytes16(&self, off: usize) -> Option<[u8; 16]> {
+        self.read::<[u8; 16]>(off)
+    }
+}
+
+/// Hides a value from the optimiser. Without it LLVM computes `start + off`
+/// once and reuses that pointer for a later read, but the verifier only
+/// lets a read use the very pointer register that was compared with the
+/// packet end, and rejects the program.
+#[inline(always)]
+fn opaque(v: usize) -> usize {
+    core::hint::black_box(v)
+}
+
+/// Byte-array equality without `memcmp` (there is no libc in eBPF).
+#[inline(always)]
+pub fn eq6(a: [u8; 6], b: [u8; 6]) -> bool {
+    u32::from_ne_bytes([a[0], a[1], a[2], a[3]]) == u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+        && u16::from_ne_bytes([a[4], a[5]]) == u16::from_ne_bytes([b[4], b[5]])
+}
+
+#[inline(always)]
+pub fn eq16(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    let (a, b) = (words(a), words(b));
+    a[0] == b[0] && a[1] == b[1]
+}
+
+#[inline(always)]
+pub fn is_zero16(a: &[u8; 16]) -> bool {
+    let a = words(a);
+    a[0] | a[1] == 0
+}
+
+#[inline(always)]
+pub fn words(a: &[u8; 16]) -> [u64; 2] {
+    // SAFETY: same size, every bit pattern is a valid u64; read by value.
+    unsafe { core::mem::transmute::<[u8; 16], [u64; 2]>(*a) }
+}

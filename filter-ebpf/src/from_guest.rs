@@ -1,0 +1,190 @@
+//! Anti-spoofing: frames the guest transmits (datapath.md, "From the
+//! guest"), for locked and isolated interfaces.
+
+use filter_common::{IfacePolicy, MAX_ETHERTYPES, Mode, Reason, flags};
+
+use crate::addrs::{is_link_local, v4_allowed, v4_destination, v6_allowed, v6_destination};
+use crate::frame::{Frame, eq6, is_zero16};
+use crate::{arp, ipv4, ipv6};
+
+/// Where the frame comes from and what the kernel already knows about it.
+pub struct Origin {
+    pub ifindex: u32,
+    /// TC only: the kernel moved an outer VLAN tag out of the frame.
+    pub hw_vlan_tag: bool,
+}
+
+#[inline(always)]
+pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
+    if !f.fits(14) {
+        return Reason::EthMalformed;
+    }
+    let (Some(src), Some(et)) = (f.bytes6(6), f.be16(12)) else {
+        return Reason::EthMalformed;
+    };
+    if src[0] & 1 != 0 || !eq6(src, p.mac) {
+        return Reason::MacSpoof;
+    }
+    if o.hw_vlan_tag {
+        return Reason::VlanTagged;
+    }
+    let isolated = p.mode == Mode::Isolated as u8;
+    match et {
+        0x8100 | 0x88a8 | 0x9100 => Reason::VlanTagged,
+        arp::ETH_P_ARP => check_arp(f, p, o.ifindex, isolated),
+        arp::ETH_P_RARP => check_rarp(f, p),
+        ipv4::ETH_P_IP => check_ipv4(f, p, o.ifindex, isolated),
+        ipv6::ETH_P_IPV6 => check_ipv6(f, p, o.ifindex, isolated),
+        other => {
+            if ethertype_listed(p, other) {
+                Reason::Pass
+            } else {
+                Reason::Ethertype
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn ethertype_listed(p: &IfacePolicy, et: u16) -> bool {
+    let wire = et.to_be();
+    let n = p.n_ethertypes as usize;
+    let mut i = 0;
+    while i < MAX_ETHERTYPES {
+        if i >= n {
+            break;
+        }
+        if p.ethertypes[i] == wire {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+#[inline(always)]
+fn check_arp(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reason {
+    let a = match arp::parse(f) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if !eq6(a.sha, p.mac) {
+        return Reason::ArpShaSpoof;
+    }
+    let probe = a.op == 1 && a.spa == [0; 4];
+    if !probe && !v4_allowed(p, ifindex, a.spa) {
+        return Reason::ArpSpaSpoof;
+    }
+    if isolated && !v4_destination(ifindex, a.tpa) && !v4_allowed(p, ifindex, a.tpa) {
+        return Reason::Isolation;
+    }
+    Reason::Pass
+}
+
+#[inline(always)]
+fn check_rarp(f: &Frame, p: &IfacePolicy) -> Reason {
+    if !f.fits(arp::ARP_END) {
+        return Reason::ArpMalformed;
+    }
+    match (f.bytes6(22), f.bytes6(32)) {
+        (Some(sha), Some(tha)) if eq6(sha, p.mac) && eq6(tha, p.mac) => Reason::Pass,
+        _ => Reason::RarpSpoof,
+    }
+}
+
+#[inline(always)]
+fn check_ipv4(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reason {
+    let ip = match ipv4::parse(f) {
+        Ok(ip) => ip,
+        Err(r) => return r,
+    };
+    if !v4_allowed(p, ifindex, ip.src) {
+        let bootstrap = ip.src == [0; 4]
+            && ipv4::is_dhcp_client_broadcast(&ip)
+            && p.flags & flags::DHCP_CLIENT != 0;
+        if !bootstrap {
+            return Reason::Ipv4Spoof;
+        }
+    }
+    if ip.udp == Some((67, 68)) && p.flags & flags::DHCP_SERVER == 0 {
+        return Reason::DhcpServer;
+    }
+    if isolated && !ipv4::is_dhcp_client_broadcast(&ip) && !v4_destination(ifindex, ip.dst) {
+        return Reason::Isolation;
+    }
+    Reason::Pass
+}
+
+#[inline(always)]
+fn check_ipv6(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reason {
+    let ip = match ipv6::parse(f) {
+        Ok(ip) => ip,
+        Err(r) => return r,
+    };
+    let nd_type = match ip.icmp_type {
+        Some(t) if ipv6::is_nd(t) => Some(t),
+        _ => None,
+    };
+    let nd = nd_type.map(|t| crate::subprogs::nd_options(f, ip.l4, t, p.mac));
+
+    // Step 5: the source.
+    if is_zero16(&ip.src) {
+        let dad = nd_type == Some(ipv6::ND_NS)
+            && ipv6::is_solicited_node(&ip.dst)
+            && matches!(nd, Some(o) if o & (ipv6::nd::WELL_FORMED | ipv6::nd::SOURCE_LLA) == ipv6::nd::WELL_FORMED);
+        let mld = matches!(
+            ip.icmp_type,
+            Some(ipv6::MLD_REPORT_V1) | Some(ipv6::MLD_REPORT_V2)
+        );
+        if !dad && !mld {
+            return Reason::Ipv6Spoof;
+        }
+    } else if !v6_allowed(p, ifindex, &ip.src) {
+        return if is_link_local(&ip.src) {
+            Reason::Ipv6LinkLocal
+        } else {
+            Reason::Ipv6Spoof
+        };
+    }
+
+    // Step 6: Neighbor Discovery.
+    if let (Some(t), Some(opts)) = (nd_type, nd) {
+        if ip.hop_limit != 255 || ip.fragmented || opts & ipv6::nd::WELL_FORMED == 0 {
+            return Reason::NdMalformed;
+        }
+        if (t == ipv6::ND_RA || t == ipv6::ND_REDIRECT) && p.flags & flags::ROUTER == 0 {
+            return Reason::RaGuard;
+        }
+        if t == ipv6::ND_NA {
+            let Some(target) = f.bytes16(ip.l4 + 8) else {
+                return Reason::NdMalformed;
+            };
+            if is_zero16(&target) || !v6_allowed(p, ifindex, &target) {
+                return Reason::NdSpoof;
+            }
+        }
+        if opts & ipv6::nd::FOREIGN_LLA != 0 {
+            return Reason::NdSpoof;
+        }
+    }
+
+    // Step 7: DHCPv6 server or relay messages.
+    if matches!(ip.udp, Some((547, _))) && p.flags & flags::DHCP_SERVER == 0 {
+        return Reason::DhcpServer;
+    }
+
+    // Step 8: isolation.
+    if isolated && !v6_destination(ifindex, &ip.dst) {
+        let bootstrap = ip.dst[0] == 0xff
+            && (nd_type.is_some_and(|t| t != ipv6::ND_REDIRECT)
+                || matches!(
+                    ip.icmp_type,
+                    Some(ipv6::MLD_REPORT_V1) | Some(ipv6::MLD_REPORT_V2)
+                )
+                || ip.udp == Some((546, 547)));
+        if !bootstrap {
+            return Reason::Isolation;
+        }
+    }
+    Reason::Pass
+}

@@ -1,0 +1,57 @@
+//! IPv4 at offset 14, and the UDP ports behind it.
+
+use filter_common::Reason;
+
+use crate::frame::Frame;
+
+pub const ETH_P_IP: u16 = 0x0800;
+pub const IPPROTO_UDP: u8 = 17;
+pub const BROADCAST: [u8; 4] = [255; 4];
+
+pub struct Ipv4 {
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+    /// UDP (source, destination) port; `None` for other protocols and for
+    /// non-first fragments, which carry no UDP header.
+    pub udp: Option<(u16, u16)>,
+}
+
+/// datapath.md, IPv4 steps 1 and 2: a sane header (and a whole UDP header
+/// when there should be one), else `ipv4_malformed`.
+#[inline(always)]
+pub fn parse(f: &Frame) -> Result<Ipv4, Reason> {
+    let bad = Reason::Ipv4Malformed;
+    if !f.fits(34) {
+        return Err(bad);
+    }
+    let vihl = f.u8(14).ok_or(bad)?;
+    let ihl = (vihl & 0x0f) as usize;
+    if vihl >> 4 != 4 || ihl < 5 {
+        return Err(bad);
+    }
+    let l4 = 14 + 4 * ihl;
+    if !f.fits(l4) {
+        return Err(bad);
+    }
+    let non_first_fragment = f.be16(20).ok_or(bad)? & 0x1fff != 0;
+    let udp = if f.u8(23) == Some(IPPROTO_UDP) && !non_first_fragment {
+        if !f.fits(l4 + 8) {
+            return Err(bad);
+        }
+        Some((f.be16(l4).ok_or(bad)?, f.be16(l4 + 2).ok_or(bad)?))
+    } else {
+        None
+    };
+    Ok(Ipv4 {
+        src: f.bytes4(26).ok_or(bad)?,
+        dst: f.bytes4(30).ok_or(bad)?,
+        udp,
+    })
+}
+
+/// The DHCPv4 client bootstrap shape: 0.0.0.0 (checked by the caller) to
+/// 255.255.255.255, UDP 68 -> 67.
+#[inline(always)]
+pub fn is_dhcp_client_broadcast(ip: &Ipv4) -> bool {
+    ip.dst == BROADCAST && ip.udp == Some((68, 67))
+}

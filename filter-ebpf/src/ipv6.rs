@@ -1,0 +1,214 @@
+//! IPv6 at offset 14: fixed header, extension header walk, upper-layer
+//! header, and Neighbor Discovery options (datapath.md, IPv6 steps 1-4).
+
+use filter_common::{MAX_IPV6_EXT, MAX_ND_OPTS, PARSE_WINDOW, Reason};
+
+use crate::frame::{Frame, eq6};
+
+pub const ETH_P_IPV6: u16 = 0x86dd;
+pub const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_ICMPV6: u8 = 58;
+
+pub const ND_RS: u8 = 133;
+pub const ND_RA: u8 = 134;
+pub const ND_NS: u8 = 135;
+pub const ND_NA: u8 = 136;
+pub const ND_REDIRECT: u8 = 137;
+pub const MLD_REPORT_V1: u8 = 131;
+pub const MLD_REPORT_V2: u8 = 143;
+
+pub struct Ipv6 {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub hop_limit: u8,
+    /// A fragment header was seen.
+    pub fragmented: bool,
+    /// Offset of the upper-layer header.
+    pub l4: usize,
+    /// ICMPv6 type, when the upper layer is ICMPv6.
+    pub icmp_type: Option<u8>,
+    /// UDP (source, destination) port, when the upper layer is UDP.
+    pub udp: Option<(u16, u16)>,
+}
+
+/// The fixed header alone: enough to check a destination (to the guest).
+#[inline(always)]
+pub fn addresses(f: &Frame) -> Result<([u8; 16], [u8; 16]), Reason> {
+    let bad = Reason::Ipv6Malformed;
+    if !f.fits(54) || f.u8(14).ok_or(bad)? >> 4 != 6 {
+        return Err(bad);
+    }
+    Ok((f.bytes16(22).ok_or(bad)?, f.bytes16(38).ok_or(bad)?))
+}
+
+/// Packed result of [`walk`]: a plain scalar, so the walk can run in a
+/// global function the verifier checks once (see `subprogs.rs`).
+pub mod walked {
+    /// Bits 0..16: offset of the upper-layer header.
+    pub const L4_MASK: u32 = 0xffff;
+    /// Bits 16..24: upper-layer protocol.
+    pub const PROTO_SHIFT: u32 = 16;
+    /// The walk met a fragment header.
+    pub const FRAGMENTED: u32 = 1 << 28;
+    /// A non-first fragment: there is no upper-layer header.
+    pub const NO_PROTO: u32 = 1 << 29;
+    /// The chain is too long or runs past the frame.
+    pub const MALFORMED: u32 = 1 << 30;
+}
+
+/// The extension header walk (datapath.md, IPv6 step 2).
+#[inline(always)]
+pub fn walk(f: &Frame) -> u32 {
+    let Some(mut next) = f.u8(20) else {
+        return walked::MALFORMED;
+    };
+    let mut off: usize = 54;
+    let mut fragmented = 0;
+    let mut i = 0;
+    loop {
+        if !matches!(next, 0 | 43 | 44 | 51 | 60) {
+            return off as u32 | (next as u32) << walked::PROTO_SHIFT | fragmented;
+        }
+        if i == MAX_IPV6_EXT {
+            return walked::MALFORMED;
+        }
+        i += 1;
+        let Some(hlen) = f.u8(off + 1) else {
+            return walked::MALFORMED;
+        };
+        let len = match next {
+            44 => 8,
+            51 => 4 * (hlen as usize + 2),
+            _ => 8 * (hlen as usize + 1),
+        };
+        if !f.fits(off + len) {
+            return walked::MALFORMED;
+        }
+        if next == 44 {
+            fragmented = walked::FRAGMENTED;
+            match f.be16(off + 2) {
+                Some(v) if v >> 3 != 0 => return off as u32 | walked::NO_PROTO | fragmented,
+                Some(_) => {}
+                None => return walked::MALFORMED,
+            }
+        }
+        let Some(n) = f.u8(off) else {
+            return walked::MALFORMED;
+        };
+        next = n;
+        off += len;
+    }
+}
+
+/// Fixed header, extension header walk and upper-layer header.
+#[inline(always)]
+pub fn parse(f: &Frame) -> Result<Ipv6, Reason> {
+    let bad = Reason::Ipv6Malformed;
+    let (src, dst) = addresses(f)?;
+    let w = crate::subprogs::ipv6_walk(f);
+    let l4 = (w & walked::L4_MASK) as usize;
+    if w & walked::MALFORMED != 0 || l4 > PARSE_WINDOW {
+        return Err(bad);
+    }
+    let mut ip = Ipv6 {
+        src,
+        dst,
+        hop_limit: f.u8(21).ok_or(bad)?,
+        fragmented: w & walked::FRAGMENTED != 0,
+        l4,
+        icmp_type: None,
+        udp: None,
+    };
+    if w & walked::NO_PROTO != 0 {
+        return Ok(ip);
+    }
+    match (w >> walked::PROTO_SHIFT) as u8 {
+        IPPROTO_ICMPV6 => {
+            if !f.fits(l4 + 4) {
+                return Err(bad);
+            }
+            ip.icmp_type = f.u8(l4);
+        }
+        IPPROTO_UDP => {
+            if !f.fits(l4 + 8) {
+                return Err(bad);
+            }
+            ip.udp = Some((f.be16(l4).ok_or(bad)?, f.be16(l4 + 2).ok_or(bad)?));
+        }
+        _ => {}
+    }
+    Ok(ip)
+}
+
+pub fn is_nd(t: u8) -> bool {
+    (ND_RS..=ND_REDIRECT).contains(&t)
+}
+
+/// Bits of the ND option walk's result.
+pub mod nd {
+    /// The fixed part fits and every option is well-formed.
+    pub const WELL_FORMED: u32 = 1;
+    /// A source link-layer address option is present.
+    pub const SOURCE_LLA: u32 = 2;
+    /// A link-layer address option names another MAC than the vif's.
+    pub const FOREIGN_LLA: u32 = 4;
+}
+
+/// The ND option walk (datapath.md, IPv6 step 4) of message type `t` whose
+/// ICMPv6 header is at `l4`; returns [`nd`] bits.
+#[inline(always)]
+pub fn nd_options(f: &Frame, l4: usize, t: u8, mac: [u8; 6]) -> u32 {
+    let fixed = match t {
+        ND_RS => 8,
+        ND_RA => 16,
+        ND_REDIRECT => 40,
+        _ => 24,
+    };
+    let mut o = l4 + fixed;
+    if !f.fits(o) {
+        return 0;
+    }
+    let mut found = 0;
+    let mut n = 0;
+    while n < MAX_ND_OPTS {
+        if !f.fits(o + 1) {
+            return found | nd::WELL_FORMED;
+        }
+        let (Some(kind), Some(len)) = (f.u8(o), f.u8(o + 1)) else {
+            return 0;
+        };
+        let bytes = 8 * len as usize;
+        if len == 0 || !f.fits(o + bytes) {
+            return 0;
+        }
+        if (kind == 1 || kind == 2) && len == 1 {
+            let Some(lla) = f.bytes6(o + 2) else {
+                return 0;
+            };
+            if kind == 1 {
+                found |= nd::SOURCE_LLA;
+            }
+            if !eq6(lla, mac) {
+                found |= nd::FOREIGN_LLA;
+            }
+        }
+        o += bytes;
+        n += 1;
+    }
+    // More options than the walk looks at: malformed unless none are left.
+    if f.fits(o + 1) {
+        0
+    } else {
+        found | nd::WELL_FORMED
+    }
+}
+
+/// ff02::1:ffXX:XXXX, the solicited-node groups DAD sends to.
+#[inline(always)]
+pub fn is_solicited_node(a: &[u8; 16]) -> bool {
+    let w = crate::frame::words(a);
+    let prefix = u64::from_ne_bytes([0xff, 0x02, 0, 0, 0, 0, 0, 0]);
+    let mid = u64::from_ne_bytes([0, 0, 0, 0x01, 0xff, 0, 0, 0]);
+    let mid_mask = u64::from_ne_bytes([0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0]);
+    w[0] == prefix && w[1] & mid_mask == mid
+}

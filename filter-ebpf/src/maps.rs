@@ -1,0 +1,47 @@
+//! The maps, BTF-defined so `bpftool map dump` prints keys and values as
+//! structs. Sizes here are defaults; the loader sets the real ones
+//! (`max_interfaces` of the host configuration).
+
+use aya_ebpf::{
+    btf_maps::{HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, RingBuf},
+    macros::btf_map,
+};
+use filter_common::{
+    DropEvent, EventBudget, IfacePolicy, NoPolicyCounters, SlotCounters, V4Key, V6Key,
+};
+
+/// ifindex -> policy.
+#[btf_map]
+pub static POLICY: HashMap<u32, IfacePolicy, 1024> = HashMap::new();
+
+/// (ifindex, IPv4 prefix) -> 1: allowed sources beyond the inline list.
+#[btf_map]
+pub static SRC_V4: LpmTrie<V4Key, u32, 65536> = LpmTrie::new();
+
+/// (ifindex, IPv6 prefix) -> 1: allowed sources beyond the inline list.
+#[btf_map]
+pub static SRC_V6: LpmTrie<V6Key, u32, 65536> = LpmTrie::new();
+
+/// (ifindex, IPv4 prefix) -> 1: `isolated` destinations.
+#[btf_map]
+pub static DST_V4: LpmTrie<V4Key, u32, 65536> = LpmTrie::new();
+
+/// (ifindex, IPv6 prefix) -> 1: `isolated` destinations.
+#[btf_map]
+pub static DST_V6: LpmTrie<V6Key, u32, 65536> = LpmTrie::new();
+
+/// slot -> per-CPU counters by direction and reason.
+#[btf_map]
+pub static COUNTERS: PerCpuArray<SlotCounters, 1024> = PerCpuArray::new();
+
+/// ifindex -> per-CPU drops on interfaces without a policy entry.
+#[btf_map]
+pub static NO_POLICY: LruPerCpuHashMap<u32, NoPolicyCounters, 256> = LruPerCpuHashMap::new();
+
+/// slot -> per-CPU event rate-limit window.
+#[btf_map]
+pub static EVENT_BUDGET: PerCpuArray<EventBudget, 1024> = PerCpuArray::new();
+
+/// Sampled drop events for `vifguard events`.
+#[btf_map]
+pub static EVENTS: RingBuf<DropEvent, { 256 * 1024 }> = RingBuf::new();

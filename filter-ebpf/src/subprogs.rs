@@ -1,0 +1,82 @@
+//! Global functions: the parser's two loops (the IPv6 extension header walk
+//! and the ND option walk). The verifier checks a global function once, on
+//! its own, instead of once per path that reaches it; inlined, the loops
+//! multiply each other's paths past the verifier's limit. Global functions
+//! take the program context and scalars and return a scalar, so each has
+//! one version per context type.
+
+use aya_ebpf::bindings::{__sk_buff, xdp_md};
+
+use crate::frame::{Ctx, Frame};
+use crate::ipv6;
+
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vifguard_ipv6_walk_tc(ctx: *mut __sk_buff) -> u32 {
+    ipv6::walk(&Frame::new(Ctx::Tc(ctx)))
+}
+
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vifguard_ipv6_walk_xdp(ctx: *mut xdp_md) -> u32 {
+    ipv6::walk(&Frame::new(Ctx::Xdp(ctx)))
+}
+
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vifguard_nd_options_tc(
+    ctx: *mut __sk_buff,
+    l4: u32,
+    t: u32,
+    mac_hi: u32,
+    mac_lo: u32,
+) -> u32 {
+    ipv6::nd_options(
+        &Frame::new(Ctx::Tc(ctx)),
+        l4 as usize,
+        t as u8,
+        unpack_mac(mac_hi, mac_lo),
+    )
+}
+
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vifguard_nd_options_xdp(
+    ctx: *mut xdp_md,
+    l4: u32,
+    t: u32,
+    mac_hi: u32,
+    mac_lo: u32,
+) -> u32 {
+    ipv6::nd_options(
+        &Frame::new(Ctx::Xdp(ctx)),
+        l4 as usize,
+        t as u8,
+        unpack_mac(mac_hi, mac_lo),
+    )
+}
+
+#[inline(always)]
+fn unpack_mac(hi: u32, lo: u32) -> [u8; 6] {
+    let h = hi.to_ne_bytes();
+    let l = lo.to_ne_bytes();
+    [h[0], h[1], h[2], h[3], l[0], l[1]]
+}
+
+#[inline(always)]
+pub fn ipv6_walk(f: &Frame) -> u32 {
+    match f.ctx {
+        Ctx::Tc(c) => vifguard_ipv6_walk_tc(c),
+        Ctx::Xdp(c) => vifguard_ipv6_walk_xdp(c),
+    }
+}
+
+#[inline(always)]
+pub fn nd_options(f: &Frame, l4: usize, t: u8, mac: [u8; 6]) -> u32 {
+    let hi = u32::from_ne_bytes([mac[0], mac[1], mac[2], mac[3]]);
+    let lo = u32::from_ne_bytes([mac[4], mac[5], 0, 0]);
+    match f.ctx {
+        Ctx::Tc(c) => vifguard_nd_options_tc(c, l4 as u32, u32::from(t), hi, lo),
+        Ctx::Xdp(c) => vifguard_nd_options_xdp(c, l4 as u32, u32::from(t), hi, lo),
+    }
+}
