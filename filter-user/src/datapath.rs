@@ -255,13 +255,14 @@ impl Maps {
     pub fn remove(&mut self, ifindex: u32) -> Result<bool, DatapathError> {
         let had = match self.policy.remove(&ifindex) {
             Ok(()) => true,
-            Err(MapError::KeyNotFound) => false,
+            Err(e) if is_not_found(&e) => false,
             Err(e) => return Err(map_err(names::POLICY, "remove")(e)),
         };
         let old = self.trie_entries(ifindex)?;
         self.remove_trie_entries(&old, None)?;
         match self.no_policy.remove(&ifindex) {
-            Ok(()) | Err(MapError::KeyNotFound) => {}
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(map_err(names::NO_POLICY, "remove")(e)),
         }
         Ok(had)
@@ -309,7 +310,8 @@ impl Maps {
                     continue;
                 }
                 match trie.remove(&Key::new(e.0, e.1)) {
-                    Ok(()) | Err(MapError::KeyNotFound) => {}
+                    Ok(()) => {}
+                    Err(err) if is_not_found(&err) => {}
                     Err(err) => return Err(map_err(name, "remove")(err)),
                 }
             }
@@ -418,9 +420,19 @@ impl Maps {
                 }
                 acc
             })),
-            Err(MapError::KeyNotFound) => Ok([Counter::default(); 2]),
+            Err(e) if is_not_found(&e) => Ok([Counter::default(); 2]),
             Err(e) => Err(map_err(names::NO_POLICY, "read")(e)),
         }
+    }
+}
+
+/// A lookup or delete of a key that is not there (aya reports it either
+/// way, depending on the call).
+pub fn is_not_found(e: &MapError) -> bool {
+    match e {
+        MapError::KeyNotFound => true,
+        MapError::SyscallError(s) => s.io_error.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
     }
 }
 
