@@ -41,22 +41,21 @@ impl Frame {
     }
 
     /// Whether the first `n` bytes are all inside the frame (and window).
+    /// For offsets known at compile time.
     #[inline(always)]
     pub fn fits(&self, n: usize) -> bool {
-        let n = opaque(n);
         n <= PARSE_WINDOW && self.start + n <= self.end
     }
 
+    /// Reads at offsets known at compile time: the verifier tracks
+    /// `start + constant` exactly, so the plain check suffices.
     #[inline(always)]
     fn read<T: Copy>(&self, off: usize) -> Option<T> {
-        let off = opaque(off);
         if off > PARSE_WINDOW - size_of::<T>() {
             return None;
         }
         let p = self.start + off;
-        // Opaque too, or LLVM turns `p + 1 > end` into `p >= end`, which
-        // gives the verifier no readable range at `p`.
-        if opaque(p + size_of::<T>()) > self.end {
+        if p + size_of::<T>() > self.end {
             return None;
         }
         // SAFETY: [p, p + size_of::<T>()) lies inside the packet data, as
@@ -78,6 +77,62 @@ impl Frame {
     #[inline(always)]
     pub fn bytes4(&self, off: usize) -> Option<[u8; 4]> {
         self.read::<[u8; 4]>(off)
+    }
+
+    #[inline(always)]
+    pub fn bytes6(&self, off: usize) -> Option<[u8; 6]> {
+        self.read::<[u8; 6]>(off)
+    }
+
+    #[inline(always)]
+    pub fn bytes16(&self, off: usize) -> Option<[u8; 16]> {
+        self.read::<[u8; 16]>(off)
+    }
+
+    /// Reads at offsets computed from the frame (header lengths).
+    #[inline(always)]
+    pub fn var(&self) -> VarFrame<'_> {
+        VarFrame(self)
+    }
+}
+
+/// Reads at variable offsets. Each one hides its offset and its end pointer
+/// from the optimiser (see [`opaque`]), which costs a stack round trip, so
+/// constant offsets use [`Frame`]'s own reads.
+pub struct VarFrame<'a>(&'a Frame);
+
+impl VarFrame<'_> {
+    #[inline(always)]
+    pub fn fits(&self, n: usize) -> bool {
+        let n = opaque(n);
+        n <= PARSE_WINDOW && self.0.start + n <= self.0.end
+    }
+
+    #[inline(always)]
+    fn read<T: Copy>(&self, off: usize) -> Option<T> {
+        let off = opaque(off);
+        if off > PARSE_WINDOW - size_of::<T>() {
+            return None;
+        }
+        let p = self.0.start + off;
+        // Opaque too, or LLVM turns `p + 1 > end` into `p >= end`, which
+        // gives the verifier no readable range at a variable `p`.
+        if opaque(p + size_of::<T>()) > self.0.end {
+            return None;
+        }
+        // SAFETY: [p, p + size_of::<T>()) lies inside the packet data, as
+        // checked just above; T is a plain byte array or integer.
+        Some(unsafe { core::ptr::read_unaligned(p as *const T) })
+    }
+
+    #[inline(always)]
+    pub fn u8(&self, off: usize) -> Option<u8> {
+        self.read::<u8>(off)
+    }
+
+    #[inline(always)]
+    pub fn be16(&self, off: usize) -> Option<u16> {
+        self.read::<[u8; 2]>(off).map(u16::from_be_bytes)
     }
 
     #[inline(always)]

@@ -156,7 +156,7 @@ fn check_ipv6(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reaso
             return Reason::RaGuard;
         }
         if t == ipv6::ND_NA {
-            let Some(target) = f.bytes16(ip.l4 + 8) else {
+            let Some(target) = f.var().bytes16(ip.l4 + 8) else {
                 return Reason::NdMalformed;
             };
             if is_zero16(&target) || !v6_allowed(p, ifindex, &target) {

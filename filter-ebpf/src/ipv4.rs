@@ -30,15 +30,18 @@ pub fn parse(f: &Frame) -> Result<Ipv4, Reason> {
         return Err(bad);
     }
     let l4 = 14 + 4 * ihl;
-    if !f.fits(l4) {
+    if !f.var().fits(l4) {
         return Err(bad);
     }
     let non_first_fragment = f.be16(20).ok_or(bad)? & 0x1fff != 0;
     let udp = if f.u8(23) == Some(IPPROTO_UDP) && !non_first_fragment {
-        if !f.fits(l4 + 8) {
+        if !f.var().fits(l4 + 8) {
             return Err(bad);
         }
-        Some((f.be16(l4).ok_or(bad)?, f.be16(l4 + 2).ok_or(bad)?))
+        Some((
+            f.var().be16(l4).ok_or(bad)?,
+            f.var().be16(l4 + 2).ok_or(bad)?,
+        ))
     } else {
         None
     };

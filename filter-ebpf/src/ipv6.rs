@@ -73,7 +73,7 @@ pub fn walk(f: &Frame) -> u32 {
             return walked::MALFORMED;
         }
         i += 1;
-        let Some(hlen) = f.u8(off + 1) else {
+        let Some(hlen) = f.var().u8(off + 1) else {
             return walked::MALFORMED;
         };
         let len = match next {
@@ -81,18 +81,18 @@ pub fn walk(f: &Frame) -> u32 {
             51 => 4 * (hlen as usize + 2),
             _ => 8 * (hlen as usize + 1),
         };
-        if !f.fits(off + len) {
+        if !f.var().fits(off + len) {
             return walked::MALFORMED;
         }
         if next == 44 {
             fragmented = walked::FRAGMENTED;
-            match f.be16(off + 2) {
+            match f.var().be16(off + 2) {
                 Some(v) if v >> 3 != 0 => return off as u32 | walked::NO_PROTO | fragmented,
                 Some(_) => {}
                 None => return walked::MALFORMED,
             }
         }
-        let Some(n) = f.u8(off) else {
+        let Some(n) = f.var().u8(off) else {
             return walked::MALFORMED;
         };
         next = n;
@@ -105,7 +105,13 @@ pub fn walk(f: &Frame) -> u32 {
 pub fn parse(f: &Frame) -> Result<Ipv6, Reason> {
     let bad = Reason::Ipv6Malformed;
     let (src, dst) = addresses(f)?;
-    let w = crate::subprogs::ipv6_walk(f);
+    // Most packets carry no extension header: skip the walk's call.
+    let next = f.u8(20).ok_or(bad)?;
+    let w = if matches!(next, 0 | 43 | 44 | 51 | 60) {
+        crate::subprogs::ipv6_walk(f)
+    } else {
+        54 | (next as u32) << walked::PROTO_SHIFT
+    };
     let l4 = (w & walked::L4_MASK) as usize;
     if w & walked::MALFORMED != 0 || l4 > PARSE_WINDOW {
         return Err(bad);
@@ -124,16 +130,19 @@ pub fn parse(f: &Frame) -> Result<Ipv6, Reason> {
     }
     match (w >> walked::PROTO_SHIFT) as u8 {
         IPPROTO_ICMPV6 => {
-            if !f.fits(l4 + 4) {
+            if !f.var().fits(l4 + 4) {
                 return Err(bad);
             }
-            ip.icmp_type = f.u8(l4);
+            ip.icmp_type = f.var().u8(l4);
         }
         IPPROTO_UDP => {
-            if !f.fits(l4 + 8) {
+            if !f.var().fits(l4 + 8) {
                 return Err(bad);
             }
-            ip.udp = Some((f.be16(l4).ok_or(bad)?, f.be16(l4 + 2).ok_or(bad)?));
+            ip.udp = Some((
+                f.var().be16(l4).ok_or(bad)?,
+                f.var().be16(l4 + 2).ok_or(bad)?,
+            ));
         }
         _ => {}
     }
@@ -165,24 +174,24 @@ pub fn nd_options(f: &Frame, l4: usize, t: u8, mac: [u8; 6]) -> u32 {
         _ => 24,
     };
     let mut o = l4 + fixed;
-    if !f.fits(o) {
+    if !f.var().fits(o) {
         return 0;
     }
     let mut found = 0;
     let mut n = 0;
     while n < MAX_ND_OPTS {
-        if !f.fits(o + 1) {
+        if !f.var().fits(o + 1) {
             return found | nd::WELL_FORMED;
         }
-        let (Some(kind), Some(len)) = (f.u8(o), f.u8(o + 1)) else {
+        let (Some(kind), Some(len)) = (f.var().u8(o), f.var().u8(o + 1)) else {
             return 0;
         };
         let bytes = 8 * len as usize;
-        if len == 0 || !f.fits(o + bytes) {
+        if len == 0 || !f.var().fits(o + bytes) {
             return 0;
         }
         if (kind == 1 || kind == 2) && len == 1 {
-            let Some(lla) = f.bytes6(o + 2) else {
+            let Some(lla) = f.var().bytes6(o + 2) else {
                 return 0;
             };
             if kind == 1 {
@@ -196,7 +205,7 @@ pub fn nd_options(f: &Frame, l4: usize, t: u8, mac: [u8; 6]) -> u32 {
         n += 1;
     }
     // More options than the walk looks at: malformed unless none are left.
-    if f.fits(o + 1) {
+    if f.var().fits(o + 1) {
         0
     } else {
         found | nd::WELL_FORMED

@@ -80,7 +80,13 @@ impl Kernel {
     /// Loads a private copy of the datapath (nothing pinned, nothing
     /// attached).
     pub fn load() -> Kernel {
-        let mut ebpf = datapath::load(64, None).expect("load the eBPF object into the kernel");
+        Kernel::load_sized(64)
+    }
+
+    /// Like [`Kernel::load`], with room for `max_interfaces` policies.
+    pub fn load_sized(max_interfaces: u32) -> Kernel {
+        let mut ebpf =
+            datapath::load(max_interfaces, None).expect("load the eBPF object into the kernel");
         let maps = Maps::take_from(&mut ebpf).expect("open the object's maps");
         Kernel { ebpf, maps }
     }

@@ -1,1 +1,76 @@
-fn main() {}
+//! Project automation: `cargo xtask <command>`. Every command installs what
+//! it needs first (`bootstrap`), so each works on a fresh machine.
+
+mod bench;
+mod bootstrap;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  bootstrap        install what building and testing need (Debian packages,
+                   bpf-linker); quick when everything is there
+  test             bootstrap, then format check, clippy on every crate, and
+                   the whole test suite (needs root: loads eBPF programs)
+  bench datapath   bootstrap, then measure the datapath per frame class with
+                   BPF_PROG_TEST_RUN and write BENCHMARKS.md
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("bootstrap") => bootstrap::run(),
+        Some("test") => test(),
+        Some("bench") => bench::run(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The project's whole check, as CI runs it.
+fn test() -> Result<()> {
+    bootstrap::run()?;
+    bootstrap::require_root("the tests load eBPF programs and create network namespaces")?;
+    cargo(&["fmt", "--all", "--", "--check"])
+        .context("cargo fmt --check: run `cargo fmt --all`")?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&["test", "--workspace", "--no-fail-fast"])
+}
+
+pub fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(cargo).args(args))
+}
+
+pub fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
