@@ -2,3 +2,6 @@
 //! policy sources (xenstore), and the loader that fills and pins BPF maps.
 
 pub mod policy;
+pub mod xenstore;
+pub mod config;
+pub mod sources;

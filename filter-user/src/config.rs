@@ -1,0 +1,505 @@
+//! The host configuration file, `/etc/vifguard/vifguard.toml` by default.
+//!
+//! A missing file means every default. Unknown keys are errors (a typo must
+//! not silently change nothing). The shipped `vifguard.toml.example`
+//! documents every key:
+//!
+//! ```toml
+//! bpffs = "/sys/fs/bpf/vifguard"   # pin directory (a versioned subdir is used)
+//! max_interfaces = 1024            # interfaces the maps hold
+//! events_per_sec = 20              # drop events per interface and second
+//!
+//! [network_default]                # what a vif's `network_default` means
+//! mode = "unlocked"                # for bridges not listed below
+//! [network_default.bridges]
+//! xenbr1 = "locked"
+//!
+//! [options]                        # option defaults (POLICY.md section 6)
+//! dhcp_client = true
+//! dhcp_server = false
+//! router = false
+//! ipv6_link_local = "derived"
+//! egress_filter = true
+//! ethertypes = []                  # e.g. ["0x88cc"] or [0x88cc]
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::policy::{Mode, Options, parse_ethertype, parse_link_local, parse_mode};
+
+/// Where the host configuration lives unless told otherwise.
+pub const DEFAULT_PATH: &str = "/etc/vifguard/vifguard.toml";
+/// Default bpffs directory for pins.
+pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf/vifguard";
+/// Default number of interfaces the maps are sized for.
+pub const DEFAULT_MAX_INTERFACES: u32 = 1024;
+/// Largest `max_interfaces` accepted.
+pub const MAX_MAX_INTERFACES: u32 = 65536;
+/// Default drop events per interface and second.
+pub const DEFAULT_EVENTS_PER_SEC: u32 = 20;
+/// Largest `events_per_sec` accepted.
+pub const MAX_EVENTS_PER_SEC: u32 = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read host configuration {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("host configuration {path} is not valid TOML or has an unknown key: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("host configuration {path}: {key} = {value} is invalid: {reason}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// `[network_default]`: the mode `network_default` resolves to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkDefault {
+    /// For bridges not listed in `bridges` (and vifs without a bridge).
+    pub mode: Mode,
+    /// Per-bridge modes, by bridge name.
+    pub bridges: BTreeMap<String, Mode>,
+}
+
+impl Default for NetworkDefault {
+    fn default() -> Self {
+        NetworkDefault {
+            mode: Mode::Unlocked,
+            bridges: BTreeMap::new(),
+        }
+    }
+}
+
+/// Which key of the host configuration decided a value (for provenance).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigKey {
+    /// The file, `None` when built-in defaults were used.
+    pub file: Option<PathBuf>,
+    /// Dotted key, like `network_default.bridges.xenbr0`.
+    pub key: String,
+    /// Whether the key was set in the file (else its default applied).
+    pub set: bool,
+}
+
+impl fmt::Display for ConfigKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.set) {
+            (Some(file), true) => write!(f, "{} in {}", self.key, file.display()),
+            (Some(file), false) => {
+                write!(f, "{} (default; not set in {})", self.key, file.display())
+            }
+            (None, _) => write!(f, "{} (built-in default)", self.key),
+        }
+    }
+}
+
+/// The host configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostConfig {
+    /// The file it was read from; `None` for built-in defaults (also when
+    /// the file does not exist).
+    pub file: Option<PathBuf>,
+    pub bpffs: PathBuf,
+    pub max_interfaces: u32,
+    pub events_per_sec: u32,
+    pub network_default: NetworkDefault,
+    /// Option defaults, before per-vif settings.
+    pub options: Options,
+    /// Dotted names of the `[options]` keys the file sets.
+    pub options_set: Vec<&'static str>,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            file: None,
+            bpffs: PathBuf::from(DEFAULT_BPFFS),
+            max_interfaces: DEFAULT_MAX_INTERFACES,
+            events_per_sec: DEFAULT_EVENTS_PER_SEC,
+            network_default: NetworkDefault::default(),
+            options: Options::default(),
+            options_set: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    bpffs: Option<String>,
+    max_interfaces: Option<i64>,
+    events_per_sec: Option<i64>,
+    network_default: Option<RawNetworkDefault>,
+    options: Option<RawOptions>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetworkDefault {
+    mode: Option<String>,
+    bridges: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOptions {
+    dhcp_client: Option<bool>,
+    dhcp_server: Option<bool>,
+    router: Option<bool>,
+    ipv6_link_local: Option<String>,
+    egress_filter: Option<bool>,
+    ethertypes: Option<Vec<RawEthertype>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawEthertype {
+    Int(i64),
+    Text(String),
+}
+
+/// Whether `name` can be a Linux interface (bridge) name.
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
+}
+
+impl HostConfig {
+    /// Reads [`DEFAULT_PATH`].
+    pub fn load_default() -> Result<HostConfig, ConfigError> {
+        HostConfig::load(Path::new(DEFAULT_PATH))
+    }
+
+    /// Reads `path`; a file that does not exist gives the defaults.
+    pub fn load(path: &Path) -> Result<HostConfig, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => HostConfig::parse(&text, path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(HostConfig::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses the text of a configuration file; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<HostConfig, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|sp| text.bytes().take(sp.start).filter(|&b| b == b'\n').count() + 1);
+            let message = e.message().trim().replace('\n', " ");
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: match line {
+                    Some(l) => format!("line {l}: {message}"),
+                    None => message,
+                },
+            }
+        })?;
+        let invalid = |key: &str, value: String, reason: &str| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            value,
+            reason: reason.to_string(),
+        };
+        let mut c = HostConfig {
+            file: Some(path.to_path_buf()),
+            ..HostConfig::default()
+        };
+        if let Some(b) = raw.bpffs {
+            let p = PathBuf::from(&b);
+            if !p.is_absolute() || b.contains('\0') {
+                return Err(invalid("bpffs", format!("{b:?}"), "want an absolute path"));
+            }
+            c.bpffs = p;
+        }
+        if let Some(n) = raw.max_interfaces {
+            c.max_interfaces = u32::try_from(n)
+                .ok()
+                .filter(|&v| (1..=MAX_MAX_INTERFACES).contains(&v))
+                .ok_or_else(|| {
+                    invalid(
+                        "max_interfaces",
+                        n.to_string(),
+                        &format!("want 1..={MAX_MAX_INTERFACES}"),
+                    )
+                })?;
+        }
+        if let Some(n) = raw.events_per_sec {
+            c.events_per_sec = u32::try_from(n)
+                .ok()
+                .filter(|&v| v <= MAX_EVENTS_PER_SEC)
+                .ok_or_else(|| {
+                    invalid(
+                        "events_per_sec",
+                        n.to_string(),
+                        &format!("want 0..={MAX_EVENTS_PER_SEC} (0 turns drop events off)"),
+                    )
+                })?;
+        }
+        let concrete_mode = |key: &str, s: &str| -> Result<Mode, ConfigError> {
+            match parse_mode(s) {
+                Ok(Some(m)) => Ok(m),
+                Ok(None) => Err(invalid(
+                    key,
+                    format!("{s:?}"),
+                    "network_default cannot default to itself; want unlocked, locked, isolated or disabled",
+                )),
+                Err(e) => Err(invalid(key, format!("{s:?}"), &e.to_string())),
+            }
+        };
+        if let Some(nd) = raw.network_default {
+            if let Some(m) = nd.mode {
+                c.network_default.mode = concrete_mode("network_default.mode", &m)?;
+            }
+            for (bridge, m) in nd.bridges.unwrap_or_default() {
+                let key = format!("network_default.bridges.{bridge}");
+                if !valid_ifname(&bridge) {
+                    return Err(invalid(
+                        &key,
+                        format!("{m:?}"),
+                        "the key is not a valid bridge (interface) name",
+                    ));
+                }
+                let mode = concrete_mode(&key, &m)?;
+                c.network_default.bridges.insert(bridge, mode);
+            }
+        }
+        if let Some(o) = raw.options {
+            let set = &mut c.options_set;
+            if let Some(v) = o.dhcp_client {
+                c.options.dhcp_client = v;
+                set.push("dhcp_client");
+            }
+            if let Some(v) = o.dhcp_server {
+                c.options.dhcp_server = v;
+                set.push("dhcp_server");
+            }
+            if let Some(v) = o.router {
+                c.options.router = v;
+                set.push("router");
+            }
+            if let Some(v) = o.egress_filter {
+                c.options.egress_filter = v;
+                set.push("egress_filter");
+            }
+            if let Some(v) = o.ipv6_link_local {
+                c.options.link_local = parse_link_local(&v).map_err(|e| {
+                    invalid("options.ipv6_link_local", format!("{v:?}"), &e.to_string())
+                })?;
+                set.push("ipv6_link_local");
+            }
+            if let Some(list) = o.ethertypes {
+                let mut out = Vec::new();
+                for e in list {
+                    let (shown, parsed) = match e {
+                        RawEthertype::Int(i) => (
+                            i.to_string(),
+                            u16::try_from(i).ok().filter(|&v| v >= 0x0600).ok_or(()),
+                        ),
+                        RawEthertype::Text(s) => {
+                            (format!("{s:?}"), parse_ethertype(&s).map_err(drop))
+                        }
+                    };
+                    let v = parsed.map_err(|()| {
+                        invalid(
+                            "options.ethertypes",
+                            shown,
+                            "want an EtherType 0x0600..0xffff, e.g. \"0x88cc\" or 0x88cc",
+                        )
+                    })?;
+                    if !out.contains(&v) {
+                        out.push(v);
+                    }
+                }
+                if out.len() > filter_common::MAX_ETHERTYPES {
+                    return Err(invalid(
+                        "options.ethertypes",
+                        format!("{} entries", out.len()),
+                        &format!("at most {}", filter_common::MAX_ETHERTYPES),
+                    ));
+                }
+                c.options.ethertypes = out;
+                set.push("ethertypes");
+            }
+        }
+        Ok(c)
+    }
+
+    /// The mode `network_default` means on `bridge`, and the key that says
+    /// so.
+    pub fn network_default_for(&self, bridge: Option<&str>) -> (Mode, ConfigKey) {
+        if let Some((b, m)) = bridge.and_then(|b| self.network_default.bridges.get_key_value(b)) {
+            return (
+                *m,
+                ConfigKey {
+                    file: self.file.clone(),
+                    key: format!("network_default.bridges.{b}"),
+                    set: true,
+                },
+            );
+        }
+        (
+            self.network_default.mode,
+            ConfigKey {
+                file: self.file.clone(),
+                key: "network_default.mode".to_string(),
+                set: self.file.is_some(),
+            },
+        )
+    }
+
+    /// Where the default of option `name` (`dhcp_client`, ...) came from.
+    pub fn option_key(&self, name: &str) -> ConfigKey {
+        ConfigKey {
+            file: self.file.clone(),
+            key: format!("options.{name}"),
+            set: self.options_set.contains(&name),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<HostConfig, ConfigError> {
+        HostConfig::parse(s, Path::new("/test/vifguard.toml"))
+    }
+
+    #[test]
+    fn empty_file_is_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.bpffs, PathBuf::from(DEFAULT_BPFFS));
+        assert_eq!(c.max_interfaces, 1024);
+        assert_eq!(c.events_per_sec, 20);
+        assert_eq!(c.network_default.mode, Mode::Unlocked);
+        assert_eq!(c.options, Options::default());
+    }
+
+    #[test]
+    fn missing_file_is_defaults() {
+        let c = HostConfig::load(Path::new("/nonexistent/vifguard/vifguard.toml")).unwrap();
+        assert_eq!(c, HostConfig::default());
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let c = parse(
+            r#"
+bpffs = "/sys/fs/bpf/vg"
+max_interfaces = 64
+events_per_sec = 0
+[network_default]
+mode = "locked"
+[network_default.bridges]
+xenbr0 = "unlocked"
+xenbr1 = "isolated"
+[options]
+dhcp_server = true
+ipv6_link_local = "any"
+ethertypes = ["0x88cc", 0x88b5]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.bpffs, PathBuf::from("/sys/fs/bpf/vg"));
+        assert_eq!(c.max_interfaces, 64);
+        assert_eq!(c.events_per_sec, 0);
+        assert_eq!(c.network_default_for(Some("xenbr0")).0, Mode::Unlocked);
+        assert_eq!(c.network_default_for(Some("xenbr1")).0, Mode::Isolated);
+        let (m, key) = c.network_default_for(Some("other"));
+        assert_eq!(m, Mode::Locked);
+        assert_eq!(key.key, "network_default.mode");
+        assert_eq!(c.network_default_for(None).0, Mode::Locked);
+        assert!(c.options.dhcp_server && c.options.dhcp_client);
+        assert_eq!(c.options.link_local, crate::policy::LinkLocal::Any);
+        assert_eq!(c.options.ethertypes, vec![0x88cc, 0x88b5]);
+        assert!(c.option_key("dhcp_server").set);
+        assert!(!c.option_key("router").set);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        for text in [
+            "bpfs = \"/x\"",
+            "[options]\ndhcp = true",
+            "[network_default]\nmodes = \"locked\"",
+            "[extra]\na = 1",
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(matches!(e, ConfigError::Parse { .. }), "{text}: {e}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("/test/vifguard.toml") && msg.contains("line "),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases = [
+            ("bpffs = \"relative\"", "bpffs"),
+            ("max_interfaces = 0", "max_interfaces"),
+            ("max_interfaces = -5", "max_interfaces"),
+            ("events_per_sec = 10000000", "events_per_sec"),
+            (
+                "[network_default]\nmode = \"network_default\"",
+                "network_default.mode",
+            ),
+            (
+                "[network_default]\nmode = \"lockd\"",
+                "network_default.mode",
+            ),
+            (
+                "[network_default.bridges]\nxenbr0 = \"open\"",
+                "network_default.bridges.xenbr0",
+            ),
+            (
+                "[options]\nipv6_link_local = \"some\"",
+                "options.ipv6_link_local",
+            ),
+            ("[options]\nethertypes = [\"0x0100\"]", "options.ethertypes"),
+            ("[options]\nethertypes = [70000]", "options.ethertypes"),
+        ];
+        for (text, key) in cases {
+            match parse(text) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            parse("max_interfaces = \"many\""),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn shipped_example_parses() {
+        let text = include_str!("../vifguard.toml.example");
+        let c = parse(text).unwrap();
+        assert_eq!(c.bpffs, PathBuf::from(DEFAULT_BPFFS));
+        assert_eq!(c.max_interfaces, DEFAULT_MAX_INTERFACES);
+        assert_eq!(c.events_per_sec, DEFAULT_EVENTS_PER_SEC);
+        assert_eq!(c.options, Options::default());
+    }
+}
