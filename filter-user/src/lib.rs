@@ -1,7 +1,11 @@
 //! vifguard's userspace: policy types, the reference model of the datapath,
 //! policy sources (xenstore), and the loader that fills and pins BPF maps.
 
-pub mod policy;
-pub mod xenstore;
+pub mod attach;
 pub mod config;
+pub mod datapath;
+pub mod encode;
+pub mod model;
+pub mod policy;
 pub mod sources;
+pub mod xenstore;

@@ -102,6 +102,40 @@ impl Kernel {
         self.maps.remove(ifindex).expect("remove the policy");
     }
 
+    /// Attaches the program of `hook` to `ifname` in the calling thread's
+    /// network namespace; detached when the returned link drops.
+    pub fn attach(&mut self, hook: Hook, ifname: &str) -> aya::programs::links::FdLink {
+        use filter_user::attach;
+        match hook {
+            Hook::XdpFromGuest => {
+                let prog = datapath::xdp_program(&mut self.ebpf, progs::XDP_FROM_GUEST)
+                    .expect("XDP program");
+                attach::attach_xdp(prog, ifname, aya::programs::XdpMode::default())
+            }
+            Hook::TcFromGuest | Hook::TcToGuest => {
+                let name = if hook == Hook::TcFromGuest {
+                    progs::TC_FROM_GUEST
+                } else {
+                    progs::TC_TO_GUEST
+                };
+                let prog = datapath::tc_program(&mut self.ebpf, name).expect("TC program");
+                attach::attach_tc(prog, ifname, hook.direction())
+            }
+        }
+        .expect("attach the program")
+    }
+
+    /// The counters of the interface with policy slot `slot`.
+    pub fn counters_of(&self, ifindex: u32) -> Counters {
+        let slot = self
+            .maps
+            .policy
+            .get(&ifindex, 0)
+            .expect("policy entry")
+            .slot;
+        self.maps.counters(slot).expect("read counters")
+    }
+
     fn tc(&self, name: &str) -> &SchedClassifier {
         self.ebpf
             .program(name)
