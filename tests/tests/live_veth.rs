@@ -193,3 +193,140 @@ fn tc_on_a_veth_vif_passes_legitimate_frames_and_stops_forged_ones() {
 fn xdp_on_a_veth_vif_passes_legitimate_frames_and_stops_forged_ones() {
     check_live(Hook::XdpFromGuest);
 }
+
+/// Frames sent by guest 2 towards the bridge, each with the counter reason
+/// the to-guest program on vif1.0 should give it, or `None` when the bridge
+/// does not send it to vif1.0 at all.
+#[test]
+fn tc_egress_keeps_a_guest_from_sniffing_its_neighbours() {
+    let h = host();
+    let mut kernel = Kernel::load();
+    let vif1 = h.dom0.ifindex("vif1.0");
+    kernel.set_policy(vif1, &guest1_policy());
+    let _link = {
+        let _in = h.dom0.enter();
+        kernel.attach(Hook::TcToGuest, "vif1.0")
+    };
+    let tx = RawSocket::open(&h.g2, "eth0");
+    let rx = RawSocket::open(&h.g1, "eth0");
+    let unknown: Mac = [0x00, 0x16, 0x3e, 0x00, 0x03, 0x01];
+    let udp_to = |dst_mac: Mac, dst: &str, i: usize| {
+        Frame::eth(G2, dst_mac)
+            .ipv4("192.0.2.20".parse().expect("a"), dst.parse().expect("a"))
+            .udp(5000, 5000)
+            .payload(&marker(i))
+            .build()
+    };
+    let arp_for = |tpa: &str| {
+        Frame::eth(G2, BROADCAST)
+            .arp(arp_op::REQUEST)
+            .spa("192.0.2.20".parse().expect("a"))
+            .tpa(tpa.parse().expect("a"))
+            .build()
+    };
+    let sent: Vec<(&str, Vec<u8>, Reason)> = vec![
+        (
+            "unicast to guest 1's MAC and address",
+            udp_to(G1, "192.0.2.10", 10),
+            Reason::Pass,
+        ),
+        (
+            "flooded unicast for an unknown MAC",
+            udp_to(unknown, "192.0.2.30", 11),
+            Reason::SniffMac,
+        ),
+        (
+            "unicast to guest 1's MAC for another address",
+            udp_to(G1, "192.0.2.30", 12),
+            Reason::SniffIp,
+        ),
+        (
+            "ARP request for guest 1",
+            arp_for("192.0.2.10"),
+            Reason::Pass,
+        ),
+        (
+            "ARP request for a neighbour",
+            arp_for("192.0.2.30"),
+            Reason::SniffArp,
+        ),
+    ];
+    let before = kernel.counters_of(vif1);
+    for (_, frame, _) in &sent {
+        tx.send(frame);
+    }
+    let received = rx.drain(Duration::from_millis(500));
+    let after = kernel.counters_of(vif1);
+    for (name, frame, expect) in &sent {
+        let arrived = received.iter().any(|r| r == frame);
+        assert_eq!(
+            arrived,
+            expect.is_pass(),
+            "{name} should {} guest 1",
+            if expect.is_pass() {
+                "reach"
+            } else {
+                "not reach"
+            }
+        );
+    }
+    for reason in Reason::ALL {
+        let want = sent.iter().filter(|(_, _, r)| *r == reason).count() as u64;
+        let got = after.get(Direction::ToGuest, reason).packets
+            - before.get(Direction::ToGuest, reason).packets;
+        assert_eq!(
+            got,
+            want,
+            "to-guest counter {} should grow by {want}",
+            reason.name()
+        );
+    }
+}
+
+#[test]
+fn isolated_guest_reaches_only_its_destinations() {
+    let h = host();
+    let mut kernel = Kernel::load();
+    let vif1 = h.dom0.ifindex("vif1.0");
+    let mut policy = guest1_policy();
+    policy.mode = filter_common::Mode::Isolated;
+    policy.destinations = vec!["192.0.2.20".parse().expect("cidr")];
+    kernel.set_policy(vif1, &policy);
+    let _link = {
+        let _in = h.dom0.enter();
+        kernel.attach(Hook::TcFromGuest, "vif1.0")
+    };
+    let tx = RawSocket::open(&h.g1, "eth0");
+    let rx = RawSocket::open(&h.g2, "eth0");
+    let to_g2 = |dst: &str, i: usize| {
+        Frame::eth(G1, G2)
+            .ipv4("192.0.2.10".parse().expect("a"), dst.parse().expect("a"))
+            .udp(5000, 5000)
+            .payload(&marker(i))
+            .build()
+    };
+    let allowed = to_g2("192.0.2.20", 20);
+    let forbidden = to_g2("192.0.2.30", 21);
+    let before = kernel.counters_of(vif1);
+    tx.send(&allowed);
+    tx.send(&forbidden);
+    let received = rx.drain(Duration::from_millis(500));
+    let after = kernel.counters_of(vif1);
+    assert!(
+        received.contains(&allowed),
+        "the listed destination should be reachable"
+    );
+    assert!(
+        !received.contains(&forbidden),
+        "an unlisted destination must not be reachable"
+    );
+    let moved = |r: Reason| {
+        after.get(Direction::FromGuest, r).packets - before.get(Direction::FromGuest, r).packets
+    };
+    assert_eq!(moved(Reason::Pass), 1, "one frame passed");
+    assert_eq!(
+        moved(Reason::Isolation),
+        1,
+        "one frame counted as isolation"
+    );
+}
