@@ -190,13 +190,15 @@ pub fn nd_options(f: &Frame, l4: usize, t: u8, mac: [u8; 6]) -> u32 {
         if len == 0 || !f.var().fits(o + bytes) {
             return 0;
         }
+        // Any source link-layer option counts for DAD (RFC 4861 7.1.1),
+        // whatever its length; only the Ethernet-sized ones carry a MAC.
+        if kind == 1 {
+            found |= nd::SOURCE_LLA;
+        }
         if (kind == 1 || kind == 2) && len == 1 {
             let Some(lla) = f.var().bytes6(o + 2) else {
                 return 0;
             };
-            if kind == 1 {
-                found |= nd::SOURCE_LLA;
-            }
             if !eq6(lla, mac) {
                 found |= nd::FOREIGN_LLA;
             }
