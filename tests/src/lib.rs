@@ -1,2 +1,2 @@
-
+pub mod frames;
 pub mod xenstored;

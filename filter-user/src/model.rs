@@ -1,0 +1,803 @@
+//! The reference model of the datapath: `docs/datapath.md` in plain, safe
+//! Rust.
+//!
+//! The eBPF programs and this model implement the same page; the
+//! differential test feeds both the same frames and compares the reasons.
+//! So this file follows the page step by step, in the page's order, and
+//! says which step every check is. It never panics: every read goes through
+//! [`Window`], which answers `None` past the parse window instead of
+//! indexing out of bounds.
+//!
+//! Section names in comments ("IPv4 3", "to the guest 4", ...) are the
+//! headings and numbered steps of `docs/datapath.md`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use filter_common::{Direction, MAX_IPV6_EXT, MAX_ND_OPTS, Mode, PARSE_WINDOW, Reason};
+
+use crate::policy::{Policy, is_link_local_64};
+
+/// The verdict of the datapath for one frame on an interface whose policy is
+/// `policy` (`None`: a program is attached but the interface has no policy
+/// entry). `frame` is the frame as on the wire, from the first byte of the
+/// Ethernet destination address, without FCS.
+pub fn verdict(policy: Option<&Policy>, direction: Direction, frame: &[u8]) -> Reason {
+    match judge(policy, direction, frame) {
+        Ok(()) => Reason::Pass,
+        Err(reason) => reason,
+    }
+}
+
+/// `Ok(())`: this check has no objection, go on. `Err(reason)`: drop the
+/// frame and count it as `reason`. The first failing check decides, which is
+/// what `?` gives.
+type Check = Result<(), Reason>;
+
+/// Drops with `reason` unless `ok`.
+fn ensure(ok: bool, reason: Reason) -> Check {
+    if ok { Ok(()) } else { Err(reason) }
+}
+
+// EtherTypes (datapath.md, "From the guest" 3 and 4).
+const ETH_P_IPV4: u16 = 0x0800;
+const ETH_P_ARP: u16 = 0x0806;
+const ETH_P_RARP: u16 = 0x8035;
+const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+const ETH_P_QINQ_OLD: u16 = 0x9100;
+
+/// Ethernet header length; the IP and ARP headers start here.
+const ETH_LEN: usize = 14;
+
+// IP protocol numbers and IPv6 extension headers (IPv6 2 and 3).
+const IPPROTO_HOPOPTS: u8 = 0;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ROUTING: u8 = 43;
+const IPPROTO_FRAGMENT: u8 = 44;
+const IPPROTO_AH: u8 = 51;
+const IPPROTO_ICMPV6: u8 = 58;
+const IPPROTO_DSTOPTS: u8 = 60;
+
+// ICMPv6 types (IPv6 4 to 8).
+const MLD_REPORT: u8 = 131;
+const MLDV2_REPORT: u8 = 143;
+const ND_ROUTER_SOLICIT: u8 = 133;
+const ND_ROUTER_ADVERT: u8 = 134;
+const ND_NEIGHBOR_SOLICIT: u8 = 135;
+const ND_NEIGHBOR_ADVERT: u8 = 136;
+const ND_REDIRECT: u8 = 137;
+
+// ND option types that carry a link-layer address (IPv6 4).
+const ND_OPT_SOURCE_LL: u8 = 1;
+const ND_OPT_TARGET_LL: u8 = 2;
+
+// UDP ports of DHCPv4 (IPv4 3 to 5) and DHCPv6 (IPv6 7 and 8).
+const DHCP4_SERVER_PORT: u16 = 67;
+const DHCP4_CLIENT_PORT: u16 = 68;
+const DHCP6_CLIENT_PORT: u16 = 546;
+const DHCP6_SERVER_PORT: u16 = 547;
+
+/// The part of the frame the filter may parse: the first
+/// `L = min(frame length, PARSE_WINDOW)` bytes ("Notation"). A header
+/// "fits" when it ends at or before `L`; every read is bounds-checked and
+/// answers `None` when it does not fit.
+struct Window<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Window<'a> {
+    fn new(frame: &'a [u8]) -> Window<'a> {
+        let len = frame.len().min(PARSE_WINDOW);
+        Window {
+            bytes: frame.get(..len).unwrap_or_default(),
+        }
+    }
+
+    /// `L`.
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether `n` bytes at `off` fit.
+    fn fits(&self, off: usize, n: usize) -> bool {
+        off.checked_add(n).is_some_and(|end| end <= self.len())
+    }
+
+    fn array<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
+        let end = off.checked_add(N)?;
+        self.bytes.get(off..end)?.try_into().ok()
+    }
+
+    fn u8(&self, off: usize) -> Option<u8> {
+        self.bytes.get(off).copied()
+    }
+
+    fn u16(&self, off: usize) -> Option<u16> {
+        self.array(off).map(u16::from_be_bytes)
+    }
+
+    fn ipv4(&self, off: usize) -> Option<Ipv4Addr> {
+        self.array::<4>(off).map(Ipv4Addr::from)
+    }
+
+    fn ipv6(&self, off: usize) -> Option<Ipv6Addr> {
+        self.array::<16>(off).map(Ipv6Addr::from)
+    }
+}
+
+fn is_multicast_mac(mac: &[u8; 6]) -> bool {
+    mac[0] & 1 == 1
+}
+
+/// "Both directions: before anything else", then the direction's section.
+fn judge(policy: Option<&Policy>, direction: Direction, frame: &[u8]) -> Check {
+    // 1. Fail closed on an interface nobody configured.
+    let policy = policy.ok_or(Reason::NoPolicy)?;
+    match policy.mode {
+        // 2.
+        Mode::Disabled => return Err(Reason::Disabled),
+        // 3. Before any parsing: unlocked passes even a truncated frame.
+        Mode::Unlocked => return Ok(()),
+        Mode::Locked | Mode::Isolated => {}
+    }
+    // 4. Only the to-guest direction has an off switch.
+    if direction == Direction::ToGuest && !policy.options.egress_filter {
+        return Ok(());
+    }
+    let w = Window::new(frame);
+    // 5.
+    let eth = Ethernet::parse(&w).ok_or(Reason::EthMalformed)?;
+    match direction {
+        Direction::FromGuest => from_guest(policy, &w, &eth),
+        Direction::ToGuest => to_guest(policy, &w, &eth),
+    }
+}
+
+/// The Ethernet header: `dst` 0..6, `src` 6..12, `et` 12..14. VLAN tags are
+/// not skipped: a tag shows up as the EtherType 0x8100/0x88a8/0x9100.
+struct Ethernet {
+    dst: [u8; 6],
+    src: [u8; 6],
+    ethertype: u16,
+}
+
+impl Ethernet {
+    fn parse(w: &Window) -> Option<Ethernet> {
+        Some(Ethernet {
+            dst: w.array(0)?,
+            src: w.array(6)?,
+            ethertype: w.u16(12)?,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// From the guest (locked and isolated)
+// ---------------------------------------------------------------------------
+
+/// "From the guest", steps 1 to 4.
+fn from_guest(p: &Policy, w: &Window, eth: &Ethernet) -> Check {
+    // 1. The toolstack's MAC and nothing else; a multicast source is never a
+    // guest's own address, whatever the policy says.
+    ensure(
+        !is_multicast_mac(&eth.src) && eth.src == p.mac.0,
+        Reason::MacSpoof,
+    )?;
+    // 2. (`skb->vlan_present`) is TC only: the model sees frames as on the
+    // wire, where a tag is an EtherType (step 3).
+    // 3. A tag must not let a frame skip the checks below.
+    ensure(
+        !matches!(eth.ethertype, ETH_P_8021Q | ETH_P_8021AD | ETH_P_QINQ_OLD),
+        Reason::VlanTagged,
+    )?;
+    // 4. Dispatch.
+    match eth.ethertype {
+        ETH_P_ARP => arp_from_guest(p, w),
+        ETH_P_RARP => rarp_from_guest(p, w),
+        ETH_P_IPV4 => ipv4_from_guest(p, w),
+        ETH_P_IPV6 => ipv6_from_guest(p, w),
+        other => ensure(p.options.ethertypes.contains(&other), Reason::Ethertype),
+    }
+}
+
+// --- ARP and RARP ----------------------------------------------------------
+
+/// The 28-byte ARP/RARP body at 14 (ends at 42), fields as the page lists
+/// them. Parsing only checks that it fits; [`Arp::check_format`] is ARP 1.
+struct Arp {
+    htype: u16,
+    ptype: u16,
+    hlen: u8,
+    plen: u8,
+    op: u16,
+    sha: [u8; 6],
+    spa: Ipv4Addr,
+    tha: [u8; 6],
+    tpa: Ipv4Addr,
+}
+
+impl Arp {
+    /// The 42 bytes must fit, else `arp_malformed` (ARP 1, RARP 1: RARP
+    /// shares ARP's format, so a cut RARP is `arp_malformed` too).
+    fn parse(w: &Window) -> Result<Arp, Reason> {
+        Arp::read(w).ok_or(Reason::ArpMalformed)
+    }
+
+    fn read(w: &Window) -> Option<Arp> {
+        Some(Arp {
+            htype: w.u16(14)?,
+            ptype: w.u16(16)?,
+            hlen: w.u8(18)?,
+            plen: w.u8(19)?,
+            op: w.u16(20)?,
+            sha: w.array(22)?,
+            spa: w.ipv4(28)?,
+            tha: w.array(32)?,
+            tpa: w.ipv4(38)?,
+        })
+    }
+
+    /// ARP 1: Ethernet/IPv4 ARP, request or reply.
+    fn check_format(&self) -> Check {
+        ensure(
+            self.htype == 1
+                && self.ptype == ETH_P_IPV4
+                && self.hlen == 6
+                && self.plen == 4
+                && (self.op == 1 || self.op == 2),
+            Reason::ArpMalformed,
+        )
+    }
+}
+
+/// "ARP (0x0806), header at 14".
+fn arp_from_guest(p: &Policy, w: &Window) -> Check {
+    // 1.
+    let arp = Arp::parse(w)?;
+    arp.check_format()?;
+    // 2. The sender hardware address is what neighbours cache: it must be
+    // the guest's own, whatever the Ethernet source said.
+    ensure(arp.sha == p.mac.0, Reason::ArpShaSpoof)?;
+    // 3. An RFC 5227 probe claims no address (sender 0.0.0.0), so it is
+    // allowed before the guest has one.
+    let probe = arp.op == 1 && arp.spa.is_unspecified();
+    if !probe {
+        ensure(p.allows_v4(arp.spa), Reason::ArpSpaSpoof)?;
+    }
+    // 4. Gratuitous ARP, announcements and probes name the guest's own
+    // address as target, so `ipv4` counts as well as `destinations`.
+    if p.mode == Mode::Isolated {
+        ensure(
+            p.allows_destination(IpAddr::V4(arp.tpa)) || p.allows_v4(arp.tpa),
+            Reason::Isolation,
+        )?;
+    }
+    // 5.
+    Ok(())
+}
+
+/// "RARP (0x8035)": only the announce a migrated guest sends, which names
+/// its own MAC as both sender and target.
+fn rarp_from_guest(p: &Policy, w: &Window) -> Check {
+    // 1. Only the fit, not ARP's format check.
+    let rarp = Arp::parse(w)?;
+    // 2.
+    ensure(
+        rarp.sha == p.mac.0 && rarp.tha == p.mac.0,
+        Reason::RarpSpoof,
+    )
+}
+
+// --- IPv4 -------------------------------------------------------------------
+
+/// UDP source and destination ports.
+#[derive(Clone, Copy)]
+struct Ports {
+    sport: u16,
+    dport: u16,
+}
+
+impl Ports {
+    /// The ports of the UDP header at `off`, if its 8 bytes fit.
+    fn read(w: &Window, off: usize) -> Option<Ports> {
+        if !w.fits(off, 8) {
+            return None;
+        }
+        Some(Ports {
+            sport: w.u16(off)?,
+            dport: w.u16(off + 2)?,
+        })
+    }
+
+    fn are(self, sport: u16, dport: u16) -> bool {
+        self.sport == sport && self.dport == dport
+    }
+}
+
+/// What the IPv4 header at 14 tells the filter.
+struct Ipv4 {
+    /// Offset of the upper-layer header: `14 + 4 * IHL`.
+    l4: usize,
+    /// Fragment offset != 0: a non-first fragment, with no upper-layer
+    /// header of its own.
+    non_first_fragment: bool,
+    proto: u8,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+}
+
+impl Ipv4 {
+    /// IPv4 1 (also "to the guest" 4): the fixed header fits, version 4,
+    /// IHL >= 5 and the whole header with options fits. Total length and
+    /// checksum are not checked.
+    fn parse(w: &Window) -> Result<Ipv4, Reason> {
+        const MALFORMED: Reason = Reason::Ipv4Malformed;
+        ensure(w.fits(ETH_LEN, 20), MALFORMED)?;
+        let ver_ihl = w.u8(ETH_LEN).ok_or(MALFORMED)?;
+        let ihl = usize::from(ver_ihl & 0x0f);
+        ensure(ver_ihl >> 4 == 4 && ihl >= 5, MALFORMED)?;
+        let l4 = ETH_LEN + 4 * ihl;
+        ensure(w.fits(ETH_LEN, 4 * ihl), MALFORMED)?;
+        let frag_field = w.u16(20).ok_or(MALFORMED)?;
+        Ok(Ipv4 {
+            l4,
+            non_first_fragment: frag_field & 0x1fff != 0,
+            proto: w.u8(23).ok_or(MALFORMED)?,
+            src: w.ipv4(26).ok_or(MALFORMED)?,
+            dst: w.ipv4(30).ok_or(MALFORMED)?,
+        })
+    }
+
+    /// IPv4 2: the ports of a UDP packet that is not a non-first fragment;
+    /// its 8-byte header must then fit. `None`: not UDP, or UDP without
+    /// ports (a non-first fragment).
+    fn udp_ports(&self, w: &Window) -> Result<Option<Ports>, Reason> {
+        if self.proto != IPPROTO_UDP || self.non_first_fragment {
+            return Ok(None);
+        }
+        Ports::read(w, self.l4)
+            .ok_or(Reason::Ipv4Malformed)
+            .map(Some)
+    }
+}
+
+/// "IPv4 (0x0800), header at 14".
+fn ipv4_from_guest(p: &Policy, w: &Window) -> Check {
+    // 1.
+    let ip = Ipv4::parse(w)?;
+    // 2.
+    let ports = ip.udp_ports(w)?;
+    let dhcp_client_to_server = ports.is_some_and(|p| p.are(DHCP4_CLIENT_PORT, DHCP4_SERVER_PORT));
+    // 3. A DHCP client has no address yet: it sends from 0.0.0.0 to the
+    // broadcast address.
+    let dhcp_bootstrap = ip.src.is_unspecified()
+        && ip.dst.is_broadcast()
+        && dhcp_client_to_server
+        && p.options.dhcp_client;
+    ensure(p.allows_v4(ip.src) || dhcp_bootstrap, Reason::Ipv4Spoof)?;
+    // 4. A rogue DHCP server in a guest would hand out its neighbours'
+    // addresses and gateway.
+    let dhcp_server_reply = ports.is_some_and(|p| p.are(DHCP4_SERVER_PORT, DHCP4_CLIENT_PORT));
+    ensure(
+        !dhcp_server_reply || p.options.dhcp_server,
+        Reason::DhcpServer,
+    )?;
+    // 5. The broadcast DHCP request needs no listed destination; any other
+    // broadcast or multicast does.
+    if p.mode == Mode::Isolated {
+        let dhcp_broadcast = ip.dst.is_broadcast() && dhcp_client_to_server;
+        ensure(
+            p.allows_destination(IpAddr::V4(ip.dst)) || dhcp_broadcast,
+            Reason::Isolation,
+        )?;
+    }
+    // 6.
+    Ok(())
+}
+
+// --- IPv6 -------------------------------------------------------------------
+
+/// Offset of the first IPv6 extension header / upper-layer header.
+const IPV6_PAYLOAD: usize = ETH_LEN + 40;
+
+/// What the IPv6 fixed header at 14 tells the filter.
+struct Ipv6 {
+    next_header: u8,
+    hop_limit: u8,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+}
+
+impl Ipv6 {
+    /// IPv6 1 (also "to the guest" 5): the 40-byte fixed header fits and
+    /// the version is 6.
+    fn parse(w: &Window) -> Result<Ipv6, Reason> {
+        const MALFORMED: Reason = Reason::Ipv6Malformed;
+        ensure(w.fits(ETH_LEN, 40), MALFORMED)?;
+        ensure(w.u8(ETH_LEN).is_some_and(|b| b >> 4 == 6), MALFORMED)?;
+        Ipv6::read(w).ok_or(MALFORMED)
+    }
+
+    fn read(w: &Window) -> Option<Ipv6> {
+        Some(Ipv6 {
+            next_header: w.u8(20)?,
+            hop_limit: w.u8(21)?,
+            src: w.ipv6(22)?,
+            dst: w.ipv6(38)?,
+        })
+    }
+}
+
+/// Result of the extension header walk (IPv6 2).
+struct Chain {
+    /// A fragment header was seen (RFC 6980 forbids ND in fragments).
+    fragmented: bool,
+    /// The upper-layer protocol and the offset of its header; `None` for a
+    /// non-first fragment, which carries no upper-layer header.
+    upper: Option<(u8, usize)>,
+}
+
+/// IPv6 2: skips up to `MAX_IPV6_EXT` hop-by-hop, routing, fragment,
+/// destination options and AH headers to find the upper-layer protocol.
+/// AH is walked too, so ND or DHCP hidden behind it is still seen.
+fn walk_extension_headers(w: &Window, first: u8) -> Result<Chain, Reason> {
+    const MALFORMED: Reason = Reason::Ipv6Malformed;
+    let mut next = first;
+    let mut off = IPV6_PAYLOAD;
+    let mut fragmented = false;
+    let mut walked = 0;
+    loop {
+        let len = match next {
+            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_FRAGMENT | IPPROTO_AH => {
+                // A ninth extension header: the chain is too long to follow.
+                walked += 1;
+                ensure(walked <= MAX_IPV6_EXT, MALFORMED)?;
+                // The next-header and length bytes must fit ...
+                let len_byte = w.u8(off + 1).ok_or(MALFORMED)?;
+                let len_byte = usize::from(len_byte);
+                match next {
+                    IPPROTO_FRAGMENT => 8,
+                    IPPROTO_AH => 4 * (len_byte + 2),
+                    _ => 8 * (len_byte + 1),
+                }
+            }
+            // The first other value is the upper-layer protocol.
+            proto => {
+                return Ok(Chain {
+                    fragmented,
+                    upper: Some((proto, off)),
+                });
+            }
+        };
+        // ... and then the whole header.
+        ensure(w.fits(off, len), MALFORMED)?;
+        if next == IPPROTO_FRAGMENT {
+            fragmented = true;
+            let offset = w.u16(off + 2).ok_or(MALFORMED)? >> 3;
+            if offset != 0 {
+                // A non-first fragment: the walk stops, `proto` = none.
+                return Ok(Chain {
+                    fragmented,
+                    upper: None,
+                });
+            }
+        }
+        next = w.u8(off).ok_or(MALFORMED)?;
+        off += len;
+    }
+}
+
+/// The upper layer of an IPv6 packet (IPv6 3).
+#[derive(Clone, Copy)]
+enum Upper {
+    /// Non-first fragment: `proto` is none.
+    Unknown,
+    /// ICMPv6 at `l4`, 4 bytes fit.
+    Icmp6 { ty: u8, l4: usize },
+    /// UDP, 8 bytes fit.
+    Udp(Ports),
+    /// Any other protocol; nothing of it is looked at.
+    Other,
+}
+
+impl Upper {
+    /// IPv6 3: the first 4 bytes of ICMPv6, the 8 bytes of UDP must fit.
+    fn parse(w: &Window, chain: &Chain) -> Result<Upper, Reason> {
+        const MALFORMED: Reason = Reason::Ipv6Malformed;
+        Ok(match chain.upper {
+            None => Upper::Unknown,
+            Some((IPPROTO_ICMPV6, l4)) => {
+                ensure(w.fits(l4, 4), MALFORMED)?;
+                Upper::Icmp6 {
+                    ty: w.u8(l4).ok_or(MALFORMED)?,
+                    l4,
+                }
+            }
+            Some((IPPROTO_UDP, l4)) => Upper::Udp(Ports::read(w, l4).ok_or(MALFORMED)?),
+            Some(_) => Upper::Other,
+        })
+    }
+
+    fn icmp6_type(self) -> Option<u8> {
+        match self {
+            Upper::Icmp6 { ty, .. } => Some(ty),
+            _ => None,
+        }
+    }
+
+    fn is_mld_report(self) -> bool {
+        matches!(self.icmp6_type(), Some(MLD_REPORT | MLDV2_REPORT))
+    }
+
+    fn udp_ports(self) -> Option<Ports> {
+        match self {
+            Upper::Udp(ports) => Some(ports),
+            _ => None,
+        }
+    }
+}
+
+/// A Neighbor Discovery message (ICMPv6 133..137) and its options (IPv6 4).
+struct NdMessage {
+    ty: u8,
+    l4: usize,
+    /// `None`: "bad options", the fixed part does not fit or the option walk
+    /// is malformed; judged in IPv6 5 and 6.
+    options: Option<NdOptions>,
+}
+
+/// The link-layer address options found by the walk.
+struct NdOptions {
+    /// An option of type 1 was present, whatever its length (IPv6 5: a DAD
+    /// probe from `::` carries none, RFC 4861 7.1.1).
+    has_source_ll: bool,
+    /// The address of every type 1 or 2 option of length 1 (8 bytes, the
+    /// Ethernet form), in order.
+    ll_addrs: Vec<[u8; 6]>,
+}
+
+impl NdMessage {
+    /// IPv6 4, for ICMPv6 types 133..137; `None` for any other message.
+    fn parse(w: &Window, upper: Upper) -> Option<NdMessage> {
+        let Upper::Icmp6 { ty, l4 } = upper else {
+            return None;
+        };
+        let fixed = match ty {
+            ND_ROUTER_SOLICIT => 8,
+            ND_ROUTER_ADVERT => 16,
+            ND_NEIGHBOR_SOLICIT | ND_NEIGHBOR_ADVERT => 24,
+            ND_REDIRECT => 40,
+            _ => return None,
+        };
+        Some(NdMessage {
+            ty,
+            l4,
+            options: walk_nd_options(w, l4 + fixed),
+        })
+    }
+
+    /// The NA target (16 bytes at `l4 + 8`), when the fixed part fits.
+    fn target(&self, w: &Window) -> Option<Ipv6Addr> {
+        w.ipv6(self.l4 + 8)
+    }
+}
+
+/// IPv6 4: the option walk from `o` (the end of the fixed part) to the end
+/// of the parse window. `None` if the fixed part does not fit or the walk is
+/// malformed. The IPv6 payload length is not consulted.
+fn walk_nd_options(w: &Window, mut o: usize) -> Option<NdOptions> {
+    if o > w.len() {
+        return None;
+    }
+    let mut found = NdOptions {
+        has_source_ll: false,
+        ll_addrs: Vec::new(),
+    };
+    for _ in 0..MAX_ND_OPTS {
+        if o >= w.len() {
+            return Some(found);
+        }
+        let ty = w.u8(o)?;
+        let len = usize::from(w.u8(o + 1)?);
+        // A zero length would loop forever; RFC 4861 says discard.
+        if len == 0 || !w.fits(o, 8 * len) {
+            return None;
+        }
+        if ty == ND_OPT_SOURCE_LL {
+            found.has_source_ll = true;
+        }
+        if (ty == ND_OPT_SOURCE_LL || ty == ND_OPT_TARGET_LL) && len == 1 {
+            found.ll_addrs.push(w.array(o + 2)?);
+        }
+        o += 8 * len;
+    }
+    // More options than MAX_ND_OPTS before the end of the window.
+    (o >= w.len()).then_some(found)
+}
+
+/// A solicited-node multicast group, ff02::1:ffXX:XXXX (RFC 4291 2.7.1):
+/// where DAD probes go.
+fn is_solicited_node(a: Ipv6Addr) -> bool {
+    const PREFIX: [u8; 13] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff];
+    a.octets().starts_with(&PREFIX)
+}
+
+/// "IPv6 (0x86dd), header at 14".
+fn ipv6_from_guest(p: &Policy, w: &Window) -> Check {
+    // 1.
+    let ip = Ipv6::parse(w)?;
+    // 2.
+    let chain = walk_extension_headers(w, ip.next_header)?;
+    // 3.
+    let upper = Upper::parse(w, &chain)?;
+    // 4. (Judged in 5 and 6.)
+    let nd = NdMessage::parse(w, upper);
+    // 5.
+    ipv6_source(p, &ip, upper, nd.as_ref())?;
+    // 6.
+    if let Some(nd) = &nd {
+        nd_checks(p, w, &ip, &chain, nd)?;
+    }
+    // 7. DHCPv6 server or relay messages come from port 547. Clients send
+    // from their link-local address, which 5 already governs: the option
+    // `dhcp_client` adds nothing for IPv6.
+    let ports = upper.udp_ports();
+    let dhcp6_server = ports.is_some_and(|p| p.sport == DHCP6_SERVER_PORT);
+    ensure(!dhcp6_server || p.options.dhcp_server, Reason::DhcpServer)?;
+    // 8. Multicast that ND, MLD and DHCPv6 clients need passes without a
+    // listed destination; everything else (non-first fragments included)
+    // needs one.
+    if p.mode == Mode::Isolated {
+        let nd_like = matches!(
+            upper.icmp6_type(),
+            Some(ND_ROUTER_SOLICIT..=ND_NEIGHBOR_ADVERT)
+        );
+        let dhcp6_client = ports.is_some_and(|p| p.are(DHCP6_CLIENT_PORT, DHCP6_SERVER_PORT));
+        let bootstrap_multicast =
+            ip.dst.is_multicast() && (nd_like || upper.is_mld_report() || dhcp6_client);
+        ensure(
+            p.allows_destination(IpAddr::V6(ip.dst)) || bootstrap_multicast,
+            Reason::Isolation,
+        )?;
+    }
+    // 9.
+    Ok(())
+}
+
+/// IPv6 5: the source address.
+fn ipv6_source(p: &Policy, ip: &Ipv6, upper: Upper, nd: Option<&NdMessage>) -> Check {
+    if ip.src.is_unspecified() {
+        // `::` is decided here, even if `ipv6` holds `::/0`: only DAD
+        // probes and MLD reports are sent before the guest has an address.
+        let dad_probe = nd.is_some_and(|nd| {
+            nd.ty == ND_NEIGHBOR_SOLICIT
+                && is_solicited_node(ip.dst)
+                && nd.options.as_ref().is_some_and(|o| !o.has_source_ll)
+        });
+        return ensure(dad_probe || upper.is_mld_report(), Reason::Ipv6Spoof);
+    }
+    // In `ipv6`, or an allowed link-local address.
+    if p.allows_v6(ip.src) {
+        return Ok(());
+    }
+    // A disallowed fe80::/64 source has its own reason: usually a guest with
+    // random interface identifiers that needs `ipv6_link_local = any`.
+    if is_link_local_64(ip.src) {
+        Err(Reason::Ipv6LinkLocal)
+    } else {
+        Err(Reason::Ipv6Spoof)
+    }
+}
+
+/// IPv6 6: the checks of ND messages (ICMPv6 133..137).
+fn nd_checks(p: &Policy, w: &Window, ip: &Ipv6, chain: &Chain, nd: &NdMessage) -> Check {
+    const MALFORMED: Reason = Reason::NdMalformed;
+    // 1. Hop limit 255 proves the message was not forwarded (RFC 4861).
+    ensure(ip.hop_limit == 255, MALFORMED)?;
+    // 2. RFC 6980: no ND in fragments.
+    ensure(!chain.fragmented, MALFORMED)?;
+    // 3.
+    let options = nd.options.as_ref().ok_or(MALFORMED)?;
+    // 4. RA guard: only a guest that is a router may announce routes.
+    ensure(
+        !matches!(nd.ty, ND_ROUTER_ADVERT | ND_REDIRECT) || p.options.router,
+        Reason::RaGuard,
+    )?;
+    // 5. An NA claims its target: same rule as a source, `::` never.
+    if nd.ty == ND_NEIGHBOR_ADVERT {
+        let target = nd.target(w).ok_or(MALFORMED)?;
+        ensure(
+            !target.is_unspecified() && p.allows_v6(target),
+            Reason::NdSpoof,
+        )?;
+    }
+    // 6. Every link-layer address option must name the guest's MAC, or the
+    // guest would redirect its neighbours' traffic elsewhere.
+    ensure(
+        options.ll_addrs.iter().all(|a| *a == p.mac.0),
+        Reason::NdSpoof,
+    )
+}
+
+// ---------------------------------------------------------------------------
+// To the guest (locked and isolated, `egress_filter` on)
+// ---------------------------------------------------------------------------
+
+/// "To the guest", steps 1 to 6.
+fn to_guest(p: &Policy, w: &Window, eth: &Ethernet) -> Check {
+    let unicast_to_guest = eth.dst == p.mac.0;
+    // 1. Unknown unicast flooded by the bridge: another guest's traffic.
+    ensure(
+        unicast_to_guest || is_multicast_mac(&eth.dst),
+        Reason::SniffMac,
+    )?;
+    // 2. Dispatch; a VLAN tag is an EtherType like any other here (6).
+    match eth.ethertype {
+        // 3.
+        ETH_P_ARP => arp_to_guest(p, w),
+        // 4.
+        ETH_P_IPV4 if unicast_to_guest => ipv4_to_guest(p, w),
+        // 5.
+        ETH_P_IPV6 if unicast_to_guest => ipv6_to_guest(p, w),
+        // 6. Broadcast and multicast IP, other EtherTypes.
+        _ => Ok(()),
+    }
+}
+
+/// "To the guest" 3: ARP that concerns the guest's own addresses, whatever
+/// the destination MAC and opcode.
+fn arp_to_guest(p: &Policy, w: &Window) -> Check {
+    let arp = Arp::parse(w)?;
+    arp.check_format()?;
+    ensure(p.allows_v4(arp.tpa), Reason::SniffArp)
+}
+
+/// "To the guest" 4: IPv4 unicast to the guest's MAC.
+fn ipv4_to_guest(p: &Policy, w: &Window) -> Check {
+    // Header and UDP ports as from the guest, 1 and 2: a cut UDP header is
+    // `ipv4_malformed` whatever the destination.
+    let ip = Ipv4::parse(w)?;
+    let ports = ip.udp_ports(w)?;
+    if p.allows_v4(ip.dst) {
+        return Ok(());
+    }
+    // The DHCP reply exception: a server may unicast the OFFER/ACK to the
+    // client's MAC before the client has an address.
+    let dhcp_reply = ports.is_some_and(|p| p.are(DHCP4_SERVER_PORT, DHCP4_CLIENT_PORT));
+    ensure(p.ipv4.is_empty() && dhcp_reply, Reason::SniffIp)
+}
+
+/// "To the guest" 5: IPv6 unicast to the guest's MAC. No extension header
+/// walk: only the destination address matters.
+fn ipv6_to_guest(p: &Policy, w: &Window) -> Check {
+    let ip = Ipv6::parse(w)?;
+    ensure(p.allows_v6(ip.dst), Reason::SniffIp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_reads_stop_at_the_parse_window() {
+        let frame = vec![0xab; PARSE_WINDOW + 100];
+        let w = Window::new(&frame);
+        assert_eq!(w.len(), PARSE_WINDOW);
+        assert!(w.fits(PARSE_WINDOW - 2, 2));
+        assert!(!w.fits(PARSE_WINDOW - 1, 2));
+        assert!(!w.fits(usize::MAX, 2), "overflow must not fit");
+        assert_eq!(w.u16(PARSE_WINDOW - 1), None);
+        assert_eq!(w.array::<4>(usize::MAX - 1), None);
+    }
+
+    #[test]
+    fn solicited_node_groups_are_recognised() {
+        let yes: Ipv6Addr = "ff02::1:ff12:3456".parse().expect("literal");
+        let no: Ipv6Addr = "ff02::1:fe12:3456".parse().expect("literal");
+        let all_nodes: Ipv6Addr = "ff02::1".parse().expect("literal");
+        assert!(is_solicited_node(yes));
+        assert!(!is_solicited_node(no));
+        assert!(!is_solicited_node(all_nodes));
+    }
+}
