@@ -214,7 +214,7 @@ impl RawSocket {
                     &mut len,
                 )
             };
-            if n > 0 && from.sll_pkttype != libc::PACKET_OUTGOING as u8 {
+            if n > 0 && from.sll_pkttype != libc::PACKET_OUTGOING {
                 buf.truncate(n as usize);
                 out.push(buf);
             }
