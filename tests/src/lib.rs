@@ -1,2 +1,4 @@
 pub mod frames;
+pub mod kernel;
+pub mod netns;
 pub mod xenstored;
