@@ -1,0 +1,98 @@
+//! The command line of `vifguard`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  runtime failure (the vif is left fail-closed where its policy could not be used)
+  2  usage error (bad arguments, missing hotplug environment)
+
+State lives in bpffs below the configured root (default /sys/fs/bpf/vifguard):
+  v1/maps/<NAME>, v1/progs/<version>/<program>, v1/links/<ifindex>-tc-ingress|tc-egress
+Inspect with e.g.: bpftool map dump pinned /sys/fs/bpf/vifguard/v1/maps/POLICY";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vifguard",
+    version,
+    about = "eBPF anti-spoofing filter for Xen vifs",
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// Host configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "VIFGUARD_CONFIG",
+        default_value = "/etc/vifguard/vifguard.toml"
+    )]
+    pub config: PathBuf,
+    /// bpffs directory for pins (overrides `bpffs` of the configuration).
+    #[arg(long, global = true, env = "VIFGUARD_BPFFS")]
+    pub bpffs: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum HotplugAction {
+    Online,
+    Add,
+    Offline,
+    Remove,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Resolve IFACE's policy from xenstore, install it, attach and pin the filter.
+    ///
+    /// Example: vifguard attach vif5.0 --xenbus-path backend/vif/5/0
+    #[command(after_help = AFTER_HELP)]
+    Attach {
+        iface: String,
+        /// The vif's backend path (default: derived from a vifN.M/tapN.M name).
+        #[arg(long)]
+        xenbus_path: Option<String>,
+    },
+    /// Remove IFACE's links and map entries (an interface that is gone: clean every vanished one).
+    ///
+    /// Example: vifguard detach vif5.0
+    #[command(after_help = AFTER_HELP)]
+    Detach { iface: String },
+    /// Entry point for Xen's vif hotplug scripts; reads $vif and $XENBUS_PATH.
+    ///
+    /// Example: vif=vif5.0 XENBUS_PATH=backend/vif/5/0 vifguard hotplug online
+    #[command(after_help = AFTER_HELP)]
+    Hotplug { action: HotplugAction },
+    /// Show every interface with a policy entry (or only IFACE).
+    ///
+    /// Example: vifguard status vif5.0 --json
+    #[command(after_help = AFTER_HELP)]
+    Status {
+        iface: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reconcile: attach every vif*/tap* present, remove state of vanished interfaces.
+    ///
+    /// Example: vifguard sync
+    #[command(after_help = AFTER_HELP)]
+    Sync,
+    /// Print IFACE's policy as resolved from xenstore, with the keys it came from.
+    ///
+    /// Example: vifguard policy vif5.0
+    #[command(after_help = AFTER_HELP)]
+    Policy {
+        iface: String,
+        #[arg(long)]
+        xenbus_path: Option<String>,
+    },
+    /// Print the counters in Prometheus text format.
+    ///
+    /// Example: vifguard metrics
+    #[command(after_help = AFTER_HELP)]
+    Metrics,
+}

@@ -1,0 +1,355 @@
+//! A vif's life: programs loaded once per version and pinned, policy
+//! written into the maps before the links are attached (fail closed),
+//! links pinned so the filter outlives the command, and removal.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use aya::programs::links::{FdLink, PinnedLink};
+use aya::programs::{SchedClassifier, tc::SchedClassifierLink};
+use filter_common::{Direction, Mode, program_names};
+
+use crate::attach::{AttachError, attach_tc};
+use crate::config::HostConfig;
+use crate::datapath::{self, DatapathError, Maps};
+use crate::pins::{HOOKS, Layout, Lock, PinError};
+use crate::policy::{MacAddr, Policy};
+use crate::sources::{self, Resolved, VifId};
+use crate::xenstore::Xenstore;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Pins(#[from] PinError),
+    #[error(transparent)]
+    Datapath(#[from] DatapathError),
+    #[error(transparent)]
+    Attach(#[from] AttachError),
+    #[error("no interface named {0:?} in this network namespace")]
+    UnknownInterface(String),
+    #[error(
+        "{ifname}: failed closed (a `disabled` policy is installed, the vif drops everything) because its policy cannot be used"
+    )]
+    FailedClosed {
+        ifname: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("{ifname}: cannot read the policy")]
+    Policy {
+        ifname: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("{}: {action} failed", path.display())]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: {action} failed: {detail}", path.display())]
+    Link {
+        path: PathBuf,
+        action: &'static str,
+        detail: String,
+    },
+    #[error(
+        "vifguard has no pinned state under {} (nothing attached yet; run `vifguard sync` or a hotplug)",
+        .0.display()
+    )]
+    NotLoaded(PathBuf),
+}
+
+/// The interface index of `name` in the caller's network namespace.
+pub fn ifindex(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: valid NUL-terminated name.
+    let ix = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (ix != 0).then_some(ix)
+}
+
+/// The name of interface `ifindex`, if it exists.
+pub fn ifname(ifindex: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buf has IF_NAMESIZE bytes as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: on success buf holds a NUL-terminated name.
+    let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
+    Some(s.to_string_lossy().into_owned())
+}
+
+/// Every interface of the caller's network namespace.
+pub fn interfaces() -> io::Result<Vec<(u32, String)>> {
+    // SAFETY: if_nameindex returns a list freed below, or NULL.
+    let list = unsafe { libc::if_nameindex() };
+    if list.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut p = list;
+    loop {
+        // SAFETY: p points into the array, which ends with a zero entry.
+        let e = unsafe { &*p };
+        if e.if_index == 0 || e.if_name.is_null() {
+            break;
+        }
+        // SAFETY: if_name is a NUL-terminated string of the list.
+        let name = unsafe { CStr::from_ptr(e.if_name) };
+        out.push((e.if_index, name.to_string_lossy().into_owned()));
+        // SAFETY: still inside the array (the terminator is not passed).
+        p = unsafe { p.add(1) };
+    }
+    // SAFETY: list came from if_nameindex.
+    unsafe { libc::if_freenameindex(list) };
+    Ok(out)
+}
+
+/// The vif a netback (`vifN.M`) or qemu (`tapN.M`) interface is for.
+pub fn vif_of_ifname(name: &str) -> Option<VifId> {
+    let rest = name
+        .strip_prefix("vif")
+        .or_else(|| name.strip_prefix("tap"))?;
+    let (d, i) = rest.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(d) || !digits(i) {
+        return None;
+    }
+    VifId::from_xenbus_path(&format!("backend/vif/{d}/{i}"), 0).ok()
+}
+
+/// A policy that drops everything: what a vif gets when its own cannot be
+/// trusted.
+pub fn disabled_policy() -> Policy {
+    let mut p = Policy::locked(MacAddr([0; 6]));
+    p.mode = Mode::Disabled;
+    p
+}
+
+/// The TC program name for a direction.
+fn tc_name(dir: Direction) -> &'static str {
+    match dir {
+        Direction::FromGuest => program_names::TC_FROM_GUEST,
+        Direction::ToGuest => program_names::TC_TO_GUEST,
+    }
+}
+
+/// State held under the lock: the pinned maps and programs.
+pub struct Loaded {
+    pub layout: Layout,
+    pub maps: Maps,
+    pub from_guest: SchedClassifier,
+    pub to_guest: SchedClassifier,
+    pub version: String,
+    _lock: Lock,
+}
+
+fn io_err(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> LifecycleError {
+    let path = path.to_path_buf();
+    move |source| LifecycleError::Io {
+        path,
+        action,
+        source,
+    }
+}
+
+fn link_err(path: &Path, action: &'static str) -> impl FnOnce(String) -> LifecycleError {
+    let path = path.to_path_buf();
+    move |detail| LifecycleError::Link {
+        path,
+        action,
+        detail,
+    }
+}
+
+fn programs_pinned(dir: &Path) -> bool {
+    [Direction::FromGuest, Direction::ToGuest]
+        .iter()
+        .all(|d| dir.join(tc_name(*d)).exists())
+}
+
+/// Mounts/creates the layout, takes the lock, and opens the pinned maps
+/// and programs of this binary's version, loading and pinning them first
+/// if this version was never loaded.
+pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
+    let layout = Layout::new(&config.bpffs);
+    layout.ensure()?;
+    let lock = layout.lock()?;
+    let version = datapath::object_version();
+    let progs = layout.progs(&version);
+    if !programs_pinned(&progs) {
+        let tmp = layout
+            .progs_root()
+            .join(format!("tmp-{version}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp, "create directory"))?;
+        {
+            let mut ebpf = datapath::load(config.max_interfaces, Some(&layout.maps()))?;
+            for d in [Direction::FromGuest, Direction::ToGuest] {
+                let name = tc_name(d);
+                let path = tmp.join(name);
+                datapath::tc_program(&mut ebpf, name)?
+                    .pin(&path)
+                    .map_err(|e| link_err(&path, "pin program")(e.to_string()))?;
+            }
+        }
+        let _ = std::fs::remove_dir_all(&progs);
+        std::fs::rename(&tmp, &progs).map_err(io_err(&progs, "rename pinned programs"))?;
+    }
+    let open = |d: Direction| {
+        let path = progs.join(tc_name(d));
+        SchedClassifier::from_pin(&path)
+            .map_err(|e| link_err(&path, "open pinned program")(e.to_string()))
+    };
+    let from_guest = open(Direction::FromGuest)?;
+    let to_guest = open(Direction::ToGuest)?;
+    let maps = Maps::open_pinned(&layout.maps())?;
+    Ok(Loaded {
+        layout,
+        maps,
+        from_guest,
+        to_guest,
+        version,
+        _lock: lock,
+    })
+}
+
+/// Opens the pinned maps without loading anything (for reading).
+pub fn open_maps(config: &HostConfig) -> Result<(Layout, Maps), LifecycleError> {
+    let layout = Layout::new(&config.bpffs);
+    if !layout
+        .maps()
+        .join(filter_common::map_names::POLICY)
+        .exists()
+    {
+        return Err(LifecycleError::NotLoaded(layout.versioned()));
+    }
+    let maps = Maps::open_pinned(&layout.maps())?;
+    Ok((layout, maps))
+}
+
+/// Resolves a vif's policy from xenstore.
+pub fn resolve(vif: &VifId, config: &HostConfig) -> Result<Resolved, BoxError> {
+    let mut xs = Xenstore::open()?;
+    Ok(sources::resolve(&mut xs, vif, config)?)
+}
+
+impl Loaded {
+    /// Puts `ifname` under `vif`'s policy: policy into the maps, then the
+    /// links (replacing the program of existing pinned links atomically).
+    /// An unusable policy installs [`disabled_policy`], still attaches,
+    /// and returns [`LifecycleError::FailedClosed`].
+    pub fn attach(
+        &mut self,
+        ifname: &str,
+        vif: &VifId,
+        config: &HostConfig,
+    ) -> Result<u32, LifecycleError> {
+        let ix = ifindex(ifname).ok_or_else(|| LifecycleError::UnknownInterface(ifname.into()))?;
+        let resolved = resolve(vif, config);
+        let (policy, failure) = match resolved {
+            Ok(r) => (r.policy, None),
+            Err(e) => (disabled_policy(), Some(e)),
+        };
+        self.maps.install(ix, &policy, config.events_per_sec)?;
+        self.attach_links(ix, ifname)?;
+        match failure {
+            None => Ok(ix),
+            Some(source) => Err(LifecycleError::FailedClosed {
+                ifname: ifname.into(),
+                source,
+            }),
+        }
+    }
+
+    /// Attaches (or atomically re-points) both hooks of `ifindex`.
+    pub fn attach_links(&mut self, ix: u32, ifname: &str) -> Result<(), LifecycleError> {
+        for (dir, hook) in HOOKS {
+            let path = self.layout.link(ix, hook);
+            let prog = match dir {
+                Direction::FromGuest => &mut self.from_guest,
+                Direction::ToGuest => &mut self.to_guest,
+            };
+            if path.exists() {
+                match replace(prog, &path) {
+                    Ok(()) => continue,
+                    Err(_) => {
+                        // A stale pin (e.g. for an interface that had this
+                        // index before): drop it and attach afresh.
+                        std::fs::remove_file(&path).map_err(io_err(&path, "remove stale pin"))?;
+                    }
+                }
+            }
+            let link = attach_tc(prog, ifname, dir)?;
+            link.pin(&path)
+                .map_err(|e| link_err(&path, "pin link")(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Removes `ifindex`'s link pins (detaching them) and map entries.
+    pub fn detach(&mut self, ix: u32) -> Result<bool, LifecycleError> {
+        let mut had = false;
+        for (_, hook) in HOOKS {
+            let path = self.layout.link(ix, hook);
+            match std::fs::remove_file(&path) {
+                Ok(()) => had = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&path, "remove link pin")(e)),
+            }
+        }
+        had |= self.maps.remove(ix)?;
+        Ok(had)
+    }
+
+    /// Removes link pins and map entries of interfaces that no longer
+    /// exist. Returns the ifindexes cleaned.
+    pub fn clean_vanished(&mut self) -> Result<Vec<u32>, LifecycleError> {
+        let mut gone: Vec<u32> = Vec::new();
+        for pin in self.layout.link_pins()? {
+            if ifname(pin.ifindex).is_none() {
+                gone.push(pin.ifindex);
+            }
+        }
+        for (ix, _) in self.maps.policies()? {
+            if ifname(ix).is_none() {
+                gone.push(ix);
+            }
+        }
+        gone.sort_unstable();
+        gone.dedup();
+        for ix in &gone {
+            self.detach(*ix)?;
+        }
+        Ok(gone)
+    }
+}
+
+/// Points a pinned TCX link at `prog` (one bpf_link_update: no moment
+/// without a program).
+fn replace(prog: &mut SchedClassifier, path: &Path) -> Result<(), LifecycleError> {
+    let pinned = PinnedLink::from_pin(path)
+        .map_err(|e| link_err(path, "open pinned link")(e.to_string()))?;
+    let fd: FdLink = pinned.into();
+    let link = SchedClassifierLink::try_from(fd)
+        .map_err(|e| link_err(path, "use pinned link")(e.to_string()))?;
+    let id = prog
+        .attach_to_link(link)
+        .map_err(|e| link_err(path, "replace program")(e.to_string()))?;
+    // The pin keeps the link; our fd may go.
+    let link = prog
+        .take_link(id)
+        .map_err(|e| link_err(path, "replace program")(e.to_string()))?;
+    let _fd: FdLink = link
+        .try_into()
+        .map_err(|e: aya::programs::links::LinkError| {
+            link_err(path, "replace program")(e.to_string())
+        })?;
+    Ok(())
+}

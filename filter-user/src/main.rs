@@ -1,0 +1,364 @@
+//! `vifguard`: the command a Xen host runs (see `vifguard --help`).
+
+mod cli;
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Parser;
+use filter_common::{Direction, IfacePolicy, Mode, Reason};
+use filter_user::config::HostConfig;
+use filter_user::datapath::Maps;
+use filter_user::lifecycle::{self, LifecycleError};
+use filter_user::pins::Layout;
+use filter_user::policy::MacAddr;
+use filter_user::sources::VifId;
+
+use cli::{Cli, Command, HotplugAction};
+
+/// Exit code of a usage error.
+const USAGE: u8 = 2;
+
+struct Usage(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(Usage(msg)) = e.downcast_ref::<Usage>() {
+                eprintln!("vifguard: {msg}");
+                return ExitCode::from(USAGE);
+            }
+            eprintln!("vifguard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::fmt::Debug for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Usage {}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(msg.into()))
+}
+
+fn config(cli: &Cli) -> Result<HostConfig> {
+    let mut c = HostConfig::load(&cli.config)?;
+    if let Some(b) = &cli.bpffs {
+        c.bpffs = b.clone();
+    }
+    Ok(c)
+}
+
+fn vif_for(iface: &str, xenbus_path: Option<&str>) -> Result<VifId> {
+    match xenbus_path {
+        Some(p) => Ok(VifId::from_xenbus_path(p, 0).map_err(|e| usage(e.to_string()))?),
+        None => lifecycle::vif_of_ifname(iface).ok_or_else(|| {
+            usage(format!(
+                "{iface}: not named vif<domid>.<devid> or tap<domid>.<devid>; pass --xenbus-path backend/vif/<domid>/<devid>"
+            ))
+        }),
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let cfg = config(&cli)?;
+    match &cli.command {
+        Command::Attach { iface, xenbus_path } => {
+            let vif = vif_for(iface, xenbus_path.as_deref())?;
+            attach(&cfg, iface, &vif)
+        }
+        Command::Detach { iface } => detach(&cfg, iface),
+        Command::Hotplug { action } => {
+            let iface = std::env::var("vif")
+                .map_err(|_| usage("hotplug: environment variable `vif` is not set"))?;
+            match action {
+                HotplugAction::Online | HotplugAction::Add => {
+                    let path = std::env::var("XENBUS_PATH").map_err(|_| {
+                        usage("hotplug: environment variable `XENBUS_PATH` is not set")
+                    })?;
+                    let vif = vif_for(&iface, Some(&path))?;
+                    attach(&cfg, &iface, &vif)
+                }
+                HotplugAction::Offline | HotplugAction::Remove => detach(&cfg, &iface),
+            }
+        }
+        Command::Status { iface, json } => status(&cfg, iface.as_deref(), *json),
+        Command::Sync => sync(&cfg),
+        Command::Policy { iface, xenbus_path } => {
+            let vif = vif_for(iface, xenbus_path.as_deref())?;
+            let r = lifecycle::resolve(&vif, &cfg).map_err(|e| anyhow!("{iface}: {e}"))?;
+            println!("{}", r.describe());
+            Ok(())
+        }
+        Command::Metrics => metrics(&cfg),
+    }
+}
+
+fn attach(cfg: &HostConfig, iface: &str, vif: &VifId) -> Result<()> {
+    if lifecycle::ifindex(iface).is_none() {
+        return Err(LifecycleError::UnknownInterface(iface.into()).into());
+    }
+    let mut loaded = lifecycle::ensure_loaded(cfg)?;
+    let ix = loaded.attach(iface, vif, cfg)?;
+    eprintln!("vifguard: {iface} (ifindex {ix}, {vif}) attached");
+    Ok(())
+}
+
+fn detach(cfg: &HostConfig, iface: &str) -> Result<()> {
+    let layout = Layout::new(&cfg.bpffs);
+    if !layout.versioned().exists() {
+        return Ok(());
+    }
+    let mut loaded = lifecycle::ensure_loaded(cfg)?;
+    match lifecycle::ifindex(iface) {
+        Some(ix) => {
+            loaded.detach(ix)?;
+        }
+        None => {
+            // Gone already: clean every interface that vanished.
+            let gone = loaded.clean_vanished()?;
+            if !gone.is_empty() {
+                eprintln!(
+                    "vifguard: {iface} is gone; removed the state of vanished ifindexes {gone:?}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sync(cfg: &HostConfig) -> Result<()> {
+    let mut loaded = lifecycle::ensure_loaded(cfg)?;
+    let mut failures = Vec::new();
+    for (_, name) in lifecycle::interfaces().context("list interfaces")? {
+        let Some(vif) = lifecycle::vif_of_ifname(&name) else {
+            continue;
+        };
+        if let Err(e) = loaded.attach(&name, &vif, cfg) {
+            eprintln!("vifguard: {e}");
+            failures.push(name);
+        }
+    }
+    loaded.clean_vanished()?;
+    if failures.is_empty() {
+        // Every link now runs this version: older program pins can go.
+        for v in loaded.layout.prog_versions()? {
+            if v != loaded.version {
+                let _ = std::fs::remove_dir_all(loaded.layout.progs(&v));
+            }
+        }
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "sync: {} interface(s) failed: {}",
+            failures.len(),
+            failures.join(", ")
+        ))
+    }
+}
+
+struct Row {
+    ifindex: u32,
+    name: Option<String>,
+    policy: IfacePolicy,
+    hooks: Vec<String>,
+    counters: Vec<(Direction, Reason, u64, u64)>,
+    no_policy: [u64; 2],
+}
+
+fn rows(layout: &Layout, maps: &Maps, only: Option<u32>) -> Result<Vec<Row>> {
+    let pins = layout.link_pins()?;
+    let mut out = Vec::new();
+    let mut policies = maps.policies()?;
+    policies.sort_by_key(|(ix, _)| *ix);
+    for (ix, p) in policies {
+        if only.is_some_and(|o| o != ix) {
+            continue;
+        }
+        let c = maps.counters(p.slot)?;
+        let np = maps.no_policy_counters(ix)?;
+        out.push(Row {
+            ifindex: ix,
+            name: lifecycle::ifname(ix),
+            policy: p,
+            hooks: pins
+                .iter()
+                .filter(|l| l.ifindex == ix)
+                .map(|l| l.hook.clone())
+                .collect(),
+            counters: c
+                .nonzero()
+                .map(|(d, r, c)| (d, r, c.packets, c.bytes))
+                .collect(),
+            no_policy: [np[0].packets, np[1].packets],
+        });
+    }
+    Ok(out)
+}
+
+fn mode_name(p: &IfacePolicy) -> &'static str {
+    Mode::from_u8(p.mode).map_or("invalid", Mode::name)
+}
+
+fn addresses(p: &IfacePolicy) -> Vec<String> {
+    let mut a: Vec<String> = p
+        .ipv4
+        .iter()
+        .take(usize::from(p.n_ipv4))
+        .map(|b| std::net::Ipv4Addr::from(*b).to_string())
+        .collect();
+    a.extend(
+        p.ipv6
+            .iter()
+            .take(usize::from(p.n_ipv6))
+            .map(|b| std::net::Ipv6Addr::from(*b).to_string()),
+    );
+    a
+}
+
+fn status(cfg: &HostConfig, iface: Option<&str>, json: bool) -> Result<()> {
+    let only = match iface {
+        Some(name) => Some(
+            lifecycle::ifindex(name)
+                .ok_or_else(|| LifecycleError::UnknownInterface(name.into()))?,
+        ),
+        None => None,
+    };
+    let (layout, maps) = match lifecycle::open_maps(cfg) {
+        Ok(x) => x,
+        Err(LifecycleError::NotLoaded(_)) if iface.is_none() => {
+            if json {
+                println!("[]");
+            } else {
+                println!(
+                    "no interfaces (nothing pinned under {})",
+                    cfg.bpffs.display()
+                );
+            }
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let versions = layout.prog_versions()?;
+    let rows = rows(&layout, &maps, only)?;
+    if let (Some(name), true) = (iface, rows.is_empty()) {
+        return Err(anyhow!("{name}: no policy entry (not attached)"));
+    }
+    if json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "ifindex": r.ifindex,
+                    "name": r.name.clone().unwrap_or_else(|| "(gone)".into()),
+                    "mode": mode_name(&r.policy),
+                    "mac": MacAddr(r.policy.mac).to_string(),
+                    "addresses": addresses(&r.policy),
+                    "n_ipv4": r.policy.n_ipv4,
+                    "n_ipv6": r.policy.n_ipv6,
+                    "slot": r.policy.slot,
+                    "hooks": r.hooks,
+                    "program_versions": versions,
+                    "counters": r.counters.iter().map(|(d, rs, p, b)| serde_json::json!({
+                        "direction": d.name(), "reason": rs.name(), "packets": p, "bytes": b,
+                    })).collect::<Vec<_>>(),
+                    "no_policy_drops": {"from_guest": r.no_policy[0], "to_guest": r.no_policy[1]},
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    let mut s = String::new();
+    for r in &rows {
+        let _ = writeln!(
+            s,
+            "{} (ifindex {}): mode {}, mac {}, {} address(es) [{}]",
+            r.name.as_deref().unwrap_or("(gone)"),
+            r.ifindex,
+            mode_name(&r.policy),
+            MacAddr(r.policy.mac),
+            addresses(&r.policy).len(),
+            addresses(&r.policy).join(", ")
+        );
+        let _ = writeln!(
+            s,
+            "  hooks: {}; program version {}",
+            if r.hooks.is_empty() {
+                "none".to_string()
+            } else {
+                r.hooks.join(", ")
+            },
+            versions.join(", ")
+        );
+        for (d, rs, p, b) in &r.counters {
+            let _ = writeln!(
+                s,
+                "  {:<10} {:<24} {p} packets, {b} bytes",
+                d.name(),
+                rs.name()
+            );
+        }
+    }
+    if rows.is_empty() {
+        s.push_str("no interfaces\n");
+    }
+    print!("{s}");
+    Ok(())
+}
+
+fn metrics(cfg: &HostConfig) -> Result<()> {
+    let (layout, maps) = lifecycle::open_maps(cfg)?;
+    let mut s = String::new();
+    s.push_str("# HELP vifguard_packets_total Packets seen by vifguard, by decision reason.\n");
+    s.push_str("# TYPE vifguard_packets_total counter\n");
+    let rows = rows(&layout, &maps, None)?;
+    let label = |r: &Row| {
+        let name = r
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("ifindex{}", r.ifindex));
+        let (domid, devid) = lifecycle::vif_of_ifname(&name)
+            .map(|v| (v.domid.to_string(), v.devid.to_string()))
+            .unwrap_or_default();
+        (name, domid, devid)
+    };
+    for r in &rows {
+        let (name, domid, devid) = label(r);
+        for (d, rs, p, _) in &r.counters {
+            let _ = writeln!(
+                s,
+                "vifguard_packets_total{{interface=\"{name}\",domid=\"{domid}\",devid=\"{devid}\",direction=\"{}\",reason=\"{}\"}} {p}",
+                d.name(),
+                rs.name()
+            );
+        }
+    }
+    s.push_str("# HELP vifguard_bytes_total Bytes seen by vifguard, by decision reason.\n");
+    s.push_str("# TYPE vifguard_bytes_total counter\n");
+    for r in &rows {
+        let (name, domid, devid) = label(r);
+        for (d, rs, _, b) in &r.counters {
+            let _ = writeln!(
+                s,
+                "vifguard_bytes_total{{interface=\"{name}\",domid=\"{domid}\",devid=\"{devid}\",direction=\"{}\",reason=\"{}\"}} {b}",
+                d.name(),
+                rs.name()
+            );
+        }
+    }
+    print!("{s}");
+    Ok(())
+}
