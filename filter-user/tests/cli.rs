@@ -1,0 +1,393 @@
+//! The `vifguard` binary against real kernel state: veths named like
+//! netback vifs in a namespace the test creates, the test xenstored filled
+//! with the real `xenstore-write`, a private bpffs root per test.
+//!
+//! The binary runs in the namespace via `nsenter --net` (not `ip netns
+//! exec`, which remounts /sys and so hides /sys/fs/bpf). Needs root.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use filter_common::{Direction, Reason};
+use vifguard_tests::frames::{BROADCAST, Frame, Mac};
+use vifguard_tests::netns::{NetNs, RawSocket, veth};
+use vifguard_tests::xenstored::TestXenstored;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+const BIN: &str = env!("CARGO_BIN_EXE_vifguard");
+
+fn mac(domid: u32, devid: u32) -> Mac {
+    [
+        0x00,
+        0x16,
+        0x3e,
+        domid as u8,
+        (domid >> 8) as u8,
+        devid as u8,
+    ]
+}
+
+fn mac_str(m: Mac) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn ip_of(domid: u32, devid: u32) -> String {
+    format!("10.{}.{}.{}", domid / 250, domid % 250 + 1, devid + 1)
+}
+
+struct Host {
+    root: PathBuf,
+    xs: TestXenstored,
+    dom0: NetNs,
+    guests: Vec<NetNs>,
+}
+
+impl Host {
+    fn new() -> Host {
+        let root = PathBuf::from(format!(
+            "/sys/fs/bpf/vifguard-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        Host {
+            root,
+            xs: TestXenstored::start(),
+            dom0: NetNs::new("cli0"),
+            guests: Vec::new(),
+        }
+    }
+
+    /// A vif<domid>.<devid> in dom0 with its guest end, and xl's backend
+    /// keys in xenstore (locked to one IPv4 address).
+    fn vif(&mut self, domid: u32, devid: u32) -> String {
+        let g = NetNs::new("cg");
+        let name = format!("vif{domid}.{devid}");
+        veth(&self.dom0, &name, &g, "eth0");
+        g.ip(&[
+            "link",
+            "set",
+            "eth0",
+            "address",
+            &mac_str(mac(domid, devid)),
+        ]);
+        self.guests.push(g);
+        let be = format!("/local/domain/0/backend/vif/{domid}/{devid}");
+        for (k, v) in [
+            ("mac", mac_str(mac(domid, devid))),
+            ("ip", ip_of(domid, devid)),
+            ("vifguard/mode", "locked".to_string()),
+        ] {
+            self.xs
+                .tool_ok("xenstore-write", &[&format!("{be}/{k}"), &v])
+                .expect("xenstore-write");
+        }
+        self.xs
+            .tool_ok("xenstore-chmod", &["-r", &be, "n0", &format!("r{domid}")])
+            .expect("xenstore-chmod");
+        name
+    }
+
+    fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.dom0.name))
+            .arg(BIN)
+            .arg("--bpffs")
+            .arg(&self.root)
+            .arg("--config")
+            .arg("/nonexistent/vifguard.toml")
+            .args(args)
+            .env("XENSTORED_PATH", self.xs.socket_path());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.cmd(args, env).output().expect("run vifguard")
+    }
+
+    fn ok(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = self.run(args, env);
+        assert!(
+            out.status.success(),
+            "vifguard {args:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn hotplug(&self, action: &str, vif: &str) -> Output {
+        let (d, i) = vif
+            .trim_start_matches("vif")
+            .split_once('.')
+            .expect("vif name");
+        let path = format!("backend/vif/{d}/{i}");
+        self.run(
+            &["hotplug", action],
+            &[("vif", vif), ("XENBUS_PATH", &path)],
+        )
+    }
+
+    fn status(&self) -> Vec<serde_json::Value> {
+        let s = self.ok(&["status", "--json"], &[]);
+        serde_json::from_str(&s).expect("status JSON")
+    }
+
+    fn entry(&self, vif: &str) -> Option<serde_json::Value> {
+        self.status().into_iter().find(|e| e["name"] == vif)
+    }
+
+    fn links(&self) -> Vec<String> {
+        match std::fs::read_dir(self.root.join("v1/links")) {
+            Ok(rd) => rd
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn spoof_from(&self, guest: usize, domid: u32, devid: u32) {
+        let tx = RawSocket::open(&self.guests[guest], "eth0");
+        let frame = Frame::eth(mac(domid, devid), BROADCAST)
+            .ipv4(
+                "203.0.113.66".parse().expect("a"),
+                "10.255.255.255".parse().expect("a"),
+            )
+            .udp(5000, 5000)
+            .payload(b"vifguard-cli-spoof")
+            .build();
+        tx.send(&frame);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn counter(entry: &serde_json::Value, dir: Direction, reason: Reason) -> u64 {
+    entry["counters"]
+        .as_array()
+        .expect("counters")
+        .iter()
+        .find(|c| c["direction"] == dir.name() && c["reason"] == reason.name())
+        .and_then(|c| c["packets"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn online_traffic_offline() {
+    let mut h = Host::new();
+    let vif = h.vif(5, 0);
+    let out = h.hotplug("online", &vif);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Idempotent: a second online replaces, never attaches twice.
+    let out = h.hotplug("online", &vif);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = h.entry(&vif).expect("vif in status");
+    assert_eq!(e["mode"], "locked");
+    assert_eq!(e["mac"], mac_str(mac(5, 0)));
+    assert_eq!(e["addresses"], serde_json::json!([ip_of(5, 0)]));
+    assert_eq!(e["hooks"], serde_json::json!(["tc-egress", "tc-ingress"]));
+    let text = h.ok(&["status", &vif], &[]);
+    assert!(text.contains("mode locked"), "{text}");
+
+    h.spoof_from(0, 5, 0);
+    let e = h.entry(&vif).expect("vif in status");
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        1,
+        "{e}"
+    );
+    let m = h.ok(&["metrics"], &[]);
+    assert!(
+        m.contains("reason=\"ipv4_spoof\"") || m.contains(Reason::Ipv4Spoof.name()),
+        "{m}"
+    );
+
+    let p = h.ok(&["policy", &vif], &[]);
+    assert!(p.contains("source xl"), "{p}");
+
+    let out = h.hotplug("offline", &vif);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(h.links().is_empty(), "{:?}", h.links());
+    assert!(h.status().is_empty());
+}
+
+#[test]
+fn untrusted_policy_fails_closed() {
+    let mut h = Host::new();
+    let vif = h.vif(6, 0);
+    // The guest owns the ip node: not trusted.
+    h.xs.tool_ok(
+        "xenstore-chmod",
+        &["/local/domain/0/backend/vif/6/0/ip", "n6"],
+    )
+    .expect("chmod");
+    let out = h.hotplug("online", &vif);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("vif6.0")
+            && err.contains("backend/vif/6/0/ip")
+            && err.contains("failed closed"),
+        "{err}"
+    );
+    let e = h.entry(&vif).expect("vif in status");
+    assert_eq!(e["mode"], "disabled");
+    assert_eq!(e["hooks"], serde_json::json!(["tc-egress", "tc-ingress"]));
+    // A frame with the right addresses is dropped too.
+    let tx = RawSocket::open(&h.guests[0], "eth0");
+    tx.send(
+        &Frame::eth(mac(6, 0), BROADCAST)
+            .ipv4(
+                ip_of(6, 0).parse().expect("a"),
+                "10.255.255.255".parse().expect("a"),
+            )
+            .udp(5000, 5000)
+            .payload(b"x")
+            .build(),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let e = h.entry(&vif).expect("vif in status");
+    // At least ours (the guest kernel may send its own frames too).
+    assert!(
+        counter(&e, Direction::FromGuest, Reason::Disabled) >= 1,
+        "{e}"
+    );
+    assert_eq!(counter(&e, Direction::FromGuest, Reason::Pass), 0, "{e}");
+
+    // Malformed: a bad address.
+    let vif2 = h.vif(7, 0);
+    h.xs.tool_ok(
+        "xenstore-write",
+        &["/local/domain/0/backend/vif/7/0/ip", "10.0.0.300"],
+    )
+    .expect("write");
+    let out = h.hotplug("online", &vif2);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(h.entry(&vif2).expect("vif2")["mode"], "disabled");
+    assert!(h.ok(&["detach", &vif], &[]).is_empty());
+    assert!(h.ok(&["detach", &vif2], &[]).is_empty());
+    assert!(h.links().is_empty());
+}
+
+#[test]
+fn concurrent_hotplug_of_32() {
+    let mut h = Host::new();
+    let vifs: Vec<String> = (0..32).map(|i| h.vif(10 + i / 4, i % 4)).collect();
+    let children: Vec<_> = vifs
+        .iter()
+        .map(|v| {
+            let (d, i) = v.trim_start_matches("vif").split_once('.').expect("n");
+            h.cmd(
+                &["hotplug", "online"],
+                &[("vif", v), ("XENBUS_PATH", &format!("backend/vif/{d}/{i}"))],
+            )
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let st = h.status();
+    assert_eq!(st.len(), 32);
+    for (i, v) in vifs.iter().enumerate() {
+        let e = st.iter().find(|e| e["name"] == v.as_str()).expect("entry");
+        let (d, dev) = (10 + i as u32 / 4, i as u32 % 4);
+        assert_eq!(e["mode"], "locked");
+        assert_eq!(e["mac"], mac_str(mac(d, dev)));
+        assert_eq!(e["addresses"], serde_json::json!([ip_of(d, dev)]));
+        assert_eq!(e["hooks"].as_array().map(Vec::len), Some(2), "{e}");
+    }
+    assert_eq!(h.links().len(), 64);
+    for v in &vifs {
+        let out = h.hotplug("offline", v);
+        assert!(out.status.success());
+    }
+    assert!(h.links().is_empty());
+    assert!(h.status().is_empty());
+}
+
+#[test]
+fn sync_restores_after_wipe_and_cleans_vanished() {
+    let mut h = Host::new();
+    let a = h.vif(20, 0);
+    let b = h.vif(21, 0);
+    for v in [&a, &b] {
+        assert!(h.hotplug("online", v).status.success());
+    }
+    std::fs::remove_dir_all(&h.root).expect("wipe pins");
+    h.ok(&["sync"], &[]);
+    let st = h.status();
+    assert_eq!(st.len(), 2, "{st:?}");
+    assert_eq!(h.links().len(), 4);
+    h.spoof_from(1, 21, 0);
+    let e = h.entry(&b).expect("b");
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        1,
+        "{e}"
+    );
+
+    // b vanishes (its guest goes away); offline afterwards still cleans.
+    h.dom0.ip(&["link", "del", &b]);
+    let out = h.hotplug("offline", &b);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(h.links().len(), 2, "{:?}", h.links());
+    assert_eq!(h.status().len(), 1);
+    h.ok(&["sync"], &[]);
+    assert_eq!(h.status().len(), 1);
+    h.ok(&["detach", &a], &[]);
+    assert!(h.links().is_empty());
+}
+
+#[test]
+fn unknown_interface_and_usage() {
+    let h = Host::new();
+    let out = h.run(&["attach", "vif99.0"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no interface named \"vif99.0\""), "{err}");
+    let out = h.run(&["hotplug", "online"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = h.run(&["attach", "eth7"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = h.run(&["frobnicate"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let help = h.ok(&["--help"], &[]);
+    assert!(help.contains("Exit codes"), "{help}");
+}
