@@ -3,6 +3,7 @@
 
 mod bench;
 mod bootstrap;
+mod demo;
 
 use std::process::{Command, ExitCode};
 
@@ -16,6 +17,8 @@ commands:
                    bpf-linker); quick when everything is there
   test             bootstrap, then format check, clippy on every crate, and
                    the whole test suite (needs root: loads eBPF programs)
+  demo [--json]    bootstrap, then run the demo host: simulated Xen guests
+                   in network namespaces, real attacks, vifguard stopping them
   bench datapath   bootstrap, then measure the datapath per frame class with
                    BPF_PROG_TEST_RUN and write BENCHMARKS.md
 ";
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bootstrap") => bootstrap::run(),
         Some("test") => test(),
+        Some("demo") => demo::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
