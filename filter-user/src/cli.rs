@@ -90,6 +90,20 @@ pub enum Command {
         #[arg(long)]
         xenbus_path: Option<String>,
     },
+    /// Stream sampled drop events (rate-limited per interface by the datapath).
+    ///
+    /// Example: vifguard events --json
+    #[command(after_help = AFTER_HELP)]
+    Events {
+        #[arg(long)]
+        json: bool,
+        /// Exit after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Exit after this many seconds.
+        #[arg(long)]
+        timeout: Option<u64>,
+    },
     /// Print the counters in Prometheus text format.
     ///
     /// Example: vifguard metrics

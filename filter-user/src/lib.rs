@@ -5,6 +5,7 @@ pub mod attach;
 pub mod config;
 pub mod datapath;
 pub mod encode;
+pub mod events;
 pub mod lifecycle;
 pub mod model;
 pub mod pins;

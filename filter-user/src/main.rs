@@ -103,6 +103,67 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Metrics => metrics(&cfg),
+        Command::Events {
+            json,
+            count,
+            timeout,
+        } => events(&cfg, *json, *count, *timeout),
+    }
+}
+
+/// Prints drop events as they come: one line each, JSON with --json.
+fn events(cfg: &HostConfig, json: bool, count: Option<u64>, timeout: Option<u64>) -> Result<()> {
+    use filter_user::events::{EventReader, describe};
+    use std::io::Write as _;
+    use std::time::{Duration, Instant};
+
+    let layout = Layout::new(&cfg.bpffs);
+    let mut reader = EventReader::open(&layout.maps())?;
+    let deadline = timeout.map(|s| Instant::now() + Duration::from_secs(s));
+    let mut seen = 0u64;
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        if count.is_some_and(|c| seen >= c) || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(());
+        }
+        for e in reader.poll(Duration::from_millis(200))? {
+            let d = describe(&e);
+            let name =
+                lifecycle::ifname(d.ifindex).unwrap_or_else(|| format!("ifindex{}", d.ifindex));
+            let line = if json {
+                serde_json::json!({
+                    "interface": name,
+                    "ifindex": d.ifindex,
+                    "direction": d.direction,
+                    "reason": d.reason,
+                    "ethertype": format!("{:#06x}", d.ethertype),
+                    "src_mac": d.src_mac,
+                    "dst_mac": d.dst_mac,
+                    "src": d.src,
+                    "dst": d.dst,
+                    "len": d.len,
+                })
+                .to_string()
+            } else {
+                format!(
+                    "{name} {} {} ethertype {:#06x} {} -> {} {} -> {} ({} bytes)",
+                    d.direction,
+                    d.reason,
+                    d.ethertype,
+                    d.src_mac,
+                    d.dst_mac,
+                    d.src.as_deref().unwrap_or("-"),
+                    d.dst.as_deref().unwrap_or("-"),
+                    d.len
+                )
+            };
+            writeln!(stdout, "{line}")?;
+            stdout.flush()?;
+            seen += 1;
+            if count.is_some_and(|c| seen >= c) {
+                return Ok(());
+            }
+        }
     }
 }
 

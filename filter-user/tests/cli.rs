@@ -36,8 +36,15 @@ fn mac_str(m: Mac) -> String {
         .join(":")
 }
 
+/// A documentation address per vif (RFC 5737): 198.51.100.0/24 for
+/// devid 0, 203.0.113.0/24 otherwise.
 fn ip_of(domid: u32, devid: u32) -> String {
-    format!("10.{}.{}.{}", domid / 250, domid % 250 + 1, devid + 1)
+    let net = if devid == 0 {
+        "198.51.100"
+    } else {
+        "203.0.113"
+    };
+    format!("{net}.{}", domid % 250 + 1)
 }
 
 struct Host {
@@ -159,7 +166,7 @@ impl Host {
         let frame = Frame::eth(mac(domid, devid), BROADCAST)
             .ipv4(
                 "203.0.113.66".parse().expect("a"),
-                "10.255.255.255".parse().expect("a"),
+                "198.51.100.255".parse().expect("a"),
             )
             .udp(5000, 5000)
             .payload(b"vifguard-cli-spoof")
@@ -264,7 +271,7 @@ fn untrusted_policy_fails_closed() {
         &Frame::eth(mac(6, 0), BROADCAST)
             .ipv4(
                 ip_of(6, 0).parse().expect("a"),
-                "10.255.255.255".parse().expect("a"),
+                "198.51.100.255".parse().expect("a"),
             )
             .udp(5000, 5000)
             .payload(b"x")
@@ -283,7 +290,7 @@ fn untrusted_policy_fails_closed() {
     let vif2 = h.vif(7, 0);
     h.xs.tool_ok(
         "xenstore-write",
-        &["/local/domain/0/backend/vif/7/0/ip", "10.0.0.300"],
+        &["/local/domain/0/backend/vif/7/0/ip", "198.51.100.300"],
     )
     .expect("write");
     let out = h.hotplug("online", &vif2);
@@ -390,4 +397,36 @@ fn unknown_interface_and_usage() {
     assert_eq!(out.status.code(), Some(2));
     let help = h.ok(&["--help"], &[]);
     assert!(help.contains("Exit codes"), "{help}");
+}
+
+#[test]
+fn events_stream_a_sampled_drop() {
+    let mut h = Host::new();
+    let vif = h.vif(8, 0);
+    let out = h.hotplug("online", &vif);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reader = h
+        .cmd(
+            &["events", "--json", "--count", "1", "--timeout", "10"],
+            &[],
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start vifguard events");
+    std::thread::sleep(Duration::from_millis(300));
+    h.spoof_from(0, 8, 0);
+    let out = reader.wait_with_output().expect("vifguard events");
+    assert!(out.status.success(), "vifguard events failed");
+    let line = String::from_utf8_lossy(&out.stdout);
+    let ev: serde_json::Value = serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("one JSON event expected, got {line:?}: {e}"));
+    assert_eq!(ev["interface"], vif.as_str(), "{ev}");
+    assert_eq!(ev["reason"], Reason::Ipv4Spoof.name(), "{ev}");
+    assert_eq!(ev["direction"], Direction::FromGuest.name(), "{ev}");
+    assert_eq!(ev["src"], "203.0.113.66", "{ev}");
+    assert_eq!(ev["src_mac"], mac_str(mac(8, 0)), "{ev}");
 }
