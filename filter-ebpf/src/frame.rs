@@ -40,84 +40,79 @@ impl Frame {
         Frame { start, end, ctx }
     }
 
-    /// Whether the first `n` bytes are all inside the frame (and window).
-    /// For offsets known at compile time.
+    /// Reads at offsets known at compile time: the verifier tracks
+    /// `start + constant` exactly, so the plain checks suffice.
     #[inline(always)]
-    pub fn fits(&self, n: usize) -> bool {
-        n <= PARSE_WINDOW && self.start + n <= self.end
+    fn fixed(&self) -> Reader<'_, false> {
+        Reader(self)
     }
 
-    /// Reads at offsets known at compile time: the verifier tracks
-    /// `start + constant` exactly, so the plain check suffices.
+    /// Reads at offsets computed from the frame (header lengths).
     #[inline(always)]
-    fn read<T: Copy>(&self, off: usize) -> Option<T> {
-        if off > PARSE_WINDOW - size_of::<T>() {
-            return None;
-        }
-        let p = self.start + off;
-        if p + size_of::<T>() > self.end {
-            return None;
-        }
-        // SAFETY: [p, p + size_of::<T>()) lies inside the packet data, as
-        // checked just above; T is a plain byte array or integer.
-        Some(unsafe { core::ptr::read_unaligned(p as *const T) })
+    pub fn var(&self) -> Reader<'_, true> {
+        Reader(self)
+    }
+
+    /// Whether the first `n` bytes are all inside the frame (and window).
+    #[inline(always)]
+    pub fn fits(&self, n: usize) -> bool {
+        self.fixed().fits(n)
     }
 
     #[inline(always)]
     pub fn u8(&self, off: usize) -> Option<u8> {
-        self.read::<u8>(off)
+        self.fixed().u8(off)
     }
 
     /// A big-endian 16-bit field.
     #[inline(always)]
     pub fn be16(&self, off: usize) -> Option<u16> {
-        self.read::<[u8; 2]>(off).map(u16::from_be_bytes)
+        self.fixed().be16(off)
     }
 
     #[inline(always)]
     pub fn bytes4(&self, off: usize) -> Option<[u8; 4]> {
-        self.read::<[u8; 4]>(off)
+        self.fixed().read(off)
     }
 
     #[inline(always)]
     pub fn bytes6(&self, off: usize) -> Option<[u8; 6]> {
-        self.read::<[u8; 6]>(off)
+        self.fixed().bytes6(off)
     }
 
     #[inline(always)]
     pub fn bytes16(&self, off: usize) -> Option<[u8; 16]> {
-        self.read::<[u8; 16]>(off)
-    }
-
-    /// Reads at offsets computed from the frame (header lengths).
-    #[inline(always)]
-    pub fn var(&self) -> VarFrame<'_> {
-        VarFrame(self)
+        self.fixed().bytes16(off)
     }
 }
 
-/// Reads at variable offsets. Each one hides its offset and its end pointer
-/// from the optimiser (see [`opaque`]), which costs a stack round trip, so
-/// constant offsets use [`Frame`]'s own reads.
-pub struct VarFrame<'a>(&'a Frame);
+/// Bounds-checked reads. With `VAR`, each read hides its offset and its end
+/// pointer from the optimiser (see [`opaque`]), as variable offsets need;
+/// that costs a stack round trip, so constant offsets go without.
+pub struct Reader<'a, const VAR: bool>(&'a Frame);
 
-impl VarFrame<'_> {
+impl<const VAR: bool> Reader<'_, VAR> {
+    #[inline(always)]
+    fn hide(v: usize) -> usize {
+        if VAR { opaque(v) } else { v }
+    }
+
     #[inline(always)]
     pub fn fits(&self, n: usize) -> bool {
-        let n = opaque(n);
+        let n = Self::hide(n);
         n <= PARSE_WINDOW && self.0.start + n <= self.0.end
     }
 
     #[inline(always)]
     fn read<T: Copy>(&self, off: usize) -> Option<T> {
-        let off = opaque(off);
+        let off = Self::hide(off);
         if off > PARSE_WINDOW - size_of::<T>() {
             return None;
         }
         let p = self.0.start + off;
-        // Opaque too, or LLVM turns `p + 1 > end` into `p >= end`, which
-        // gives the verifier no readable range at a variable `p`.
-        if opaque(p + size_of::<T>()) > self.0.end {
+        // Hidden too for variable offsets, or LLVM turns `p + 1 > end` into
+        // `p >= end`, which gives the verifier no readable range at `p`.
+        if Self::hide(p + size_of::<T>()) > self.0.end {
             return None;
         }
         // SAFETY: [p, p + size_of::<T>()) lies inside the packet data, as

@@ -10,6 +10,7 @@ use std::net::Ipv6Addr;
 use std::time::Duration;
 
 use filter_common::{Direction, Reason};
+use filter_user::datapath::Counters;
 use filter_user::policy::{MacAddr, Policy};
 use vifguard_tests::frames::{BROADCAST, Frame, Mac, arp_op, ipv6_multicast_mac};
 use vifguard_tests::kernel::{Hook, Kernel};
@@ -67,6 +68,27 @@ fn guest1_policy() -> Policy {
     p.ipv4 = vec!["192.0.2.10".parse().expect("cidr")];
     p.ipv6 = vec!["2001:db8::10".parse().expect("cidr")];
     p
+}
+
+/// Every counter of vif1.0 in `dir` grew by exactly the number of frames
+/// sent with that reason.
+fn assert_counted(
+    before: &Counters,
+    after: &Counters,
+    dir: Direction,
+    sent: &[(&str, Vec<u8>, Reason)],
+) {
+    for reason in Reason::ALL {
+        let want = sent.iter().filter(|(_, _, r)| *r == reason).count() as u64;
+        let got = after.get(dir, reason).packets - before.get(dir, reason).packets;
+        assert_eq!(
+            got,
+            want,
+            "{} counter {} of vif1.0 should grow by {want}",
+            dir.name(),
+            reason.name()
+        );
+    }
 }
 
 fn check_live(hook: Hook) {
@@ -171,17 +193,7 @@ fn check_live(hook: Hook) {
             }
         );
     }
-    for reason in Reason::ALL {
-        let want = sent.iter().filter(|(_, _, r)| *r == reason).count() as u64;
-        let got = after.get(Direction::FromGuest, reason).packets
-            - before.get(Direction::FromGuest, reason).packets;
-        assert_eq!(
-            got,
-            want,
-            "{hook:?}: counter {} of vif1.0 should grow by {want}",
-            reason.name()
-        );
-    }
+    assert_counted(&before, &after, Direction::FromGuest, &sent);
 }
 
 #[test]
@@ -270,17 +282,7 @@ fn tc_egress_keeps_a_guest_from_sniffing_its_neighbours() {
             }
         );
     }
-    for reason in Reason::ALL {
-        let want = sent.iter().filter(|(_, _, r)| *r == reason).count() as u64;
-        let got = after.get(Direction::ToGuest, reason).packets
-            - before.get(Direction::ToGuest, reason).packets;
-        assert_eq!(
-            got,
-            want,
-            "to-guest counter {} should grow by {want}",
-            reason.name()
-        );
-    }
+    assert_counted(&before, &after, Direction::ToGuest, &sent);
 }
 
 #[test]
