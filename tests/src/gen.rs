@@ -483,6 +483,7 @@ impl Gen {
             Direction::ToGuest
         };
         let mut f = base_frame(rng, &self.world, dir);
+        f.truncate(MAX_FRAME);
         if rng.below(1000) < 4 {
             // Truncation at every offset.
             for len in 14..f.len() {
@@ -753,7 +754,7 @@ fn ipv6(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
     let kind = rng.weighted(&[48, 10, 20, 8, 6, 4, 4]);
     // ND: sources and destinations as ND uses them.
     let target = w.v6(rng);
-    let (src, dst) = if kind == 0 && rng.percent(15) {
+    let (src, dst) = if kind == 0 && rng.percent(25) {
         // Duplicate address detection.
         let dst = if rng.percent(80) {
             solicited_node(target)
@@ -774,6 +775,11 @@ fn ipv6(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
     }
     if rng.percent(3) {
         ip = ip.version(rng.pick(&[0, 4, 7, 15]));
+    }
+    if rng.percent(8) {
+        // A large first header: what follows ends near the parse window.
+        let kind = rng.pick(&[proto::DEST_OPTS, proto::HOP_BY_HOP, proto::ROUTING]);
+        ip = ip.ext_sized(kind, 8 * rng.range(38, 57));
     }
     ip = extension_chain(rng, ip);
     let hop_limit = rng.pick(&[255, 255, 255, 255, 64, 1, 254, 0]);
@@ -874,12 +880,13 @@ fn nd_message(rng: &mut Rng, w: &World, ip: Ipv6, target: Ipv6Addr, hop_limit: u
 }
 
 fn nd_options(rng: &mut Rng, w: &World, mut m: Icmp<Ipv6>) -> Icmp<Ipv6> {
-    let n = match rng.weighted(&[35, 35, 15, 10, 5]) {
+    let n = match rng.weighted(&[33, 33, 14, 10, 10]) {
         0 => 0,
         1 => 1,
         2 => 2,
         3 => rng.range(3, 6),
-        _ => rng.range(14, 19),
+        // Around MAX_ND_OPTS (16).
+        _ => rng.range(15, 18),
     };
     for _ in 0..n {
         m = match rng.weighted(&[20, 10, 15, 8, 6, 5, 8, 6, 8, 6, 4]) {
@@ -984,7 +991,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Parses [`hex`] output (whitespace ignored), for regression cases.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     digits
