@@ -78,8 +78,8 @@ fn print_table(rows: &[Row], color: bool) {
         }
     };
     println!(
-        "\n{:<58} {:<10} {:<10} {:<16} {}",
-        "traffic", "expected", "observed", "counted as", "result"
+        "\n{:<58} {:<10} {:<10} {:<16} result",
+        "traffic", "expected", "observed", "counted as"
     );
     for r in rows {
         let word = |reached: bool| if reached { "reaches" } else { "blocked" };
