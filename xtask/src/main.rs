@@ -4,6 +4,7 @@
 mod bench;
 mod bootstrap;
 mod demo;
+mod xen_e2e;
 
 use std::process::{Command, ExitCode};
 
@@ -21,6 +22,8 @@ commands:
                    in network namespaces, real attacks, vifguard stopping them
   bench datapath   bootstrap, then measure the datapath per frame class with
                    BPF_PROG_TEST_RUN and write BENCHMARKS.md
+  xen-e2e          boot Xen, a Debian dom0 and PV guests under QEMU and check
+                   vifguard on real netback vifs (about 5 minutes warm)
 ";
 
 fn main() -> ExitCode {
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("xen-e2e") => xen_e2e::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -1,0 +1,436 @@
+//! `cargo xtask xen-e2e`: vifguard on a real Xen host. Boots Xen 4.17, a
+//! Debian dom0 and two PV guests under QEMU (software emulation), all from
+//! Debian packages, with vifguard plugged into xl's vif hotplug path; the
+//! checks run in dom0 (`xen-e2e/dom0-test.sh`) and report on the serial
+//! console, which this command reads back.
+//!
+//! Downloads (`apt-get download`) and their unpacked tree are cached in
+//! `$VIFGUARD_CACHE` (default `.cache/xen-e2e` in the repository); the
+//! images are rebuilt on every run (about 15 s) so they always hold the
+//! vifguard built now. `VIFGUARD_E2E_BREAK=noattach` makes dom0's vifguard
+//! attach nothing, to see the checks fail.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// Host tools: QEMU, GRUB's ISO builder, and what mkimage.sh runs.
+const HOST_PACKAGES: &[&str] = &[
+    "qemu-system-x86",
+    "grub-pc-bin",
+    "grub-common",
+    "xorriso",
+    "mtools",
+    "cpio",
+    "kmod",
+    "xz-utils",
+    "zstd",
+    "file",
+];
+
+/// The dom0 kernel: Debian 12's 6.12 kernel. vifguard attaches TCX links,
+/// which need Linux 6.6; bookworm's default 6.1 kernel has none.
+const KERNEL_META: &str = "linux-image-6.12-amd64";
+
+/// Xen, its toolstack and libraries, unpacked into the dom0 image; and a
+/// static busybox (downloaded, not installed: it conflicts with the
+/// `busybox` package the other commands install).
+const GUEST_PACKAGES: &[&str] = &[
+    "xen-hypervisor-4.17-amd64",
+    "xen-utils-4.17",
+    "xen-utils-common",
+    "xenstore-utils",
+    "libxencall1",
+    "libxenevtchn1",
+    "libxenforeignmemory1",
+    "libxengnttab1",
+    "libxenmisc4.17",
+    "libxenstore4",
+    "libxentoollog1",
+    "libxenhypfs1",
+    "libxendevicemodel1",
+    "libxentoolcore1",
+    "libyajl2",
+];
+
+/// Every check dom0-test.sh reports; each must PASS.
+const CHECKS: &[&str] = &[
+    "boot",
+    "guests-up",
+    "hotplug-attached",
+    "legit-ping",
+    "ipv4-spoof",
+    "mac-spoof",
+    "arp-poison",
+    "destroy-cleanup",
+    "restart-new-domid",
+    "restart-ipv4-spoof",
+    "sync-attached",
+    "sync-ipv4-spoof",
+    "sync-mac-spoof",
+    "sync-legit-ping",
+    "sync-after-wipe",
+];
+
+const MARKER: &str = "VIFGUARD-E2E";
+const DEFAULT_TIMEOUT_SECS: u64 = 900;
+
+pub fn run(args: &[String]) -> Result<()> {
+    if let Some(a) = args.first() {
+        bail!(
+            "xen-e2e takes no arguments (got {a}); environment: VIFGUARD_CACHE, VIFGUARD_E2E_TIMEOUT, VIFGUARD_E2E_BREAK"
+        );
+    }
+    let started = Instant::now();
+    crate::bootstrap::run()?;
+    crate::bootstrap::require_root("installing packages and building images as root")?;
+    let repo = repo_root()?;
+    let cache = std::env::var_os("VIFGUARD_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join(".cache/xen-e2e"));
+    install_host_packages()?;
+    let root = fetch_and_unpack(&cache)?;
+    let busybox = fetch_busybox(&cache)?;
+    crate::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "filter-user",
+        "--bin",
+        "vifguard",
+    ])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join("target"));
+    let vifguard = target.join("release/vifguard");
+    let out = cache.join("build");
+    crate::run(
+        Command::new("bash")
+            .arg(repo.join("xen-e2e/mkimage.sh"))
+            .env("ROOT", &root)
+            .env("BUSYBOX", &busybox)
+            .env("VIFGUARD", &vifguard)
+            .env("SRC", repo.join("xen-e2e"))
+            .env("HOOK", repo.join("filter-user/scripts/vif-vifguard"))
+            .env("OUT", &out),
+    )?;
+    eprintln!(
+        "xtask: image ready after {} s; booting Xen under QEMU (about 4 minutes)",
+        started.elapsed().as_secs()
+    );
+    let log = out.join("serial.log");
+    let timeout = std::env::var("VIFGUARD_E2E_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_TIMEOUT_SECS);
+    let boot = Instant::now();
+    let timed_out = boot_qemu(&out.join("xen.iso"), &log, Duration::from_secs(timeout))?;
+    let text = fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
+    let text = String::from_utf8_lossy(&text);
+    let verdict = judge(&text, timed_out);
+    eprintln!(
+        "xtask: QEMU ran {} s, whole run {} s; serial log {}",
+        boot.elapsed().as_secs(),
+        started.elapsed().as_secs(),
+        log.display()
+    );
+    verdict
+}
+
+fn repo_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask has no parent directory")
+}
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+fn install_host_packages() -> Result<()> {
+    let missing: Vec<&str> = HOST_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {}", missing.join(" "));
+    crate::run(Command::new("apt-get").args(["update", "-q"]))?;
+    crate::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing),
+    )
+}
+
+/// The versioned kernel package `linux-image-6.12-amd64` points at.
+fn kernel_package() -> Result<String> {
+    let out = Command::new("apt-cache")
+        .args(["depends", KERNEL_META])
+        .output()
+        .context("running apt-cache")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends: "))
+        .find(|p| p.starts_with("linux-image-6."))
+        .map(str::to_string)
+        .with_context(|| format!("apt-cache depends {KERNEL_META}: no linux-image dependency"))
+}
+
+/// Downloads (once) `packages` into `dir` with `apt-get download`; returns
+/// the .deb files.
+fn download(dir: &Path, packages: &[String]) -> Result<Vec<PathBuf>> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let deb_of = |p: &str| -> Result<Option<PathBuf>> {
+        let prefix = format!("{p}_");
+        for e in fs::read_dir(dir)? {
+            let path = e?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            if name.is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".deb")) {
+                return Ok(Some(path));
+            }
+        }
+        Ok(None)
+    };
+    let mut missing = Vec::new();
+    for p in packages {
+        if deb_of(p)?.is_none() {
+            missing.push(p.as_str());
+        }
+    }
+    if !missing.is_empty() {
+        eprintln!("xtask: downloading {}", missing.join(" "));
+        let get = || {
+            Command::new("apt-get")
+                .arg("download")
+                .args(&missing)
+                .current_dir(dir)
+                .status()
+        };
+        if !get().is_ok_and(|s| s.success()) {
+            crate::run(Command::new("apt-get").args(["update", "-q"]))?;
+            crate::run(
+                Command::new("apt-get")
+                    .arg("download")
+                    .args(&missing)
+                    .current_dir(dir),
+            )?;
+        }
+    }
+    packages
+        .iter()
+        .map(|p| deb_of(p)?.with_context(|| format!("{p}: no .deb in {}", dir.display())))
+        .collect()
+}
+
+/// The Xen and kernel packages, unpacked into `cache/root` (redone when the
+/// set of .deb files changes).
+fn fetch_and_unpack(cache: &Path) -> Result<PathBuf> {
+    let mut packages: Vec<String> = GUEST_PACKAGES.iter().map(|s| s.to_string()).collect();
+    packages.push(kernel_package()?);
+    let debs = download(&cache.join("debs"), &packages)?;
+    let root = cache.join("root");
+    let stamp = cache.join("root.stamp");
+    let want: String = debs
+        .iter()
+        .filter_map(|d| d.file_name().map(|n| format!("{}\n", n.to_string_lossy())))
+        .collect();
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) && root.is_dir() {
+        return Ok(root);
+    }
+    if root.exists() {
+        fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    fs::create_dir_all(&root)?;
+    eprintln!("xtask: unpacking {} packages", debs.len());
+    for d in &debs {
+        crate::run(Command::new("dpkg-deb").arg("-x").arg(d).arg(&root))?;
+    }
+    fs::write(&stamp, want)?;
+    Ok(root)
+}
+
+fn fetch_busybox(cache: &Path) -> Result<PathBuf> {
+    let dir = cache.join("busybox");
+    let bin = dir.join("bin/busybox");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    let debs = download(&cache.join("debs"), &["busybox-static".to_string()])?;
+    for d in &debs {
+        crate::run(Command::new("dpkg-deb").arg("-x").arg(d).arg(&dir))?;
+    }
+    Ok(bin)
+}
+
+/// Boots the ISO; returns whether the timeout killed QEMU.
+fn boot_qemu(iso: &Path, log: &Path, timeout: Duration) -> Result<bool> {
+    if log.exists() {
+        fs::remove_file(log)?;
+    }
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max", "-m", "1536"])
+        .args(["-smp", "2", "-display", "none", "-monitor", "none"])
+        .args(["-no-reboot", "-cdrom"])
+        .arg(iso)
+        .arg("-serial")
+        .arg(format!("file:{}", log.display()));
+    eprintln!("xtask: running {cmd:?}");
+    let mut child = cmd.spawn().context("starting qemu-system-x86_64")?;
+    let start = Instant::now();
+    let mut seen = 0;
+    loop {
+        seen = echo_markers(log, seen);
+        if let Some(status) = child.try_wait()? {
+            echo_markers(log, seen);
+            if !status.success() {
+                eprintln!("xtask: QEMU exited with {status}");
+            }
+            return Ok(false);
+        }
+        if start.elapsed() > timeout {
+            eprintln!(
+                "xtask: timeout after {} s: stopping QEMU",
+                timeout.as_secs()
+            );
+            child.kill()?;
+            child.wait()?;
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// Whether a serial console line is worth showing.
+fn relevant(line: &str) -> bool {
+    [
+        MARKER,
+        "dom0:",
+        "GUEST ",
+        "vifguard:",
+        "libxl: error",
+        "Kernel panic",
+        "(XEN) Panic",
+    ]
+    .iter()
+    .any(|m| line.contains(m))
+}
+
+/// Prints the relevant lines of the log past byte `from` as they arrive;
+/// returns how far it has read (whole lines only).
+fn echo_markers(log: &Path, from: usize) -> usize {
+    let Ok(bytes) = fs::read(log) else {
+        return from;
+    };
+    let Some(end) = bytes.iter().rposition(|b| *b == b'\n').map(|i| i + 1) else {
+        return from;
+    };
+    if end <= from {
+        return from;
+    }
+    for line in String::from_utf8_lossy(&bytes[from..end]).lines() {
+        if relevant(line) {
+            eprintln!("  | {}", line.trim_end());
+        }
+    }
+    end
+}
+
+fn judge(text: &str, timed_out: bool) -> Result<()> {
+    let mut failed = Vec::new();
+    let mut passed = Vec::new();
+    let mut done = false;
+    for line in text.lines() {
+        let Some(rest) = line.find(MARKER).map(|i| line[i + MARKER.len()..].trim()) else {
+            continue;
+        };
+        let mut words = rest.splitn(2, ' ');
+        match words.next() {
+            Some("PASS") => passed.push(words.next().unwrap_or("").trim().to_string()),
+            Some("FAIL") => failed.push(words.next().unwrap_or("").trim().to_string()),
+            Some("DONE") => done = true,
+            _ => {}
+        }
+    }
+    let missing: Vec<&str> = CHECKS
+        .iter()
+        .copied()
+        .filter(|c| !passed.iter().any(|p| p == c))
+        .collect();
+    eprintln!(
+        "xtask: xen-e2e: {} of {} checks passed",
+        CHECKS.len() - missing.len(),
+        CHECKS.len()
+    );
+    for f in &failed {
+        eprintln!("xtask: FAIL {f}");
+    }
+    let mut problems = Vec::new();
+    if timed_out {
+        problems.push("timeout".to_string());
+    }
+    if !done {
+        problems.push("dom0 never reported DONE".to_string());
+    }
+    if !failed.is_empty() {
+        problems.push(format!("{} check(s) failed", failed.len()));
+    }
+    if !missing.is_empty() {
+        problems.push(format!("no PASS for: {}", missing.join(", ")));
+    }
+    if problems.is_empty() {
+        eprintln!("xtask: xen-e2e passed: {}", CHECKS.join(", "));
+        Ok(())
+    } else {
+        bail!("xen-e2e failed: {}", problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_log() -> String {
+        let mut s = String::from("(XEN) noise\n");
+        for c in CHECKS {
+            s.push_str(&format!("VIFGUARD-E2E PASS {c}\n"));
+        }
+        s.push_str("VIFGUARD-E2E DONE\n");
+        s
+    }
+
+    #[test]
+    fn every_check_passing_passes() {
+        assert!(judge(&full_log(), false).is_ok());
+    }
+
+    #[test]
+    fn a_fail_line_fails() {
+        let log = full_log() + "VIFGUARD-E2E FAIL ipv4-spoof got through\n";
+        assert!(judge(&log, false).is_err());
+    }
+
+    #[test]
+    fn a_missing_check_fails() {
+        let log = full_log().replace("VIFGUARD-E2E PASS arp-poison\n", "");
+        let err = judge(&log, false).expect_err("missing arp-poison must fail");
+        assert!(err.to_string().contains("arp-poison"), "{err}");
+    }
+
+    #[test]
+    fn no_done_or_timeout_fails() {
+        assert!(judge(&full_log().replace("VIFGUARD-E2E DONE\n", ""), false).is_err());
+        assert!(judge(&full_log(), true).is_err());
+    }
+}
