@@ -104,9 +104,14 @@ pub enum Command {
         #[arg(long)]
         timeout: Option<u64>,
     },
-    /// Print the counters in Prometheus text format.
+    /// Print the counters in Prometheus text format, or serve them over HTTP.
     ///
-    /// Example: vifguard metrics
+    /// Example: vifguard metrics --listen 127.0.0.1:9469 (then GET /metrics)
     #[command(after_help = AFTER_HELP)]
-    Metrics,
+    Metrics {
+        /// Serve the text on `GET /metrics` at this address (one request at
+        /// a time, maps re-read per request) instead of printing it once.
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+    },
 }

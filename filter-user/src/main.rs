@@ -102,7 +102,13 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", r.describe());
             Ok(())
         }
-        Command::Metrics => metrics(&cfg),
+        Command::Metrics { listen: None } => {
+            print!("{}", metrics_text(&cfg)?);
+            Ok(())
+        }
+        Command::Metrics {
+            listen: Some(addr), ..
+        } => serve_metrics(&cfg, addr),
         Command::Events {
             json,
             count,
@@ -380,7 +386,7 @@ fn status(cfg: &HostConfig, iface: Option<&str>, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn metrics(cfg: &HostConfig) -> Result<()> {
+fn metrics_text(cfg: &HostConfig) -> Result<String> {
     let (layout, maps) = lifecycle::open_maps(cfg)?;
     let mut s = String::new();
     s.push_str("# HELP vifguard_packets_total Packets seen by vifguard, by decision reason.\n");
@@ -420,6 +426,79 @@ fn metrics(cfg: &HostConfig) -> Result<()> {
             );
         }
     }
-    print!("{s}");
+    Ok(s)
+}
+
+/// Serves [`metrics_text`] on `GET /metrics`, one request at a time.
+fn serve_metrics(cfg: &HostConfig, addr: &str) -> Result<()> {
+    use std::net::{TcpListener, ToSocketAddrs};
+    let addrs: Vec<_> = addr
+        .to_socket_addrs()
+        .map_err(|e| usage(format!("metrics --listen {addr:?}: not ADDR:PORT ({e})")))?
+        .collect();
+    let listener =
+        TcpListener::bind(addrs.as_slice()).with_context(|| format!("listen on {addr}"))?;
+    eprintln!(
+        "vifguard: serving metrics on http://{}/metrics",
+        listener.local_addr()?
+    );
+    for conn in listener.incoming() {
+        let mut stream = match conn {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("vifguard: metrics: accept: {e}");
+                continue;
+            }
+        };
+        if let Err(e) = answer(cfg, &mut stream) {
+            eprintln!("vifguard: metrics request: {e:#}");
+        }
+    }
+    Ok(())
+}
+
+/// Reads one HTTP request head and answers it (HTTP/1.0, connection closed).
+fn answer(cfg: &HostConfig, stream: &mut std::net::TcpStream) -> Result<()> {
+    use std::io::{Read as _, Write as _};
+    use std::time::Duration;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n")
+        && !head.windows(2).any(|w| w == b"\n\n")
+        && head.len() < 16 * 1024
+    {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let mut words = head.lines().next().unwrap_or("").split_whitespace();
+    let method = words.next().unwrap_or("");
+    let path = words.next().unwrap_or("").split('?').next().unwrap_or("");
+    let text = "text/plain; charset=utf-8";
+    let (status, ctype, body) = if method != "GET" {
+        ("405 Method Not Allowed", text, "only GET\n".to_string())
+    } else if path != "/metrics" {
+        (
+            "404 Not Found",
+            text,
+            "not found; try /metrics\n".to_string(),
+        )
+    } else {
+        match metrics_text(cfg) {
+            Ok(t) => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", t),
+            Err(e) => ("500 Internal Server Error", text, format!("{e:#}\n")),
+        }
+    };
+    write!(
+        stream,
+        "HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()?;
     Ok(())
 }

@@ -430,3 +430,69 @@ fn events_stream_a_sampled_drop() {
     assert_eq!(ev["src"], "203.0.113.66", "{ev}");
     assert_eq!(ev["src_mac"], mac_str(mac(8, 0)), "{ev}");
 }
+
+/// One HTTP/1.0 GET from inside `ns` (retrying until the server is up).
+fn http_get(ns: &NetNs, port: u16, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let _in = ns.enter();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("connect to metrics server: {e}"),
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("send request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read response");
+    out
+}
+
+#[test]
+fn metrics_served_over_http() {
+    let mut h = Host::new();
+    let vif = h.vif(9, 0);
+    let out = h.hotplug("online", &vif);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The test's dom0 namespace is fresh: any port is free in it.
+    let port = 9469;
+    let mut server = h
+        .cmd(&["metrics", "--listen", &format!("127.0.0.1:{port}")], &[])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start vifguard metrics --listen");
+    let first = http_get(&h.dom0, port, "/metrics");
+    h.spoof_from(0, 9, 0);
+    // Maps are re-read per request: the drop shows up in the next one.
+    let second = http_get(&h.dom0, port, "/metrics");
+    let missing = http_get(&h.dom0, port, "/nope");
+    let _ = server.kill();
+    let _ = server.wait();
+
+    assert!(first.starts_with("HTTP/1.0 200"), "{first}");
+    assert!(
+        first.contains("# TYPE vifguard_packets_total counter"),
+        "{first}"
+    );
+    let line = format!(
+        "vifguard_packets_total{{interface=\"{vif}\",domid=\"9\",devid=\"0\",direction=\"{}\",reason=\"{}\"}} 1",
+        Direction::FromGuest.name(),
+        Reason::Ipv4Spoof.name()
+    );
+    assert!(!first.contains("reason=\"ipv4_spoof\""), "{first}");
+    assert!(second.starts_with("HTTP/1.0 200"), "{second}");
+    assert!(second.lines().any(|l| l == line), "{line} not in\n{second}");
+    assert!(missing.starts_with("HTTP/1.0 404"), "{missing}");
+
+    assert!(h.hotplug("offline", &vif).status.success());
+    assert!(h.links().is_empty());
+}
