@@ -158,6 +158,39 @@ macro_rules! typed {
     };
 }
 
+/// Checks that the pin `dir/name` is a bpf map of the type, key size and
+/// value size this object declares for `name` (the loader would otherwise
+/// reuse whatever is pinned there).
+pub fn check_pinned_map(dir: &Path, name: &'static str) -> Result<(), DatapathError> {
+    let data = MapData::from_pin(dir.join(name)).map_err(map_err(name, "open pinned"))?;
+    let map = Map::from_map_data(data).map_err(map_err(name, "open pinned"))?;
+    match name {
+        names::POLICY => {
+            let _: HashMap<MapData, u32, IfacePolicy> = typed!(map, names::POLICY);
+        }
+        names::SRC_V4 | names::DST_V4 => {
+            let _: LpmTrie<MapData, V4Key, u32> = typed!(map, name);
+        }
+        names::SRC_V6 | names::DST_V6 => {
+            let _: LpmTrie<MapData, V6Key, u32> = typed!(map, name);
+        }
+        names::COUNTERS => {
+            let _: PerCpuArray<MapData, SlotCounters> = typed!(map, names::COUNTERS);
+        }
+        names::NO_POLICY => {
+            let _: PerCpuHashMap<MapData, u32, NoPolicyCounters> = typed!(map, names::NO_POLICY);
+        }
+        names::EVENT_BUDGET => {
+            let _: PerCpuArray<MapData, EventBudget> = typed!(map, names::EVENT_BUDGET);
+        }
+        names::EVENTS => {
+            let _: aya::maps::RingBuf<MapData> = typed!(map, names::EVENTS);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 impl Maps {
     /// Takes the maps out of a freshly loaded object.
     pub fn take_from(ebpf: &mut Ebpf) -> Result<Maps, DatapathError> {

@@ -28,6 +28,20 @@ pub enum LifecycleError {
     Datapath(#[from] DatapathError),
     #[error(transparent)]
     Attach(#[from] AttachError),
+    #[error(
+        "{}: refusing to use this pin: {detail}; vifguard did not create it (stale or foreign): move it away and retry",
+        path.display()
+    )]
+    ForeignPin { path: PathBuf, detail: String },
+    #[error(
+        "{ifname} (ifindex {ifindex}) vanished while it was being attached; its map entries and link pins were removed"
+    )]
+    Vanished {
+        ifname: String,
+        ifindex: u32,
+        #[source]
+        source: Box<LifecycleError>,
+    },
     #[error("no interface named {0:?} in this network namespace")]
     UnknownInterface(String),
     #[error(
@@ -174,6 +188,45 @@ fn programs_pinned(dir: &Path) -> bool {
         .all(|d| dir.join(tc_name(*d)).exists())
 }
 
+/// The message of `e` and of every error under it, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Refuses map pins vifguard did not make: anything at `maps/<NAME>` must
+/// be a bpf map of the declared type and key/value size, or the loader
+/// would reuse it (a directory, a foreign map).
+pub fn check_map_pins(layout: &Layout) -> Result<(), LifecycleError> {
+    let dir = layout.maps();
+    for name in filter_common::map_names::ALL {
+        let path = dir.join(name);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err(&path, "stat")(e)),
+        };
+        let foreign = |detail: String| LifecycleError::ForeignPin {
+            path: path.clone(),
+            detail,
+        };
+        if meta.is_dir() {
+            return Err(foreign("a directory, not a pinned map".into()));
+        }
+        if !meta.file_type().is_file() {
+            return Err(foreign("not a pinned map".into()));
+        }
+        datapath::check_pinned_map(&dir, name).map_err(|e| foreign(chain(&e)))?;
+    }
+    Ok(())
+}
+
 /// Mounts/creates the layout, takes the lock, and opens the pinned maps
 /// and programs of this binary's version, loading and pinning them first
 /// if this version was never loaded.
@@ -181,6 +234,7 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
     let layout = Layout::new(&config.bpffs);
     layout.ensure()?;
     let lock = layout.lock()?;
+    check_map_pins(&layout)?;
     let version = datapath::object_version();
     let progs = layout.progs(&version);
     if !programs_pinned(&progs) {
@@ -230,6 +284,7 @@ pub fn open_maps(config: &HostConfig) -> Result<(Layout, Maps), LifecycleError> 
     {
         return Err(LifecycleError::NotLoaded(layout.versioned()));
     }
+    check_map_pins(&layout)?;
     let maps = Maps::open_pinned(&layout.maps())?;
     Ok((layout, maps))
 }
@@ -258,7 +313,18 @@ impl Loaded {
             Err(e) => (disabled_policy(), Some(e)),
         };
         self.maps.install(ix, &policy, config.events_per_sec)?;
-        self.attach_links(ix, ifname)?;
+        if let Err(e) = self.attach_links(ix, ifname) {
+            if ifindex(ifname) != Some(ix) {
+                // Gone mid-operation: leave nothing behind for its index.
+                self.detach(ix)?;
+                return Err(LifecycleError::Vanished {
+                    ifname: ifname.into(),
+                    ifindex: ix,
+                    source: Box::new(e),
+                });
+            }
+            return Err(e);
+        }
         match failure {
             None => Ok(ix),
             Some(source) => Err(LifecycleError::FailedClosed {
@@ -333,7 +399,7 @@ impl Loaded {
 
 /// Points a pinned TCX link at `prog` (one bpf_link_update: no moment
 /// without a program).
-fn replace(prog: &mut SchedClassifier, path: &Path) -> Result<(), LifecycleError> {
+pub fn replace(prog: &mut SchedClassifier, path: &Path) -> Result<(), LifecycleError> {
     let pinned = PinnedLink::from_pin(path)
         .map_err(|e| link_err(path, "open pinned link")(e.to_string()))?;
     let fd: FdLink = pinned.into();

@@ -88,7 +88,8 @@ fn run(cli: Cli) -> Result<()> {
                     let path = std::env::var("XENBUS_PATH").map_err(|_| {
                         usage("hotplug: environment variable `XENBUS_PATH` is not set")
                     })?;
-                    let vif = vif_for(&iface, Some(&path))?;
+                    let vif = VifId::from_xenbus_path(&path, 0)
+                        .map_err(|e| usage(format!("{iface}: {e}")))?;
                     attach(&cfg, &iface, &vif)
                 }
                 HotplugAction::Offline | HotplugAction::Remove => detach(&cfg, &iface),

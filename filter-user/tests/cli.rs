@@ -496,3 +496,340 @@ fn metrics_served_over_http() {
     assert!(h.hotplug("offline", &vif).status.success());
     assert!(h.links().is_empty());
 }
+
+fn spoof_frame(domid: u32, devid: u32) -> Vec<u8> {
+    Frame::eth(mac(domid, devid), BROADCAST)
+        .ipv4(
+            "203.0.113.66".parse().expect("a"),
+            "198.51.100.255".parse().expect("a"),
+        )
+        .udp(5000, 5000)
+        .payload(b"vifguard-cli-spoof")
+        .build()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn bpftool_json(args: &[&str]) -> serde_json::Value {
+    let out = Command::new("bpftool")
+        .arg("-j")
+        .args(args)
+        .output()
+        .expect("run bpftool");
+    assert!(out.status.success(), "bpftool {args:?}: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("bpftool JSON")
+}
+
+fn prog_versions(h: &Host) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(h.root.join("v1/progs"))
+        .expect("progs dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn upgrade_replaces_programs_without_unfiltered_moment() {
+    use aya::programs::SchedClassifier;
+    use filter_common::program_names::{TC_FROM_GUEST, TC_TO_GUEST};
+
+    let mut h = Host::new();
+    let a = h.vif(40, 0);
+    let b = h.vif(41, 0);
+    for v in [&a, &b] {
+        let out = h.hotplug("online", v);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let cur = prog_versions(&h);
+    assert_eq!(cur.len(), 1, "{cur:?}");
+    let cur_dir = h.root.join("v1/progs").join(&cur[0]);
+
+    // An "older version": the object loaded again (its own program ids,
+    // same pinned maps), pinned under another version name, and every
+    // link re-pointed at it, as an older vifguard would have left it.
+    let old_dir = h.root.join("v1/progs/0000000000000000-old");
+    {
+        let mut ebpf = filter_user::datapath::load(1024, Some(&h.root.join("v1/maps")))
+            .expect("load the object again");
+        std::fs::create_dir(&old_dir).expect("old version dir");
+        for name in [TC_FROM_GUEST, TC_TO_GUEST] {
+            filter_user::datapath::tc_program(&mut ebpf, name)
+                .expect("program")
+                .pin(old_dir.join(name))
+                .expect("pin old program");
+        }
+    }
+    let prog_id = |dir: &PathBuf, name: &str| {
+        bpftool_json(&["prog", "show", "pinned", &dir.join(name).to_string_lossy()])["id"]
+            .as_u64()
+            .expect("prog id")
+    };
+    let hook_prog = |hook: &str| {
+        if hook.ends_with("ingress") {
+            TC_FROM_GUEST
+        } else {
+            TC_TO_GUEST
+        }
+    };
+    let links = h.links();
+    assert_eq!(links.len(), 4, "{links:?}");
+    for l in &links {
+        let hook = l.split_once('-').expect("pin name").1;
+        let mut old = SchedClassifier::from_pin(old_dir.join(hook_prog(hook))).expect("old prog");
+        filter_user::lifecycle::replace(&mut old, &h.root.join("v1/links").join(l))
+            .expect("re-point link at the old program");
+    }
+    let link_prog = |l: &str| {
+        bpftool_json(&[
+            "link",
+            "show",
+            "pinned",
+            &h.root.join("v1/links").join(l).to_string_lossy(),
+        ])["prog_id"]
+            .as_u64()
+            .expect("link prog_id")
+    };
+    for l in &links {
+        let hook = l.split_once('-').expect("pin name").1;
+        assert_eq!(link_prog(l), prog_id(&old_dir, hook_prog(hook)), "{l}");
+        assert_ne!(link_prog(l), prog_id(&cur_dir, hook_prog(hook)), "{l}");
+    }
+
+    // Spoofed frames from a's guest the whole time sync runs: every one
+    // must be counted as dropped (a frame no program saw is not counted).
+    let tx = RawSocket::open(&h.guests[0], "eth0");
+    let frame = spoof_frame(40, 0);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut sent = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                tx.send(&frame);
+                sent += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            for _ in 0..5 {
+                tx.send(&frame);
+                sent += 1;
+            }
+            sent
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    h.ok(&["sync"], &[]);
+    stop.store(true, Ordering::SeqCst);
+    let sent = flood.join().expect("flood thread");
+    std::thread::sleep(Duration::from_millis(200));
+
+    assert_eq!(h.links().len(), 4, "{:?}", h.links());
+    for l in &h.links() {
+        let hook = l.split_once('-').expect("pin name").1;
+        assert_eq!(link_prog(l), prog_id(&cur_dir, hook_prog(hook)), "{l}");
+    }
+    assert!(!old_dir.exists(), "old version not removed");
+    assert_eq!(prog_versions(&h), cur);
+    let e = h.entry(&a).expect("a");
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        sent,
+        "{e}"
+    );
+    assert_eq!(h.entry(&b).expect("b")["mode"], "locked");
+    h.spoof_from(1, 41, 0);
+    let e = h.entry(&b).expect("b");
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        1,
+        "{e}"
+    );
+
+    for v in [&a, &b] {
+        assert!(h.hotplug("offline", v).status.success());
+    }
+    assert!(h.links().is_empty());
+}
+
+#[test]
+fn no_xenstore_fails_closed_without_touching_other_vifs() {
+    let mut h = Host::new();
+    let a = h.vif(50, 0);
+    let b = h.vif(51, 0);
+    let out = h.hotplug("online", &a);
+    assert!(out.status.success(), "{}", stderr(&out));
+    h.spoof_from(0, 50, 0);
+
+    let out = h.run(
+        &["hotplug", "online"],
+        &[
+            ("vif", &b),
+            ("XENBUS_PATH", "backend/vif/51/0"),
+            (
+                "XENSTORED_PATH",
+                "/nonexistent/vifguard-test/xenstored.sock",
+            ),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&b)
+            && err.contains("failed closed")
+            && err.contains("/nonexistent/vifguard-test"),
+        "{err}"
+    );
+    let eb = h.entry(&b).expect("b installed");
+    assert_eq!(eb["mode"], "disabled");
+    assert_eq!(eb["hooks"], serde_json::json!(["tc-egress", "tc-ingress"]));
+    let ea = h.entry(&a).expect("a");
+    assert_eq!(ea["mode"], "locked");
+    assert_eq!(ea["addresses"], serde_json::json!([ip_of(50, 0)]));
+    assert_eq!(
+        counter(&ea, Direction::FromGuest, Reason::Ipv4Spoof),
+        1,
+        "{ea}"
+    );
+    h.spoof_from(0, 50, 0);
+    let ea = h.entry(&a).expect("a");
+    assert_eq!(
+        counter(&ea, Direction::FromGuest, Reason::Ipv4Spoof),
+        2,
+        "{ea}"
+    );
+    for v in [&a, &b] {
+        assert!(h.hotplug("offline", v).status.success());
+    }
+    assert!(h.links().is_empty());
+}
+
+#[test]
+fn foreign_pins_are_refused() {
+    let h = Host::new();
+    let mut h = h;
+    let vif = h.vif(52, 0);
+    let maps = h.root.join("v1/maps");
+    let policy = maps.join("POLICY");
+
+    // A directory where the POLICY map belongs.
+    std::fs::create_dir_all(&policy).expect("stale dir");
+    let out = h.hotplug("online", &vif);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&*policy.to_string_lossy()) && err.contains("directory"),
+        "{err}"
+    );
+    assert!(policy.is_dir(), "the directory was touched");
+    assert!(h.links().is_empty());
+    assert!(prog_versions(&h).is_empty(), "programs loaded over it");
+    std::fs::remove_dir(&policy).expect("rmdir");
+
+    // A foreign map of the right type but the wrong value size.
+    let out = Command::new("bpftool")
+        .args(["map", "create", &policy.to_string_lossy()])
+        .args([
+            "type", "hash", "key", "4", "value", "8", "entries", "16", "name", "foreign",
+        ])
+        .output()
+        .expect("bpftool");
+    assert!(out.status.success(), "{}", stderr(&out));
+    for args in [&["hotplug", "online"][..], &["status"][..], &["sync"][..]] {
+        let out = h.run(args, &[("vif", &vif), ("XENBUS_PATH", "backend/vif/52/0")]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&*policy.to_string_lossy()) && err.contains("refusing"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(h.links().is_empty());
+    assert!(prog_versions(&h).is_empty(), "programs loaded over it");
+    let m = bpftool_json(&["map", "show", "pinned", &policy.to_string_lossy()]);
+    assert_eq!(m["name"], "foreign", "{m}");
+}
+
+#[test]
+fn interface_vanishing_mid_attach_leaves_nothing() {
+    let mut h = Host::new();
+    let a = h.vif(53, 0);
+    let b = h.vif(54, 0);
+    let out = h.hotplug("online", &a);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ix_b = h.dom0.ifindex(&b);
+
+    // A xenstore that holds the request: when vifguard connects it has
+    // resolved b's ifindex; b is deleted, then the connection dropped.
+    let sock = std::env::temp_dir().join(format!(
+        "vg-fake-xs-{}-{}.sock",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_file(&sock);
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+    let child = h
+        .cmd(
+            &["hotplug", "online"],
+            &[
+                ("vif", &b),
+                ("XENBUS_PATH", "backend/vif/54/0"),
+                ("XENSTORED_PATH", &sock.to_string_lossy()),
+            ],
+        )
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (conn, _) = listener.accept().expect("vifguard connects");
+    h.dom0.ip(&["link", "del", &b]);
+    drop(conn);
+    let out = child.wait_with_output().expect("wait");
+    let _ = std::fs::remove_file(&sock);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&b) && err.contains("vanished"), "{err}");
+    let prefix = format!("{ix_b}-");
+    assert!(
+        !h.links().iter().any(|l| l.starts_with(&prefix)),
+        "{:?}",
+        h.links()
+    );
+    let st = h.status();
+    assert_eq!(st.len(), 1, "{st:?}");
+    assert_eq!(st[0]["name"], a.as_str());
+    assert_eq!(st[0]["mode"], "locked");
+
+    // A name that does not exist at all: exit 1, nothing installed.
+    let out = h.run(
+        &["hotplug", "online"],
+        &[("vif", "vif55.0"), ("XENBUS_PATH", "backend/vif/55/0")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("vif55.0"), "{}", stderr(&out));
+    assert_eq!(h.status().len(), 1);
+    assert_eq!(h.links().len(), 2, "{:?}", h.links());
+    assert!(h.hotplug("offline", &a).status.success());
+    assert!(h.links().is_empty());
+}
+
+#[test]
+fn malformed_xenbus_path_is_a_usage_error() {
+    let mut h = Host::new();
+    let vif = h.vif(56, 0);
+    for bad in ["backend/vif/x/0", "backend/vbd/56/0", "backend/vif/56"] {
+        let out = h.run(
+            &["hotplug", "online"],
+            &[("vif", &vif), ("XENBUS_PATH", bad)],
+        );
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(bad) && err.contains(&vif), "{bad}: {err}");
+    }
+    assert!(h.links().is_empty());
+    assert!(
+        !h.root.join("v1").exists(),
+        "state created on a usage error"
+    );
+}
