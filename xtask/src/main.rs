@@ -2,6 +2,7 @@
 //! it needs first (`bootstrap`), so each works on a fresh machine.
 
 mod bench;
+mod bench_live;
 mod bootstrap;
 mod demo;
 mod xen_e2e;
@@ -22,6 +23,10 @@ commands:
                    in network namespaces, real attacks, vifguard stopping them
   bench datapath   bootstrap, then measure the datapath per frame class with
                    BPF_PROG_TEST_RUN and write BENCHMARKS.md
+  bench live       bootstrap, then vifguard vs the legacy ebtables/arptables/
+                   iptables rules on a simulated host (rate and CPU per packet
+                   vs number of vifs, apply time, sync of 1,000 vifs); writes
+                   BENCHMARKS.md and docs/bench-live.svg
   xen-e2e          boot Xen, a Debian dom0 and PV guests under QEMU and check
                    vifguard on real netback vifs (about 5 minutes warm)
 ";
@@ -32,6 +37,7 @@ fn main() -> ExitCode {
         Some("bootstrap") => bootstrap::run(),
         Some("test") => test(),
         Some("demo") => demo::run(&args[1..]),
+        Some("bench") if args.get(1).is_some_and(|a| a == "live") => bench_live::run(&args[2..]),
         Some("bench") => bench::run(&args[1..]),
         Some("xen-e2e") => xen_e2e::run(&args[1..]),
         Some("-h" | "--help" | "help") => {

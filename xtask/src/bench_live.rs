@@ -1,0 +1,188 @@
+//! `cargo xtask bench live`: vifguard against the legacy
+//! ebtables/arptables/iptables rules on a simulated Xen host in network
+//! namespaces (forwarding rate and CPU per packet vs the number of vifs,
+//! per-vif apply time, sync of 1,000 vifs). Runs the
+//! `vifguard-bench-live` binary of the tests crate, writes its section of
+//! BENCHMARKS.md between markers (other sections stay) and the plot
+//! docs/bench-live.svg. Whatever the run leaves behind (namespaces
+//! `vgbench-<id>-*`, bpffs roots `/sys/fs/bpf/vifguard-bench-<id>-*`) is
+//! removed afterwards, also when it fails or is interrupted.
+
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+const BEGIN: &str = "<!-- bench live: begin -->";
+const END: &str = "<!-- bench live: end -->";
+const SVG: &str = "docs/bench-live.svg";
+
+pub fn run(args: &[String]) -> Result<()> {
+    crate::bootstrap::run()?;
+    crate::bootstrap::require_root(
+        "the live benchmark creates network namespaces, netfilter rules and loads eBPF programs",
+    )?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The benchmark runs the real vifguard binary (found next to itself).
+    crate::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "filter-user",
+        "--bin",
+        "vifguard",
+    ])?;
+    crate::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "vifguard-tests",
+        "--bin",
+        "vifguard-bench-live",
+    ])?;
+    let run_id = format!("x{}", std::process::id());
+    let machine = machine_description();
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "vifguard-tests",
+        "--bin",
+        "vifguard-bench-live",
+        "--",
+        "--svg",
+        SVG,
+        "--run-id",
+        &run_id,
+    ])
+    .args(args)
+    .stdout(Stdio::piped());
+    eprintln!("xtask: running {cmd:?} (about 5 minutes)");
+    // Ctrl-C reaches the benchmark too; it stops and cleans up, and so do
+    // we after it (this process must outlive it for that).
+    // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
+    let old = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    let out = cmd.output().context("running the live benchmark");
+    // SAFETY: restores the previous disposition.
+    unsafe { libc::signal(libc::SIGINT, old) };
+    sweep(&run_id);
+    let out = out?;
+    if !out.status.success() {
+        bail!("the live benchmark failed ({})", out.status);
+    }
+    let table = String::from_utf8(out.stdout).context("benchmark output is UTF-8")?;
+    print!("{table}");
+    let section = format!(
+        "{BEGIN}\n## Live: legacy rules vs vifguard on a simulated host\n\n\
+         Command: `cargo xtask bench live` (as root; about 5 minutes; extra arguments go to the benchmark, e.g. `--quick`). \
+         Machine: {machine}.\n\n{table}{END}\n"
+    );
+    let path = "BENCHMARKS.md";
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# vifguard benchmarks\n".into());
+    let new = match (old.find(BEGIN), old.find(END)) {
+        (Some(b), Some(e)) if b < e => {
+            let rest = old[e + END.len()..].trim_start_matches('\n');
+            format!(
+                "{}{section}{}{rest}",
+                &old[..b],
+                if rest.is_empty() { "" } else { "\n" }
+            )
+        }
+        _ => format!("{}\n\n{section}", old.trim_end()),
+    };
+    std::fs::write(path, new).context("writing BENCHMARKS.md")?;
+    eprintln!("xtask: wrote {path} and {SVG}");
+    Ok(())
+}
+
+/// Removes namespaces and bpffs roots of run `run_id` that are still
+/// there (the benchmark removes its own; this covers a crash or a kill).
+fn sweep(run_id: &str) {
+    let prefix = format!("vgbench-{run_id}-");
+    if let Ok(out) = Command::new("ip").args(["netns", "list"]).output() {
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some(name) = line.split_whitespace().next() else {
+                continue;
+            };
+            if name.starts_with(&prefix) {
+                eprintln!("xtask: removing leftover namespace {name}");
+                let _ = Command::new("ip").args(["netns", "del", name]).status();
+            }
+        }
+    }
+    let bpf_prefix = format!("vifguard-bench-{run_id}-");
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/bpf") {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&bpf_prefix) {
+                eprintln!("xtask: removing leftover {}", e.path().display());
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+fn machine_description() -> String {
+    let read = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|s| s.trim().to_string())
+    };
+    let cpu = field("model name").unwrap_or_else(|| "unknown CPU".into());
+    let mhz = field("cpu MHz")
+        .map(|m| format!(" @ {m} MHz"))
+        .unwrap_or_default();
+    let virt = if cpuinfo.contains(" hypervisor") {
+        ", virtual machine"
+    } else {
+        ""
+    };
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| format!(", {} GiB RAM", (kb + (1 << 19)) >> 20))
+        .unwrap_or_default();
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| {
+                l.trim_start_matches("PRETTY_NAME=")
+                    .trim_matches('"')
+                    .to_string()
+            })
+        })
+        .unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default();
+    let tools: Vec<String> = [
+        ("ebtables-nft", "-V"),
+        ("arptables-legacy", "-V"),
+        ("iptables-legacy", "-V"),
+    ]
+    .iter()
+    .map(|(t, a)| read(t, &[a]).lines().next().unwrap_or(t).to_string())
+    .collect();
+    format!(
+        "{cpu}{mhz}, {} cores{virt}{mem}, kernel {}, {os}; load average {load} when the run started (shared machine); {}",
+        read("nproc", &[]),
+        read("uname", &["-r"]),
+        tools.join(", ")
+    )
+}
