@@ -77,14 +77,25 @@ gcmd() { # name command args...
     shift
     SEQ=$((SEQ + 1))
     xenstore-write "/local/domain/$d/data/cmd" "$SEQ $*"
-    for _ in $(seq 240); do
+    local deadline=$((SECONDS + 240))
+    while [ "$SECONDS" -lt "$deadline" ]; do
         r=$(xenstore-read "/local/domain/$d/data/result" 2>/dev/null)
         if [ "${r%% *}" = "$SEQ" ]; then
             return "${r#* }"
         fi
         sleep 0.5
     done
+    echo "dom0: domain $d did not answer command $SEQ ($*) within 240 s"
     return 255
+}
+
+# The guests' consoles (xenconsoled logs them), for the serial log.
+dump_consoles() {
+    local f
+    for f in /var/log/xen/console/guest-*.log; do
+        [ -e "$f" ] || continue
+        sed "s/^/dom0: console $(basename "$f" .log): /" "$f" | tr -d '\r'
+    done
 }
 
 # A from_guest counter of a vif, 0 when absent.
@@ -130,6 +141,7 @@ if start_guest ga && start_guest gb; then
 else
     fail guests-up "xl create or guest start failed"
     xl list
+    dump_consoles
     exit 0
 fi
 VA=$(vif_of ga)
@@ -239,5 +251,6 @@ else
     pass sync-after-wipe
 fi
 
+dump_consoles
 xl destroy ga
 xl destroy gb

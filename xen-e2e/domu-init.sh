@@ -88,9 +88,10 @@ while true; do
         set -- ${cmd#* }
         name=$1
         shift
+        echo "GUEST $seq $name $* started at $(cut -d' ' -f1 /proc/uptime)"
         "cmd_$name" "$@"
         rc=$?
-        echo "GUEST $seq $name $* -> $rc"
+        echo "GUEST $seq $name $* -> $rc at $(cut -d' ' -f1 /proc/uptime)"
         xenstore-write data/result "$seq $rc"
     fi
     sleep 0.5
