@@ -57,7 +57,8 @@ pub fn run(args: &[String]) -> Result<()> {
         &run_id,
     ])
     .args(args)
-    .stdout(Stdio::piped());
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
     eprintln!("xtask: running {cmd:?} (about 5 minutes)");
     // Ctrl-C reaches the benchmark too; it stops and cleans up, and so do
     // we after it (this process must outlive it for that).

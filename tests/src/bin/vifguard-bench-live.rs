@@ -720,15 +720,15 @@ impl Host {
         }
         let sender = sender_of(n);
         let mut b = String::new();
-        let _ = writeln!(b, "link add br0 type bridge");
-        let _ = writeln!(b, "link set br0 up");
+        let _ = writeln!(b, "link add br0 type bridge mcast_snooping 0");
+        let _ = writeln!(b, "link set br0 multicast off up");
         let _ = writeln!(
             b,
             "link add eth0 type veth peer name up0 netns {}",
             sink.name
         );
         let _ = writeln!(b, "link set eth0 master br0");
-        let _ = writeln!(b, "link set eth0 up");
+        let _ = writeln!(b, "link set eth0 multicast off up");
         for d in 1..=n as u32 {
             let vif = vif_name(d);
             if d == sender {
@@ -739,18 +739,18 @@ impl Host {
                 );
             } else {
                 let _ = writeln!(b, "link add {vif} type veth peer name g{d}");
-                let _ = writeln!(b, "link set g{d} up");
+                let _ = writeln!(b, "link set g{d} multicast off up");
             }
             let _ = writeln!(b, "link set {vif} master br0");
-            let _ = writeln!(b, "link set {vif} up");
+            let _ = writeln!(b, "link set {vif} multicast off up");
         }
         ip_batch(&dom0, &b)?;
-        ip(&sink, &["link", "set", "up0", "up"])?;
+        ip(&sink, &["link", "set", "up0", "multicast", "off", "up"])?;
         ip(
             &guest,
             &["link", "set", "eth0", "address", &mac_str(mac_of(sender))],
         )?;
-        ip(&guest, &["link", "set", "eth0", "up"])?;
+        ip(&guest, &["link", "set", "eth0", "multicast", "off", "up"])?;
         run(Command::new("bridge").args([
             "-n",
             &dom0.name,
@@ -782,7 +782,7 @@ impl Host {
         ip_batch(
             &dom0,
             &format!(
-                "link add {vif} type veth peer name g{extra}\nlink set g{extra} up\nlink set {vif} master br0\nlink set {vif} up\n"
+                "link add {vif} type veth peer name g{extra}\nlink set g{extra} multicast off up\nlink set {vif} master br0\nlink set {vif} multicast off up\n"
             ),
         )?;
         let sock = PacketSocket::open(&guest, "eth0")?;
@@ -1108,6 +1108,9 @@ struct NResult {
     samples: [Vec<Sample>; 3],
     rules: [String; 3],
     apply_vifguard: Vec<Duration>,
+    /// `hotplug online` again while the vif's links exist (policy rewrite
+    /// and link replace, no link creation).
+    reapply_vifguard: Vec<Duration>,
     apply_legacy: Vec<Duration>,
     offline_vifguard: Vec<Duration>,
     offline_legacy: Vec<Duration>,
@@ -1121,6 +1124,17 @@ impl NResult {
 
     fn cpu(&self, s: Setup) -> Vec<f64> {
         self.samples[s.index()].iter().map(|x| x.cpu_ns).collect()
+    }
+
+    /// Median over rounds of the CPU time per packet of `s` above `base`
+    /// within the round.
+    fn cpu_above(&self, s: Setup, base: Setup) -> f64 {
+        let d: Vec<f64> = self.samples[s.index()]
+            .iter()
+            .zip(&self.samples[base.index()])
+            .map(|(a, b)| a.cpu_ns - b.cpu_ns)
+            .collect();
+        median(&d)
     }
 
     /// Median over rounds of the rate ratio `s` / `base` within the round.
@@ -1325,6 +1339,7 @@ fn bench_datapath(ctx: &Ctx, cfg: &Config, blaster: &Blaster) -> Res<Vec<NResult
             samples: idx.map(|i| samples[i].clone()),
             rules: idx.map(|i| hosts[i].rules.clone()),
             apply_vifguard: Vec::new(),
+            reapply_vifguard: Vec::new(),
             apply_legacy: Vec::new(),
             offline_vifguard: Vec::new(),
             offline_legacy: Vec::new(),
@@ -1372,6 +1387,7 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
         if count_links(&vg.bpffs.0) != 2 * (n + 1) {
             return Err("vifguard hotplug online did not attach the new vif".into());
         }
+        r.reapply_vifguard.push(timed(&mut vg_cmd("online"))?);
         r.offline_vifguard.push(timed(&mut vg_cmd("offline"))?);
         if rep % 2 == 1 {
             legacy_turn(r)?;
@@ -1452,18 +1468,27 @@ fn verdict(ok: bool) -> &'static str {
 fn report(cfg: &Config, blaster: &Blaster, res: &[NResult], sync: &SyncResult) -> String {
     let mut o = String::new();
     let cpu = blaster.cpu;
+    let all_shares: Vec<f64> = res
+        .iter()
+        .flat_map(|r| r.samples.iter().flatten().map(|x| x.share))
+        .collect();
+    let shares = min_max(&all_shares);
     let _ = writeln!(
         o,
-        "Setup: per N, three simulated dom0s in network namespaces, built side by side: bridge `br0`, uplink `eth0` (a veth to a sink namespace; a static FDB entry for the gateway MAC on it, so nothing is flooded), and N guest vifs `vif<domid>.0` (veths; the sending guest's peer is in its own namespace, the others' peers stay in dom0), IPv6 off. \
-Traffic: 60-byte IPv4 UDP frames (64 on the wire) from the guest in the middle of the rule lists (domid N/2+1) to the gateway, generated with AF_PACKET `sendmmsg` ({BATCH} frames per call) by one thread pinned to CPU {cpu}{}{}. The whole path (guest veth, bridge, filter, uplink veth, sink) runs in that thread's softirq on that core, so the rate is one core's worth. \
-Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = the sending thread's CPU time (which includes the softirq work run in its context) plus CPU {cpu}'s ksoftirqd, per forwarded packet. \
-{} rounds of {} s per setup, the three setups interleaved (order rotated every round); medians; ratios are medians of the per-round ratios to no filter. Before measuring, each host is checked: 2,000 legitimate frames reach the sink, 2,000 with a spoofed source do not (legacy, vifguard) or do (no filter).\n",
-        if blaster.pinned {
-            ""
-        } else {
-            " (pinning failed)"
+        "Setup: for each N, three simulated dom0s in network namespaces (one per setup below), all {} of them present at once: bridge `br0`, uplink `eth0` (a veth to a sink namespace; a static FDB entry for the gateway MAC on it, so nothing is flooded), and N guest vifs `vif<domid>.0` (veths; the sending guest's peer is in its own namespace, the others' peers stay in dom0), IPv6, multicast and the bridge's multicast snooping off (no IGMP/MLD/ND chatter reaches the sink, so its counter counts the guest's frames only). \
+Traffic: 60-byte IPv4 UDP frames (64 on the wire) from the guest in the middle of the rule lists (domid N/2+1) to the gateway, generated with AF_PACKET `sendmmsg` ({BATCH} frames per call) by one thread pinned to CPU {cpu}{}. The whole path (guest veth, bridge, filter, uplink veth, sink) runs in that thread's softirq on that core, so the rate is one core's worth. \
+Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = the sending thread's CPU time (which includes the softirq work run in its context) plus CPU {cpu}'s ksoftirqd, per forwarded packet. The sender got {:.0}–{:.0}% of its core (CPU time over wall time, all measurements), so the rates are not a scheduling artefact. \
+{} rounds of {} s per host; every round visits all hosts, starting one further each round (so every setup and N is measured interleaved with the others); medians; ratios are medians of the per-round ratios to no filter of the same N. Before measuring, each host is checked: 2,000 legitimate frames reach the sink, 2,000 with a spoofed source do not (legacy, vifguard) or do (no filter).\n",
+        3 * res.len(),
+        match (blaster.pinned, blaster.niced, blaster.autogroup.is_some()) {
+            (true, true, true) =>
+                " at nice -20, its session's scheduler autogroup at nice -20 during the run (on this shared machine other sessions' jobs would otherwise take part of the core)",
+            (true, true, false) => " at nice -20",
+            (true, false, _) => "",
+            (false, _, _) => " (pinning failed)",
         },
-        if blaster.niced { " at nice -20" } else { "" },
+        shares.0 * 100.0,
+        shares.1 * 100.0,
         cfg.rounds,
         cfg.seconds
     );
@@ -1481,7 +1506,6 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
     );
     let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
     for r in res {
-        let base_cpu = median(&r.cpu(Setup::NoFilter));
         for s in Setup::ALL {
             let pps = r.pps(s);
             let (lo, hi) = min_max(&pps);
@@ -1500,7 +1524,7 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
                 if s == Setup::NoFilter {
                     "–".to_string()
                 } else {
-                    format!("{:+.0}", cpu - base_cpu)
+                    format!("{:+.0}", r.cpu_above(s, Setup::NoFilter))
                 },
                 r.rules[s.index()],
                 if loss > 0.01 {
@@ -1513,7 +1537,7 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
     }
     let _ = writeln!(
         o,
-        "\n\"filter ns/pkt\" is the CPU time per packet above no filter in the same N. The sending guest is domid {}.\n",
+        "\n\"filter ns/pkt\" is the CPU time per packet above no filter in the same N and round (median over rounds). The sending guest is domid {}.\n",
         res.iter()
             .map(|r| format!("{} (N={})", r.sender, r.n))
             .collect::<Vec<_>>()
@@ -1527,24 +1551,25 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
     let _ = writeln!(o, "### Applying one vif's policy\n");
     let _ = writeln!(
         o,
-        "On the hosts above (N vifs already filtered), one more vif `vif<N+1>.0` is brought online and offline {} times, alternating which goes first. vifguard: `nsenter --net=<dom0> vifguard hotplug online` (env `vif`, `XENBUS_PATH`), which also reads and checks the policy from xenstore. Legacy: `nsenter --net=<dom0> sh -ec '<the {LEGACY_COMMANDS_PER_VIF} commands of vif_rules.py online>'` (the rule commands only; the script's own xenstore reads are not counted). Wall time of the whole process tree; medians. `nsenter … true` alone is shown, it is part of both.\n",
+        "On the hosts above (N vifs already filtered), one more vif `vif<N+1>.0` is brought online and offline {} times, alternating which goes first. vifguard: `nsenter --net=<dom0> vifguard hotplug online` (env `vif`, `XENBUS_PATH`), which also reads and checks the policy from xenstore. Legacy: `nsenter --net=<dom0> sh -ec '<the {LEGACY_COMMANDS_PER_VIF} commands of vif_rules.py online>'` (the rule commands only; the script's own xenstore reads are not counted). Wall time of the whole process tree; medians. \"re-apply\" is `hotplug online` again while the vif is attached (the policy rewritten, both links re-pointed, no link created). `nsenter … true` alone is shown, it is part of every column.\n",
         cfg.apply_reps
     );
     let _ = writeln!(
         o,
-        "| N | vifguard hotplug online ms | legacy commands ms | speedup | vifguard offline ms | legacy offline ms | nsenter alone ms |"
+        "| N | vifguard hotplug online ms | legacy commands ms | speedup | vifguard re-apply ms | vifguard offline ms | legacy offline ms | nsenter alone ms |"
     );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
     for r in res {
         let v = median(&ms(&r.apply_vifguard));
         let l = median(&ms(&r.apply_legacy));
         let _ = writeln!(
             o,
-            "| {} | {:.1} | {:.1} | {:.1}x | {:.1} | {:.1} | {:.1} |",
+            "| {} | {:.1} | {:.1} | {:.1}x | {:.1} | {:.1} | {:.1} | {:.1} |",
             r.n,
             v,
             l,
             l / v,
+            median(&ms(&r.reapply_vifguard)),
             median(&ms(&r.offline_vifguard)),
             median(&ms(&r.offline_legacy)),
             median(&ms(&r.nsenter))
@@ -1672,7 +1697,8 @@ fn svg(res: &[NResult]) -> String {
             10.0
         }
     };
-    let ymax = step * 5.0;
+    let ticks = ((ymax_raw * 1.1 / step).ceil() as usize).max(1);
+    let ymax = step * ticks as f64;
     let xs: Vec<f64> = res.iter().map(|r| (r.n as f64).log2()).collect();
     let (xmin, xmax) = (
         xs.iter().copied().fold(f64::INFINITY, f64::min),
@@ -1692,7 +1718,7 @@ fn svg(res: &[NResult]) -> String {
         r#"<text x="{}" y="22" text-anchor="middle" font-size="14">Forwarded 64-byte UDP frames from one guest vs number of vifs</text>"#,
         left + pw / 2.0
     );
-    for i in 0..=5 {
+    for i in 0..=ticks {
         let y = step * i as f64;
         let _ = writeln!(
             s,
