@@ -667,6 +667,44 @@ impl Ctx {
     }
 }
 
+/// Waits until no TCX program is attached to any of `ifnames` in `ns`.
+/// Unpinning a link only drops a reference: the kernel detaches it later,
+/// from a work item that takes the RTNL lock and waits for an RCU grace
+/// period, so a new attach of the same program right after an unpin can
+/// find the old one still there (EEXIST). Returns how long it took.
+fn wait_tcx_gone(ns: &NetNs, ifnames: &[String]) -> Res<Duration> {
+    use aya::programs::{SchedClassifier, TcAttachType};
+    let _in = ns.enter();
+    let t0 = Instant::now();
+    let mut pending: Vec<&String> = ifnames.iter().collect();
+    loop {
+        let mut still = Vec::new();
+        for name in pending {
+            for hook in [TcAttachType::Ingress, TcAttachType::Egress] {
+                let (_, progs) = SchedClassifier::query_tcx(name, hook)
+                    .map_err(|e| format!("query TCX programs of {name}: {e}"))?;
+                if !progs.is_empty() {
+                    still.push(name);
+                    break;
+                }
+            }
+        }
+        if still.is_empty() {
+            return Ok(t0.elapsed());
+        }
+        if t0.elapsed() > Duration::from_secs(180) {
+            return Err(format!(
+                "{} interface(s) in {} still have TCX programs 180 s after their links were unpinned",
+                still.len(),
+                ns.name
+            ));
+        }
+        check_stop()?;
+        std::thread::sleep(Duration::from_millis(5));
+        pending = still;
+    }
+}
+
 fn count_links(bpffs: &Path) -> usize {
     std::fs::read_dir(bpffs.join(format!("v{}/links", filter_common::ABI_VERSION)))
         .map(|rd| rd.count())
@@ -1111,6 +1149,9 @@ struct NResult {
     /// `hotplug online` again while the vif's links exist (policy rewrite
     /// and link replace, no link creation).
     reapply_vifguard: Vec<Duration>,
+    /// After `hotplug offline` returned, until the kernel had detached the
+    /// programs.
+    detach_lag: Vec<Duration>,
     apply_legacy: Vec<Duration>,
     offline_vifguard: Vec<Duration>,
     offline_legacy: Vec<Duration>,
@@ -1163,6 +1204,9 @@ struct SyncResult {
     count: usize,
     cold: Vec<Duration>,
     warm: Vec<Duration>,
+    /// Between removing the bpffs root and the kernel having detached
+    /// every link.
+    detach_lag: Vec<Duration>,
     tcx: TcxDiag,
 }
 
@@ -1340,6 +1384,7 @@ fn bench_datapath(ctx: &Ctx, cfg: &Config, blaster: &Blaster) -> Res<Vec<NResult
             rules: idx.map(|i| hosts[i].rules.clone()),
             apply_vifguard: Vec::new(),
             reapply_vifguard: Vec::new(),
+            detach_lag: Vec::new(),
             apply_legacy: Vec::new(),
             offline_vifguard: Vec::new(),
             offline_legacy: Vec::new(),
@@ -1389,6 +1434,10 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
         }
         r.reapply_vifguard.push(timed(&mut vg_cmd("online"))?);
         r.offline_vifguard.push(timed(&mut vg_cmd("offline"))?);
+        r.detach_lag.push(wait_tcx_gone(
+            &vg.dom0,
+            std::slice::from_ref(&vif_name(extra)),
+        )?);
         if rep % 2 == 1 {
             legacy_turn(r)?;
         }
@@ -1415,10 +1464,12 @@ fn bench_sync(ctx: &Ctx, cfg: &Config) -> Res<SyncResult> {
     }
     ip_batch(&dom0, &b)?;
     let root = BpffsRoot(ctx.bpffs("sync"));
+    let vifs: Vec<String> = (1..=count as u32).map(vif_name).collect();
     let mut r = SyncResult {
         count,
         cold: Vec::new(),
         warm: Vec::new(),
+        detach_lag: Vec::new(),
         tcx: TcxDiag {
             links: 0,
             sequential: Vec::new(),
@@ -1427,7 +1478,16 @@ fn bench_sync(ctx: &Ctx, cfg: &Config) -> Res<SyncResult> {
         },
     };
     for rep in 0..cfg.sync_reps {
-        let _ = std::fs::remove_dir_all(&root.0);
+        if rep > 0 {
+            let _ = std::fs::remove_dir_all(&root.0);
+            let lag = wait_tcx_gone(&dom0, &vifs)?;
+            progress(&format!(
+                "sync: the kernel detached the {} links {:.1} s after their pins were removed",
+                2 * count,
+                lag.as_secs_f64()
+            ));
+            r.detach_lag.push(lag);
+        }
         let cold = timed(ctx.vifguard(&dom0, &root.0).arg("sync"))?;
         let links = count_links(&root.0);
         if links != 2 * count {
@@ -1551,26 +1611,27 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
     let _ = writeln!(o, "### Applying one vif's policy\n");
     let _ = writeln!(
         o,
-        "On the hosts above (N vifs already filtered), one more vif `vif<N+1>.0` is brought online and offline {} times, alternating which goes first. vifguard: `nsenter --net=<dom0> vifguard hotplug online` (env `vif`, `XENBUS_PATH`), which also reads and checks the policy from xenstore. Legacy: `nsenter --net=<dom0> sh -ec '<the {LEGACY_COMMANDS_PER_VIF} commands of vif_rules.py online>'` (the rule commands only; the script's own xenstore reads are not counted). Wall time of the whole process tree; medians. \"re-apply\" is `hotplug online` again while the vif is attached (the policy rewritten, both links re-pointed, no link created). `nsenter … true` alone is shown, it is part of every column.\n",
+        "On the hosts above (N vifs already filtered), one more vif `vif<N+1>.0` is brought online and offline {} times, alternating which goes first. vifguard: `nsenter --net=<dom0> vifguard hotplug online` (env `vif`, `XENBUS_PATH`), which also reads and checks the policy from xenstore. Legacy: `nsenter --net=<dom0> sh -ec '<the {LEGACY_COMMANDS_PER_VIF} commands of vif_rules.py online>'` (the rule commands only; the script's own xenstore reads are not counted). Wall time of the whole process tree; medians. \"re-apply\" is `hotplug online` again while the vif is attached (the policy rewritten, both links re-pointed, no link created). \"kernel detach done\" is how long after `hotplug offline` returned the kernel still had the programs attached: unpinning a link only drops a reference, the detach runs later from a work item (RTNL lock, RCU grace period); an `online` of the same interface within that window fails with `bpf_mprog_attach failed: File exists` (seen in an earlier run of this benchmark), so the benchmark waits for it (BPF_PROG_QUERY) before the next round. `nsenter … true` alone is shown, it is part of every column.\n",
         cfg.apply_reps
     );
     let _ = writeln!(
         o,
-        "| N | vifguard hotplug online ms | legacy commands ms | speedup | vifguard re-apply ms | vifguard offline ms | legacy offline ms | nsenter alone ms |"
+        "| N | vifguard hotplug online ms | legacy commands ms | speedup | vifguard re-apply ms | vifguard offline ms | kernel detach done ms | legacy offline ms | nsenter alone ms |"
     );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
     for r in res {
         let v = median(&ms(&r.apply_vifguard));
         let l = median(&ms(&r.apply_legacy));
         let _ = writeln!(
             o,
-            "| {} | {:.1} | {:.1} | {:.1}x | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {:.1} | {:.1} | {:.1}x | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             r.n,
             v,
             l,
             l / v,
             median(&ms(&r.reapply_vifguard)),
             median(&ms(&r.offline_vifguard)),
+            median(&ms(&r.detach_lag)),
             median(&ms(&r.offline_legacy)),
             median(&ms(&r.nsenter))
         );
@@ -1581,10 +1642,19 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
     let _ = writeln!(o, "\n### Sync of {} interfaces\n", sync.count);
     let _ = writeln!(
         o,
-        "{} veth vifs `vif1.0`…`vif{}.0` in one namespace, their policies in the test xenstored; `nsenter --net=<ns> vifguard sync`, {} times each: cold (empty bpffs root: loads and verifies the programs, creates and pins the maps, attaches 2 TC links per vif) and warm (everything attached: re-resolves every policy and re-points every link).\n",
+        "{} veth vifs `vif1.0`…`vif{}.0` in one namespace, their policies in the test xenstored; `nsenter --net=<ns> vifguard sync`, {} times each: cold (empty bpffs root: loads and verifies the programs, creates and pins the maps, attaches 2 TC links per vif) and warm (everything attached: re-resolves every policy and re-points every link). Between rounds the bpffs root is removed and the benchmark waits until the kernel has detached every link{}.\n",
         sync.count,
         sync.count,
-        sync.cold.len()
+        sync.cold.len(),
+        if sync.detach_lag.is_empty() {
+            String::new()
+        } else {
+            let s: Vec<f64> = sync.detach_lag.iter().map(Duration::as_secs_f64).collect();
+            format!(
+                " (which took {:.1} s after the removal, median: the detaches run one by one, each with its RCU grace period)",
+                median(&s)
+            )
+        }
     );
     let _ = writeln!(o, "| sync | median s | min–max s |");
     let _ = writeln!(o, "|---|---|---|");
