@@ -33,6 +33,30 @@ EOF
     ;;
 esac
 
+# Watchdog: when a step makes no progress for 90 s, show what dom0 is
+# doing (processes and their kernel stacks) on the serial console.
+STEP_FILE=/tmp/step
+step() { echo "$*" >"$STEP_FILE"; }
+step start
+(
+    last="" since=$SECONDS
+    while sleep 15; do
+        cur=$(cat "$STEP_FILE" 2>/dev/null)
+        if [ "$cur" != "$last" ]; then
+            last=$cur since=$SECONDS
+        elif [ $((SECONDS - since)) -ge 90 ]; then
+            echo "dom0: watchdog: step '$cur' stuck for $((SECONDS - since)) s"
+            for d in /proc/[0-9]*; do
+                c=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)
+                [ -n "$c" ] || continue
+                echo "dom0: watchdog: ${d#/proc/} $(awk '{print $3}' "$d/stat") $c :: $(tr '\n' ' ' <"$d/stack" 2>/dev/null | cut -c1-300)"
+            done
+            since=$SECONDS
+        fi
+    done
+) &
+WATCHDOG=$!
+
 guest_cfg() { # name ip mac
     cat >"/etc/xen-e2e/$1.cfg" <<EOF
 name = "$1"
@@ -76,10 +100,11 @@ gcmd() { # name command args...
     d=$(domid "$1")
     shift
     SEQ=$((SEQ + 1))
-    xenstore-write "/local/domain/$d/data/cmd" "$SEQ $*"
+    step "command $SEQ to domain $d: $*"
+    timeout 30 xenstore-write "/local/domain/$d/data/cmd" "$SEQ $*"
     local deadline=$((SECONDS + 240))
     while [ "$SECONDS" -lt "$deadline" ]; do
-        r=$(xenstore-read "/local/domain/$d/data/result" 2>/dev/null)
+        r=$(timeout 30 xenstore-read "/local/domain/$d/data/result" 2>/dev/null)
         if [ "${r%% *}" = "$SEQ" ]; then
             return "${r#* }"
         fi
@@ -100,8 +125,9 @@ dump_consoles() {
 
 # A from_guest counter of a vif, 0 when absent.
 counter() { # vif reason
-    vifguard status "$1" 2>/dev/null |
-        awk -v r="$2" '$1 == "from_guest" && $2 == r {print $3; found=1} END {if (!found) print 0}'
+    local n
+    n=$(timeout 60 vifguard status "$1" 2>/dev/null | awk -v r="$2" '$1 == "from_guest" && $2 == r {print $3}')
+    echo "${n:-0}"
 }
 
 ifindex_of() { cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
@@ -118,6 +144,7 @@ attached() { # vif: a policy entry in locked mode and both TC links pinned
 spoof_check() { # check-name guest reason command args...
     local name=$1 g=$2 reason=$3 vif before after rc
     shift 3
+    step "$name"
     vif=$(vif_of "$g")
     before=$(counter "$vif" "$reason")
     gcmd "$g" "$@"
@@ -186,6 +213,7 @@ else
     pass arp-poison
 fi
 
+step destroy-cleanup
 # xl destroy: no link pin, no policy entry left for gb's vif.
 IDX_B=$(ifindex_of "$VB")
 xl destroy gb
@@ -208,6 +236,7 @@ else
     pass destroy-cleanup
 fi
 
+step restart-new-domid
 # Restarted with a new domid: filtered again.
 old=$VB
 if start_guest gb; then
@@ -227,6 +256,7 @@ else
     fail restart-new-domid "gb did not start again"
 fi
 
+step sync-after-wipe
 # Wipe every pin: the filter is gone (spoofing works), then vifguard sync
 # restores it on every running guest.
 rm -rf "$BPFFS"
@@ -251,6 +281,8 @@ else
     pass sync-after-wipe
 fi
 
+step end
 dump_consoles
+kill "$WATCHDOG" 2>/dev/null
 xl destroy ga
 xl destroy gb

@@ -73,8 +73,10 @@ cmd_macspoof() {
 # Gratuitous ARP claiming someone else's address ($1); the result is
 # judged in dom0 (neighbour table, counters).
 cmd_arppoison() {
-    arping -U -c 3 -I eth0 "$1" 2>&1 | grep -q 'Sent' || return 2
-    return 0
+    for _ in 1 2 3; do
+        arping -U -c 3 -I eth0 "$1" 2>&1 | grep -q 'Sent' && return 0
+    done
+    return 2
 }
 
 xenstore-write data/ready 1

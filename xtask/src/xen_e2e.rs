@@ -76,6 +76,7 @@ const CHECKS: &[&str] = &[
 ];
 
 const MARKER: &str = "VIFGUARD-E2E";
+const CPU: &str = "qemu64";
 const DEFAULT_TIMEOUT_SECS: u64 = 900;
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -280,7 +281,11 @@ fn boot_qemu(iso: &Path, log: &Path, timeout: Duration) -> Result<bool> {
         fs::remove_file(log)?;
     }
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max", "-m", "1536"])
+    // With `-cpu max`, programs in dom0 and the guests crashed now and then
+    // (a busybox segfault, a malloc abort in bash, hangs): QEMU 7.2 brought
+    // a new SSE/AVX decoder for TCG, and glibc picks AVX2/SSE4 routines
+    // when the CPU has them. The baseline CPU keeps glibc on plain SSE2.
+    cmd.args(["-accel", "tcg,thread=multi", "-cpu", CPU, "-m", "1536"])
         .args(["-smp", "2", "-display", "none", "-monitor", "none"])
         .args(["-no-reboot", "-cdrom"])
         .arg(iso)
