@@ -64,10 +64,13 @@ pub fn run(args: &[String]) -> Result<()> {
     // we after it (this process must outlive it for that).
     // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
     let old = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
-    let out = cmd.output().context("running the live benchmark");
+    let child = cmd.spawn().context("starting the live benchmark");
+    // `cargo run` execs the benchmark: this is its pid.
+    let pid = child.as_ref().map(std::process::Child::id).ok();
+    let out = child.and_then(|c| c.wait_with_output().context("running the live benchmark"));
     // SAFETY: restores the previous disposition.
     unsafe { libc::signal(libc::SIGINT, old) };
-    sweep(&run_id);
+    sweep(&run_id, pid);
     let out = out?;
     if !out.status.success() {
         bail!("the live benchmark failed ({})", out.status);
@@ -97,9 +100,10 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Removes namespaces and bpffs roots of run `run_id` that are still
-/// there (the benchmark removes its own; this covers a crash or a kill).
-fn sweep(run_id: &str) {
+/// Removes namespaces and bpffs roots of run `run_id`, and temporary files
+/// of process `pid`, that are still there (the benchmark removes its own;
+/// this covers a crash or a kill).
+fn sweep(run_id: &str, pid: Option<u32>) {
     let prefix = format!("vgbench-{run_id}-");
     if let Ok(out) = Command::new("ip").args(["netns", "list"]).output() {
         for line in String::from_utf8_lossy(&out.stdout).lines() {
@@ -118,6 +122,23 @@ fn sweep(run_id: &str) {
             if e.file_name().to_string_lossy().starts_with(&bpf_prefix) {
                 eprintln!("xtask: removing leftover {}", e.path().display());
                 let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    // The test xenstored's socket directory and the tc batch file.
+    if let Some(pid) = pid {
+        let prefixes = [
+            format!("vifguard-xs-{pid}-"),
+            format!("vifguard-bench-{pid}-"),
+        ];
+        let tmp = std::env::temp_dir();
+        if let Ok(rd) = std::fs::read_dir(&tmp) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+                    let p = e.path();
+                    let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
+                }
             }
         }
     }
