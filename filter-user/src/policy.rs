@@ -167,7 +167,8 @@ impl Cidr6 {
     }
 }
 
-fn mask32(len: u8) -> u32 {
+/// The netmask of an IPv4 prefix of `len` bits.
+pub fn mask32(len: u8) -> u32 {
     if len == 0 {
         0
     } else {
@@ -175,7 +176,8 @@ fn mask32(len: u8) -> u32 {
     }
 }
 
-fn mask128(len: u8) -> u128 {
+/// The netmask of an IPv6 prefix of `len` bits.
+pub fn mask128(len: u8) -> u128 {
     if len == 0 {
         0
     } else {

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use filter_common::{Direction, LinkLocal, Mode};
-use filter_user::policy::{Cidr, Cidr4, Cidr6, MacAddr, Options, Policy};
+use filter_user::policy::{Cidr, Cidr4, Cidr6, MacAddr, Options, Policy, mask32, mask128};
 
 use crate::frames::{
     self, ALL_DHCP_AGENTS, ALL_MLDV2_ROUTERS, ALL_NODES, ALL_ROUTERS, BROADCAST, Eth, Frame, Icmp,
@@ -99,22 +99,6 @@ impl Rng {
 // ---------------------------------------------------------------------------
 
 const V4_NETS: [[u8; 3]; 3] = [[192, 0, 2], [198, 51, 100], [203, 0, 113]];
-
-fn mask32(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len))
-    }
-}
-
-fn mask128(len: u8) -> u128 {
-    if len == 0 {
-        0
-    } else {
-        u128::MAX << (128 - u32::from(len))
-    }
-}
 
 /// The prefix of length `len` that holds `a` (host bits cleared).
 pub fn cidr4(a: Ipv4Addr, len: u8) -> Cidr4 {
