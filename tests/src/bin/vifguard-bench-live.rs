@@ -1537,7 +1537,7 @@ fn report(cfg: &Config, blaster: &Blaster, res: &[NResult], sync: &SyncResult) -
         o,
         "Setup: for each N, three simulated dom0s in network namespaces (one per setup below), all {} of them present at once: bridge `br0`, uplink `eth0` (a veth to a sink namespace; a static FDB entry for the gateway MAC on it, so nothing is flooded), and N guest vifs `vif<domid>.0` (veths; the sending guest's peer is in its own namespace, the others' peers stay in dom0), IPv6, multicast and the bridge's multicast snooping off (no IGMP/MLD/ND chatter reaches the sink, so its counter counts the guest's frames only). \
 Traffic: 60-byte IPv4 UDP frames (64 on the wire) from the guest in the middle of the rule lists (domid N/2+1) to the gateway, generated with AF_PACKET `sendmmsg` ({BATCH} frames per call) by one thread pinned to CPU {cpu}{}. The whole path (guest veth, bridge, filter, uplink veth, sink) runs in that thread's softirq on that core, so the rate is one core's worth. \
-Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = the sending thread's CPU time (which includes the softirq work run in its context) plus CPU {cpu}'s ksoftirqd, per forwarded packet. The sender got {:.0}–{:.0}% of its core (CPU time over wall time, all measurements), so the rates are not a scheduling artefact. \
+Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = the sending thread's CPU time (which includes the softirq work run in its context) plus CPU {cpu}'s ksoftirqd, per forwarded packet. The sender got {} of its core (CPU time over wall time, all measurements), so the rates are not a scheduling artefact. \
 {} rounds of {} s per host; every round visits all hosts, starting one further each round (so every setup and N is measured interleaved with the others); medians; ratios are medians of the per-round ratios to no filter of the same N. Before measuring, each host is checked: 2,000 legitimate frames reach the sink, 2,000 with a spoofed source do not (legacy, vifguard) or do (no filter).\n",
         3 * res.len(),
         match (blaster.pinned, blaster.niced, blaster.autogroup.is_some()) {
@@ -1547,8 +1547,11 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
             (true, false, _) => "",
             (false, _, _) => " (pinning failed)",
         },
-        shares.0 * 100.0,
-        shares.1 * 100.0,
+        if (shares.0 * 100.0).round() == (shares.1 * 100.0).round() {
+            format!("{:.0}%", shares.1 * 100.0)
+        } else {
+            format!("{:.0}–{:.0}%", shares.0 * 100.0, shares.1 * 100.0)
+        },
         cfg.rounds,
         cfg.seconds
     );
@@ -1669,13 +1672,13 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
         let seq = median(&ms(&t.sequential));
         let _ = writeln!(
             o,
-            "\nTCX link creation on this machine, measured with vifguard's pinned program and its `attach_tc` (no vifguard process around it): {} links one after another, median {seq:.1} ms each; {} links from {} threads at once, {:.1} ms in total ({:.1} ms per link). Every TCX attach waits for an RCU grace period in the kernel (`tcx_entry_sync()` → `synchronize_rcu()` in kernel/bpf/tcx.c, under the RTNL lock); a vif needs two links (ingress, egress), which is the floor of `hotplug online` and of a cold sync ({:.0} ms for 2 links x {} vifs at that rate). The same two programs attached the classic way (clsact qdisc + cls_bpf ingress and egress filters, netlink, one `tc -batch` for {} other interfaces) took {:.1} ms in total, {:.1} ms per interface.",
+            "\nTCX link creation on this machine, measured with vifguard's pinned program and its `attach_tc` (no vifguard process around it): {} links one after another, median {seq:.1} ms each; {} links from {} threads at once, {:.1} ms in total ({:.1} ms per link). Every TCX attach waits for an RCU grace period in the kernel (`tcx_entry_sync()` → `synchronize_rcu()` in kernel/bpf/tcx.c, under the RTNL lock); a vif needs two links (ingress, egress), which is the floor of `hotplug online` and of a cold sync (~{:.0} s for 2 links x {} vifs at that rate). The same two programs attached the classic way (clsact qdisc + cls_bpf ingress and egress filters, netlink, one `tc -batch` for {} other interfaces) took {:.1} ms in total, {:.1} ms per interface.",
             t.links,
             t.links,
             t.links,
             t.concurrent.as_secs_f64() * 1000.0,
             t.concurrent.as_secs_f64() * 1000.0 / t.links as f64,
-            seq * 2.0 * sync.count as f64,
+            seq * 2.0 * sync.count as f64 / 1000.0,
             sync.count,
             t.links,
             t.tc_batch.as_secs_f64() * 1000.0,
@@ -1774,7 +1777,7 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
             miss(
                 cold < 2.0,
                 format!(
-                    "{:.0}x over. {} TCX link creations at ~{link_ms:.0} ms each (the rate measured above) come to ~{:.0} s, most of it; attaching from several threads does not help (RTNL serializes them, see above); the rest of a sync (policy resolution, maps, link updates) is what the warm sync measures. Attaching with classic clsact/cls_bpf filters measured ~{tc_per_if:.1} ms per interface here, which would bring a cold sync near the warm time plus ~{:.1} s (an estimate, not measured through vifguard).",
+                    "{:.0}x over. {} TCX link creations account for nearly all of it (~{link_ms:.0} ms each measured alone, above: ~{:.0} s); attaching from several threads does not help (RTNL serializes them, see above); the rest of a sync (policy resolution, maps, link updates) is what the warm sync measures. Attaching with classic clsact/cls_bpf filters measured ~{tc_per_if:.1} ms per interface here, which would bring a cold sync near the warm time plus ~{:.1} s (an estimate, not measured through vifguard).",
                     cold / 2.0,
                     2 * sync.count,
                     link_ms * 2.0 * sync.count as f64 / 1000.0,
