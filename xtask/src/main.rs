@@ -28,7 +28,7 @@ commands:
                    vs number of vifs, apply time, sync of 1,000 vifs); writes
                    BENCHMARKS.md and docs/bench-live.svg
   xen-e2e          boot Xen, a Debian dom0 and PV guests under QEMU and check
-                   vifguard on real netback vifs (about 5 minutes warm)
+                   vifguard on real netback vifs (about 3 minutes warm)
 ";
 
 fn main() -> ExitCode {

@@ -119,7 +119,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .env("OUT", &out),
     )?;
     eprintln!(
-        "xtask: image ready after {} s; booting Xen under QEMU (about 4 minutes)",
+        "xtask: image ready after {} s; booting Xen under QEMU (2 to 3 minutes)",
         started.elapsed().as_secs()
     );
     let log = out.join("serial.log");
