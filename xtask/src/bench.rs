@@ -40,43 +40,9 @@ fn datapath() -> Result<()> {
     }
     let table = String::from_utf8(out.stdout).context("benchmark output is UTF-8")?;
     print!("{table}");
-    let machine = machine_description();
+    let machine = crate::report::machine_description();
     let section = format!(
         "{BEGIN}\n## Datapath (BPF_PROG_TEST_RUN)\n\nCommand: `cargo xtask bench datapath` (as root). Machine: {machine}.\n\n{table}{END}\n"
     );
-    let path = "BENCHMARKS.md";
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# vifguard benchmarks\n\n".into());
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if b < e => {
-            format!("{}{section}{}", &old[..b], &old[e + END.len() + 1..])
-        }
-        _ => format!("{old}\n{section}"),
-    };
-    std::fs::write(path, new).context("writing BENCHMARKS.md")?;
-    eprintln!("xtask: wrote {path}");
-    Ok(())
-}
-
-fn machine_description() -> String {
-    let read = |cmd: &str, args: &[&str]| {
-        Command::new(cmd)
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
-    };
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!(
-        "{cpu}, {} cores, kernel {}",
-        read("nproc", &[]),
-        read("uname", &["-r"])
-    )
+    crate::report::write_section(BEGIN, END, &section)
 }

@@ -40,7 +40,22 @@ pub fn run(args: &[String]) -> Result<()> {
         "vifguard-bench-live",
     ])?;
     let run_id = format!("x{}", std::process::id());
-    let machine = machine_description();
+    let tools: Vec<String> = [
+        ("ebtables-nft", "-V"),
+        ("arptables-legacy", "-V"),
+        ("iptables-legacy", "-V"),
+    ]
+    .iter()
+    .map(|(t, a)| {
+        let v = crate::report::output_of(t, &[a]);
+        v.lines().next().unwrap_or(t).to_string()
+    })
+    .collect();
+    let machine = format!(
+        "{} (shared machine); {}",
+        crate::report::machine_description(),
+        tools.join(", ")
+    );
     let mut cmd = Command::new(cargo);
     cmd.args([
         "run",
@@ -82,21 +97,8 @@ pub fn run(args: &[String]) -> Result<()> {
          Command: `cargo xtask bench live` (as root; about 5 minutes; extra arguments go to the benchmark, e.g. `--quick`). \
          Machine: {machine}.\n\n{table}{END}\n"
     );
-    let path = "BENCHMARKS.md";
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# vifguard benchmarks\n".into());
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if b < e => {
-            let rest = old[e + END.len()..].trim_start_matches('\n');
-            format!(
-                "{}{section}{}{rest}",
-                &old[..b],
-                if rest.is_empty() { "" } else { "\n" }
-            )
-        }
-        _ => format!("{}\n\n{section}", old.trim_end()),
-    };
-    std::fs::write(path, new).context("writing BENCHMARKS.md")?;
-    eprintln!("xtask: wrote {path} and {SVG}");
+    crate::report::write_section(BEGIN, END, &section)?;
+    eprintln!("xtask: wrote {SVG}");
     Ok(())
 }
 
@@ -142,69 +144,4 @@ fn sweep(run_id: &str, pid: Option<u32>) {
             }
         }
     }
-}
-
-fn machine_description() -> String {
-    let read = |cmd: &str, args: &[&str]| {
-        Command::new(cmd)
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
-    };
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        cpuinfo
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split(':').nth(1))
-            .map(|s| s.trim().to_string())
-    };
-    let cpu = field("model name").unwrap_or_else(|| "unknown CPU".into());
-    let mhz = field("cpu MHz")
-        .map(|m| format!(" @ {m} MHz"))
-        .unwrap_or_default();
-    let virt = if cpuinfo.contains(" hypervisor") {
-        ", virtual machine"
-    } else {
-        ""
-    };
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| format!(", {} GiB RAM", (kb + (1 << 19)) >> 20))
-        .unwrap_or_default();
-    let os = std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| {
-                l.trim_start_matches("PRETTY_NAME=")
-                    .trim_matches('"')
-                    .to_string()
-            })
-        })
-        .unwrap_or_default();
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_default();
-    let tools: Vec<String> = [
-        ("ebtables-nft", "-V"),
-        ("arptables-legacy", "-V"),
-        ("iptables-legacy", "-V"),
-    ]
-    .iter()
-    .map(|(t, a)| read(t, &[a]).lines().next().unwrap_or(t).to_string())
-    .collect();
-    format!(
-        "{cpu}{mhz}, {} cores{virt}{mem}, kernel {}, {os}; load average {load} when the run started (shared machine); {}",
-        read("nproc", &[]),
-        read("uname", &["-r"]),
-        tools.join(", ")
-    )
 }

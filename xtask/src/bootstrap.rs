@@ -33,18 +33,7 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 
 pub fn run() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
-    if !missing.is_empty() {
-        require_root("installing Debian packages")?;
-        eprintln!("xtask: installing {}", missing.join(" "));
-        crate::run(Command::new("apt-get").args(["update", "-q"]))?;
-        crate::run(
-            Command::new("apt-get")
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .args(["install", "-y", "-q", "--no-install-recommends"])
-                .args(&missing),
-        )?;
-    }
+    install_missing(PACKAGES)?;
     if bpf_linker_version().as_deref() != Some(BPF_LINKER_VERSION) {
         eprintln!("xtask: installing bpf-linker {BPF_LINKER_VERSION} (about a minute)");
         let path = format!(
@@ -69,6 +58,23 @@ pub fn run() -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Installs those of `packages` that are not installed yet (Debian names).
+pub fn install_missing(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    require_root("installing Debian packages")?;
+    eprintln!("xtask: installing {}", missing.join(" "));
+    crate::run(Command::new("apt-get").args(["update", "-q"]))?;
+    crate::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing),
+    )
 }
 
 fn installed(package: &str) -> bool {

@@ -92,7 +92,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let cache = std::env::var_os("VIFGUARD_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo.join(".cache/xen-e2e"));
-    install_host_packages()?;
+    crate::bootstrap::install_missing(HOST_PACKAGES)?;
     let root = fetch_and_unpack(&cache)?;
     let busybox = fetch_busybox(&cache)?;
     crate::cargo(&[
@@ -147,32 +147,6 @@ fn repo_root() -> Result<PathBuf> {
         .parent()
         .map(Path::to_path_buf)
         .context("xtask has no parent directory")
-}
-
-fn installed(package: &str) -> bool {
-    Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}", package])
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
-}
-
-fn install_host_packages() -> Result<()> {
-    let missing: Vec<&str> = HOST_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| !installed(p))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("xtask: installing {}", missing.join(" "));
-    crate::run(Command::new("apt-get").args(["update", "-q"]))?;
-    crate::run(
-        Command::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&missing),
-    )
 }
 
 /// The versioned kernel package `linux-image-6.12-amd64` points at.
