@@ -8,6 +8,8 @@
 //! bpffs = "/sys/fs/bpf/vifguard"   # pin directory (a versioned subdir is used)
 //! max_interfaces = 1024            # interfaces the maps hold
 //! events_per_sec = 20              # drop events per interface and second
+//! attach = "tc"                    # "tc" (clsact + cls_bpf) or "tcx" (bpf links)
+//! tc_priority = 1                  # priority of vifguard's tc filters
 //!
 //! [network_default]                # what a vif's `network_default` means
 //! mode = "unlocked"                # for bridges not listed below
@@ -44,6 +46,27 @@ pub const MAX_MAX_INTERFACES: u32 = 65536;
 pub const DEFAULT_EVENTS_PER_SEC: u32 = 20;
 /// Largest `events_per_sec` accepted.
 pub const MAX_EVENTS_PER_SEC: u32 = 100_000;
+/// Default priority of vifguard's tc filters (first to run).
+pub const DEFAULT_TC_PRIORITY: u16 = 1;
+
+/// How the programs are attached to a vif's hooks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AttachMethod {
+    /// A clsact qdisc and cls_bpf filters over netlink (see [`crate::tc`]).
+    #[default]
+    Tc,
+    /// Pinned TCX bpf links (kernel 6.6 or later).
+    Tcx,
+}
+
+impl AttachMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            AttachMethod::Tc => "tc",
+            AttachMethod::Tcx => "tcx",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -114,6 +137,9 @@ pub struct HostConfig {
     pub bpffs: PathBuf,
     pub max_interfaces: u32,
     pub events_per_sec: u32,
+    pub attach: AttachMethod,
+    /// Priority (tc `pref`) of the cls_bpf filters with `attach = "tc"`.
+    pub tc_priority: u16,
     pub network_default: NetworkDefault,
     /// Option defaults, before per-vif settings.
     pub options: Options,
@@ -128,6 +154,8 @@ impl Default for HostConfig {
             bpffs: PathBuf::from(DEFAULT_BPFFS),
             max_interfaces: DEFAULT_MAX_INTERFACES,
             events_per_sec: DEFAULT_EVENTS_PER_SEC,
+            attach: AttachMethod::default(),
+            tc_priority: DEFAULT_TC_PRIORITY,
             network_default: NetworkDefault::default(),
             options: Options::default(),
             options_set: Vec::new(),
@@ -141,6 +169,8 @@ struct RawConfig {
     bpffs: Option<String>,
     max_interfaces: Option<i64>,
     events_per_sec: Option<i64>,
+    attach: Option<String>,
+    tc_priority: Option<i64>,
     network_default: Option<RawNetworkDefault>,
     options: Option<RawOptions>,
 }
@@ -254,6 +284,25 @@ impl HostConfig {
                         &format!("want 0..={MAX_EVENTS_PER_SEC} (0 turns drop events off)"),
                     )
                 })?;
+        }
+        if let Some(a) = raw.attach {
+            c.attach = match a.as_str() {
+                "tc" => AttachMethod::Tc,
+                "tcx" => AttachMethod::Tcx,
+                _ => {
+                    return Err(invalid(
+                        "attach",
+                        format!("{a:?}"),
+                        "want \"tc\" or \"tcx\"",
+                    ));
+                }
+            };
+        }
+        if let Some(n) = raw.tc_priority {
+            c.tc_priority = u16::try_from(n)
+                .ok()
+                .filter(|&v| v >= 1)
+                .ok_or_else(|| invalid("tc_priority", n.to_string(), "want 1..=65535"))?;
         }
         let concrete_mode = |key: &str, s: &str| -> Result<Mode, ConfigError> {
             match parse_mode(s) {
@@ -409,6 +458,8 @@ mod tests {
 bpffs = "/sys/fs/bpf/vg"
 max_interfaces = 64
 events_per_sec = 0
+attach = "tcx"
+tc_priority = 7
 [network_default]
 mode = "locked"
 [network_default.bridges]
@@ -424,6 +475,8 @@ ethertypes = ["0x88cc", 0x88b5]
         assert_eq!(c.bpffs, PathBuf::from("/sys/fs/bpf/vg"));
         assert_eq!(c.max_interfaces, 64);
         assert_eq!(c.events_per_sec, 0);
+        assert_eq!(c.attach, AttachMethod::Tcx);
+        assert_eq!(c.tc_priority, 7);
         assert_eq!(c.network_default_for(Some("xenbr0")).0, Mode::Unlocked);
         assert_eq!(c.network_default_for(Some("xenbr1")).0, Mode::Isolated);
         let (m, key) = c.network_default_for(Some("other"));
@@ -462,6 +515,9 @@ ethertypes = ["0x88cc", 0x88b5]
             ("max_interfaces = 0", "max_interfaces"),
             ("max_interfaces = -5", "max_interfaces"),
             ("events_per_sec = 10000000", "events_per_sec"),
+            ("attach = \"xdp\"", "attach"),
+            ("tc_priority = 0", "tc_priority"),
+            ("tc_priority = 65536", "tc_priority"),
             (
                 "[network_default]\nmode = \"network_default\"",
                 "network_default.mode",
@@ -500,6 +556,8 @@ ethertypes = ["0x88cc", 0x88b5]
         assert_eq!(c.bpffs, PathBuf::from(DEFAULT_BPFFS));
         assert_eq!(c.max_interfaces, DEFAULT_MAX_INTERFACES);
         assert_eq!(c.events_per_sec, DEFAULT_EVENTS_PER_SEC);
+        assert_eq!(c.attach, AttachMethod::Tc);
+        assert_eq!(c.tc_priority, DEFAULT_TC_PRIORITY);
         assert_eq!(c.options, Options::default());
     }
 }

@@ -11,4 +11,5 @@ pub mod model;
 pub mod pins;
 pub mod policy;
 pub mod sources;
+pub mod tc;
 pub mod xenstore;

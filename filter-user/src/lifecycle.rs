@@ -1,6 +1,7 @@
 //! A vif's life: programs loaded once per version and pinned, policy
-//! written into the maps before the links are attached (fail closed),
-//! links pinned so the filter outlives the command, and removal.
+//! written into the maps before the hooks are attached (fail closed),
+//! hooks attached so the filter outlives the command (tc filters or pinned
+//! TCX links, see [`crate::config::AttachMethod`]), and removal.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -10,12 +11,13 @@ use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::{SchedClassifier, tc::SchedClassifierLink};
 use filter_common::{Direction, Mode, program_names};
 
-use crate::attach::{AttachError, attach_tc};
-use crate::config::HostConfig;
+use crate::attach::{AttachError, attach_tc, detach_pinned_link};
+use crate::config::{AttachMethod, HostConfig};
 use crate::datapath::{self, DatapathError, Maps};
 use crate::pins::{HOOKS, Layout, Lock, PinError};
 use crate::policy::{MacAddr, Policy};
 use crate::sources::{self, Resolved, VifId};
+use crate::tc::{Rtnl, TcError};
 use crate::xenstore::Xenstore;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -28,6 +30,12 @@ pub enum LifecycleError {
     Datapath(#[from] DatapathError),
     #[error(transparent)]
     Attach(#[from] AttachError),
+    #[error("{iface}: classic tc")]
+    Tc {
+        iface: String,
+        #[source]
+        source: TcError,
+    },
     #[error(
         "{}: refusing to use this pin: {detail}; vifguard did not create it (stale or foreign): move it away and retry",
         path.display()
@@ -161,7 +169,49 @@ pub struct Loaded {
     pub from_guest: SchedClassifier,
     pub to_guest: SchedClassifier,
     pub version: String,
+    rtnl: Rtnl,
     _lock: Lock,
+}
+
+/// One hook of an interface with a vifguard program on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    /// `tc-ingress` or `tc-egress` (see [`HOOKS`]).
+    pub hook: &'static str,
+    pub method: AttachMethod,
+}
+
+fn tc_err(ix: u32) -> impl FnOnce(TcError) -> LifecycleError {
+    move |source| LifecycleError::Tc {
+        iface: ifname(ix).unwrap_or_else(|| format!("ifindex {ix}")),
+        source,
+    }
+}
+
+/// The hooks of `ix` that run a vifguard program: pinned TCX links and
+/// vifguard's tc filters.
+pub fn attachments(
+    layout: &Layout,
+    rtnl: &mut Rtnl,
+    ix: u32,
+) -> Result<Vec<Attachment>, LifecycleError> {
+    let mut out = Vec::new();
+    for (dir, hook) in HOOKS {
+        if layout.link(ix, hook).exists() {
+            out.push(Attachment {
+                hook,
+                method: AttachMethod::Tcx,
+            });
+        }
+        let filters = rtnl.filters(ix, dir).map_err(tc_err(ix))?;
+        if filters.iter().any(|f| f.is_vifguard()) {
+            out.push(Attachment {
+                hook,
+                method: AttachMethod::Tc,
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn io_err(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> LifecycleError {
@@ -264,12 +314,14 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
     let from_guest = open(Direction::FromGuest)?;
     let to_guest = open(Direction::ToGuest)?;
     let maps = Maps::open_pinned(&layout.maps())?;
+    let rtnl = Rtnl::open().map_err(tc_err(0))?;
     Ok(Loaded {
         layout,
         maps,
         from_guest,
         to_guest,
         version,
+        rtnl,
         _lock: lock,
     })
 }
@@ -313,7 +365,7 @@ impl Loaded {
             Err(e) => (disabled_policy(), Some(e)),
         };
         self.maps.install(ix, &policy, config.events_per_sec)?;
-        if let Err(e) = self.attach_links(ix, ifname) {
+        if let Err(e) = self.attach_hooks(ix, ifname, config) {
             if ifindex(ifname) != Some(ix) {
                 // Gone mid-operation: leave nothing behind for its index.
                 self.detach(ix)?;
@@ -334,8 +386,84 @@ impl Loaded {
         }
     }
 
-    /// Attaches (or atomically re-points) both hooks of `ifindex`.
-    pub fn attach_links(&mut self, ix: u32, ifname: &str) -> Result<(), LifecycleError> {
+    /// Attaches (or atomically re-points) both hooks of `ix` the
+    /// configured way, then removes an attachment made the other way (so a
+    /// change of `attach` leaves no unfiltered moment).
+    pub fn attach_hooks(
+        &mut self,
+        ix: u32,
+        ifname: &str,
+        config: &HostConfig,
+    ) -> Result<(), LifecycleError> {
+        match config.attach {
+            AttachMethod::Tc => {
+                self.attach_filters(ix, config.tc_priority)?;
+                self.remove_links(ix).map(drop)
+            }
+            AttachMethod::Tcx => {
+                self.attach_links(ix, ifname)?;
+                self.remove_filters(ix).map(drop)
+            }
+        }
+    }
+
+    /// Puts vifguard's cls_bpf filters on both hooks of `ix` at
+    /// `priority` (re-pointing existing ones), then removes vifguard
+    /// filters left at another priority.
+    fn attach_filters(&mut self, ix: u32, priority: u16) -> Result<(), LifecycleError> {
+        self.rtnl.ensure_clsact(ix).map_err(tc_err(ix))?;
+        for (dir, _) in HOOKS {
+            let prog = match dir {
+                Direction::FromGuest => &self.from_guest,
+                Direction::ToGuest => &self.to_guest,
+            };
+            let fd = prog.fd().map_err(|e| {
+                link_err(&self.layout.progs(&self.version), "use pinned program")(e.to_string())
+            })?;
+            self.rtnl
+                .set_filter(
+                    ix,
+                    dir,
+                    priority,
+                    std::os::fd::AsFd::as_fd(fd),
+                    tc_name(dir),
+                )
+                .map_err(tc_err(ix))?;
+            for f in self.rtnl.filters(ix, dir).map_err(tc_err(ix))? {
+                if f.is_vifguard() && f.priority != priority {
+                    self.rtnl.delete_filter(ix, dir, &f).map_err(tc_err(ix))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes vifguard's tc filters from both hooks of `ix`.
+    fn remove_filters(&mut self, ix: u32) -> Result<bool, LifecycleError> {
+        let mut had = false;
+        for (dir, _) in HOOKS {
+            had |= self
+                .rtnl
+                .delete_vifguard_filters(ix, dir)
+                .map_err(tc_err(ix))?
+                > 0;
+        }
+        Ok(had)
+    }
+
+    /// Detaches and unpins the TCX links of `ix`.
+    fn remove_links(&mut self, ix: u32) -> Result<bool, LifecycleError> {
+        let mut had = false;
+        for (_, hook) in HOOKS {
+            let path = self.layout.link(ix, hook);
+            had |= detach_pinned_link(&path).map_err(io_err(&path, "detach link"))?;
+        }
+        Ok(had)
+    }
+
+    /// Attaches (or atomically re-points) pinned TCX links on both hooks
+    /// of `ix`.
+    fn attach_links(&mut self, ix: u32, ifname: &str) -> Result<(), LifecycleError> {
         for (dir, hook) in HOOKS {
             let path = self.layout.link(ix, hook);
             let prog = match dir {
@@ -348,7 +476,7 @@ impl Loaded {
                     Err(_) => {
                         // A stale pin (e.g. for an interface that had this
                         // index before): drop it and attach afresh.
-                        std::fs::remove_file(&path).map_err(io_err(&path, "remove stale pin"))?;
+                        detach_pinned_link(&path).map_err(io_err(&path, "remove stale pin"))?;
                     }
                 }
             }
@@ -359,16 +487,11 @@ impl Loaded {
         Ok(())
     }
 
-    /// Removes `ifindex`'s link pins (detaching them) and map entries.
+    /// Removes `ix`'s hooks (links and filters) and map entries.
     pub fn detach(&mut self, ix: u32) -> Result<bool, LifecycleError> {
-        let mut had = false;
-        for (_, hook) in HOOKS {
-            let path = self.layout.link(ix, hook);
-            match std::fs::remove_file(&path) {
-                Ok(()) => had = true,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(&path, "remove link pin")(e)),
-            }
+        let mut had = self.remove_links(ix)?;
+        if ifname(ix).is_some() {
+            had |= self.remove_filters(ix)?;
         }
         had |= self.maps.remove(ix)?;
         Ok(had)

@@ -23,6 +23,10 @@ const USAGE: u8 = 2;
 struct Usage(String);
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`vifguard status | head`), as other
+    // command-line tools do, instead of panicking on the write.
+    // SAFETY: setting a signal disposition before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -241,13 +245,13 @@ struct Row {
     ifindex: u32,
     name: Option<String>,
     policy: IfacePolicy,
-    hooks: Vec<String>,
+    hooks: Vec<lifecycle::Attachment>,
     counters: Vec<(Direction, Reason, u64, u64)>,
     no_policy: [u64; 2],
 }
 
 fn rows(layout: &Layout, maps: &Maps, only: Option<u32>) -> Result<Vec<Row>> {
-    let pins = layout.link_pins()?;
+    let mut rtnl = filter_user::tc::Rtnl::open()?;
     let mut out = Vec::new();
     let mut policies = maps.policies()?;
     policies.sort_by_key(|(ix, _)| *ix);
@@ -261,11 +265,7 @@ fn rows(layout: &Layout, maps: &Maps, only: Option<u32>) -> Result<Vec<Row>> {
             ifindex: ix,
             name: lifecycle::ifname(ix),
             policy: p,
-            hooks: pins
-                .iter()
-                .filter(|l| l.ifindex == ix)
-                .map(|l| l.hook.clone())
-                .collect(),
+            hooks: lifecycle::attachments(layout, &mut rtnl, ix)?,
             counters: c
                 .nonzero()
                 .map(|(d, r, c)| (d, r, c.packets, c.bytes))
@@ -337,7 +337,8 @@ fn status(cfg: &HostConfig, iface: Option<&str>, json: bool) -> Result<()> {
                     "n_ipv4": r.policy.n_ipv4,
                     "n_ipv6": r.policy.n_ipv6,
                     "slot": r.policy.slot,
-                    "hooks": r.hooks,
+                    "hooks": r.hooks.iter().map(|a| a.hook).collect::<Vec<_>>(),
+                    "attach": r.hooks.iter().map(|a| format!("{}:{}", a.hook, a.method.name())).collect::<Vec<_>>(),
                     "program_versions": versions,
                     "counters": r.counters.iter().map(|(d, rs, p, b)| serde_json::json!({
                         "direction": d.name(), "reason": rs.name(), "packets": p, "bytes": b,
@@ -367,7 +368,11 @@ fn status(cfg: &HostConfig, iface: Option<&str>, json: bool) -> Result<()> {
             if r.hooks.is_empty() {
                 "none".to_string()
             } else {
-                r.hooks.join(", ")
+                r.hooks
+                    .iter()
+                    .map(|a| format!("{} ({})", a.hook, a.method.name()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
             versions.join(", ")
         );

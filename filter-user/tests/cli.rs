@@ -49,6 +49,8 @@ fn ip_of(domid: u32, devid: u32) -> String {
 
 struct Host {
     root: PathBuf,
+    /// The host configuration file (absent: every default, attach = "tc").
+    config: PathBuf,
     xs: TestXenstored,
     dom0: NetNs,
     guests: Vec<NetNs>,
@@ -62,6 +64,7 @@ impl Host {
             NEXT.fetch_add(1, Ordering::SeqCst)
         ));
         Host {
+            config: PathBuf::from("/nonexistent/vifguard.toml"),
             root,
             xs: TestXenstored::start(),
             dom0: NetNs::new("cli0"),
@@ -106,7 +109,7 @@ impl Host {
             .arg("--bpffs")
             .arg(&self.root)
             .arg("--config")
-            .arg("/nonexistent/vifguard.toml")
+            .arg(&self.config)
             .args(args)
             .env("XENSTORED_PATH", self.xs.socket_path());
         for (k, v) in env {
@@ -151,14 +154,69 @@ impl Host {
         self.status().into_iter().find(|e| e["name"] == vif)
     }
 
+    /// Switches the host configuration to `attach = "<method>"`.
+    fn set_attach(&mut self, method: &str) {
+        let path = std::env::temp_dir().join(format!(
+            "vifguard-test-{}-{}.toml",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::write(&path, format!("attach = \"{method}\"\n")).expect("write config");
+        self.config = path;
+    }
+
+    /// Pinned TCX links, as `<ifindex>-<hook>`.
     fn links(&self) -> Vec<String> {
-        match std::fs::read_dir(self.root.join("v1/links")) {
+        let mut v: Vec<String> = match std::fs::read_dir(self.root.join("v1/links")) {
             Ok(rd) => rd
                 .filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect(),
             Err(_) => Vec::new(),
-        }
+        };
+        v.sort();
+        v
+    }
+
+    /// vifguard's tc filters in dom0 as the kernel lists them (bpftool
+    /// net), as `<ifindex>-<hook>` with their program ids.
+    fn filters(&self) -> Vec<(String, u64)> {
+        let out = self.dom0.exec(&["bpftool", "net", "-j"]);
+        assert!(out.status.success(), "bpftool net: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
+        let mut found: Vec<(String, u64)> = v[0]["tc"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|f| {
+                f["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("vifguard_"))
+            })
+            .map(|f| {
+                let hook = match f["kind"].as_str() {
+                    Some("clsact/ingress") => "tc-ingress",
+                    Some("clsact/egress") => "tc-egress",
+                    other => panic!("unexpected tc hook {other:?}"),
+                };
+                (
+                    format!("{}-{hook}", f["ifindex"]),
+                    f["id"].as_u64().expect("prog id"),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// Every hook with a vifguard program, either way, as
+    /// `<ifindex>-<hook>`.
+    fn attached(&self) -> Vec<String> {
+        let mut v = self.links();
+        v.extend(self.filters().into_iter().map(|(h, _)| h));
+        v.sort();
+        v
     }
 
     fn spoof_from(&self, guest: usize, domid: u32, devid: u32) {
@@ -179,6 +237,9 @@ impl Host {
 impl Drop for Host {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
+        if self.config.starts_with(std::env::temp_dir()) {
+            let _ = std::fs::remove_file(&self.config);
+        }
     }
 }
 
@@ -213,7 +274,7 @@ fn online_traffic_offline() {
     assert_eq!(e["mode"], "locked");
     assert_eq!(e["mac"], mac_str(mac(5, 0)));
     assert_eq!(e["addresses"], serde_json::json!([ip_of(5, 0)]));
-    assert_eq!(e["hooks"], serde_json::json!(["tc-egress", "tc-ingress"]));
+    assert_eq!(e["hooks"], serde_json::json!(["tc-ingress", "tc-egress"]));
     let text = h.ok(&["status", &vif], &[]);
     assert!(text.contains("mode locked"), "{text}");
 
@@ -239,7 +300,7 @@ fn online_traffic_offline() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(h.links().is_empty(), "{:?}", h.links());
+    assert!(h.attached().is_empty(), "{:?}", h.attached());
     assert!(h.status().is_empty());
 }
 
@@ -264,7 +325,7 @@ fn untrusted_policy_fails_closed() {
     );
     let e = h.entry(&vif).expect("vif in status");
     assert_eq!(e["mode"], "disabled");
-    assert_eq!(e["hooks"], serde_json::json!(["tc-egress", "tc-ingress"]));
+    assert_eq!(e["hooks"], serde_json::json!(["tc-ingress", "tc-egress"]));
     // A frame with the right addresses is dropped too.
     let tx = RawSocket::open(&h.guests[0], "eth0");
     tx.send(
@@ -298,7 +359,7 @@ fn untrusted_policy_fails_closed() {
     assert_eq!(h.entry(&vif2).expect("vif2")["mode"], "disabled");
     assert!(h.ok(&["detach", &vif], &[]).is_empty());
     assert!(h.ok(&["detach", &vif2], &[]).is_empty());
-    assert!(h.links().is_empty());
+    assert!(h.attached().is_empty());
 }
 
 #[test]
@@ -336,12 +397,12 @@ fn concurrent_hotplug_of_32() {
         assert_eq!(e["addresses"], serde_json::json!([ip_of(d, dev)]));
         assert_eq!(e["hooks"].as_array().map(Vec::len), Some(2), "{e}");
     }
-    assert_eq!(h.links().len(), 64);
+    assert_eq!(h.attached().len(), 64);
     for v in &vifs {
         let out = h.hotplug("offline", v);
         assert!(out.status.success());
     }
-    assert!(h.links().is_empty());
+    assert!(h.attached().is_empty());
     assert!(h.status().is_empty());
 }
 
@@ -357,7 +418,7 @@ fn sync_restores_after_wipe_and_cleans_vanished() {
     h.ok(&["sync"], &[]);
     let st = h.status();
     assert_eq!(st.len(), 2, "{st:?}");
-    assert_eq!(h.links().len(), 4);
+    assert_eq!(h.attached().len(), 4);
     h.spoof_from(1, 21, 0);
     let e = h.entry(&b).expect("b");
     assert_eq!(
@@ -374,12 +435,12 @@ fn sync_restores_after_wipe_and_cleans_vanished() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(h.links().len(), 2, "{:?}", h.links());
+    assert_eq!(h.attached().len(), 2, "{:?}", h.attached());
     assert_eq!(h.status().len(), 1);
     h.ok(&["sync"], &[]);
     assert_eq!(h.status().len(), 1);
     h.ok(&["detach", &a], &[]);
-    assert!(h.links().is_empty());
+    assert!(h.attached().is_empty());
 }
 
 #[test]
@@ -494,7 +555,7 @@ fn metrics_served_over_http() {
     assert!(missing.starts_with("HTTP/1.0 404"), "{missing}");
 
     assert!(h.hotplug("offline", &vif).status.success());
-    assert!(h.links().is_empty());
+    assert!(h.attached().is_empty());
 }
 
 fn spoof_frame(domid: u32, devid: u32) -> Vec<u8> {
@@ -533,11 +594,36 @@ fn prog_versions(h: &Host) -> Vec<String> {
 }
 
 #[test]
-fn upgrade_replaces_programs_without_unfiltered_moment() {
+fn upgrade_replaces_tc_filter_programs_without_unfiltered_moment() {
+    upgrade_without_unfiltered_moment("tc");
+}
+
+#[test]
+fn upgrade_replaces_tcx_link_programs_without_unfiltered_moment() {
+    upgrade_without_unfiltered_moment("tcx");
+}
+
+/// The program each hook with a vifguard program runs: `<ifindex>-<hook>`
+/// and program id, from the kernel (bpftool).
+fn hook_programs(h: &Host) -> Vec<(String, u64)> {
+    let mut v = h.filters();
+    for l in h.links() {
+        let pin = h.root.join("v1/links").join(&l);
+        let id = bpftool_json(&["link", "show", "pinned", &pin.to_string_lossy()])["prog_id"]
+            .as_u64()
+            .expect("link prog_id");
+        v.push((l, id));
+    }
+    v.sort();
+    v
+}
+
+fn upgrade_without_unfiltered_moment(method: &str) {
     use aya::programs::SchedClassifier;
     use filter_common::program_names::{TC_FROM_GUEST, TC_TO_GUEST};
 
     let mut h = Host::new();
+    h.set_attach(method);
     let a = h.vif(40, 0);
     let b = h.vif(41, 0);
     for v in [&a, &b] {
@@ -550,7 +636,7 @@ fn upgrade_replaces_programs_without_unfiltered_moment() {
 
     // An "older version": the object loaded again (its own program ids,
     // same pinned maps), pinned under another version name, and every
-    // link re-pointed at it, as an older vifguard would have left it.
+    // hook re-pointed at it, as an older vifguard would have left it.
     let old_dir = h.root.join("v1/progs/0000000000000000-old");
     {
         let mut ebpf = filter_user::datapath::load(1024, Some(&h.root.join("v1/maps")))
@@ -570,33 +656,38 @@ fn upgrade_replaces_programs_without_unfiltered_moment() {
     };
     let hook_prog = |hook: &str| {
         if hook.ends_with("ingress") {
-            TC_FROM_GUEST
+            (TC_FROM_GUEST, Direction::FromGuest)
         } else {
-            TC_TO_GUEST
+            (TC_TO_GUEST, Direction::ToGuest)
         }
     };
-    let links = h.links();
-    assert_eq!(links.len(), 4, "{links:?}");
-    for l in &links {
-        let hook = l.split_once('-').expect("pin name").1;
-        let mut old = SchedClassifier::from_pin(old_dir.join(hook_prog(hook))).expect("old prog");
-        filter_user::lifecycle::replace(&mut old, &h.root.join("v1/links").join(l))
-            .expect("re-point link at the old program");
+    let hooks = h.attached();
+    assert_eq!(hooks.len(), 4, "{hooks:?}");
+    for l in &hooks {
+        let (ix, hook) = l.split_once('-').expect("hook name");
+        let (name, dir) = hook_prog(hook);
+        let mut old = SchedClassifier::from_pin(old_dir.join(name)).expect("old prog");
+        if method == "tcx" {
+            filter_user::lifecycle::replace(&mut old, &h.root.join("v1/links").join(l))
+                .expect("re-point link at the old program");
+        } else {
+            let _in = h.dom0.enter();
+            let mut rtnl = filter_user::tc::Rtnl::open().expect("rtnetlink");
+            let fd = old.fd().expect("fd");
+            rtnl.set_filter(
+                ix.parse().expect("ifindex"),
+                dir,
+                1,
+                std::os::fd::AsFd::as_fd(fd),
+                name,
+            )
+            .expect("re-point filter at the old program");
+        }
     }
-    let link_prog = |l: &str| {
-        bpftool_json(&[
-            "link",
-            "show",
-            "pinned",
-            &h.root.join("v1/links").join(l).to_string_lossy(),
-        ])["prog_id"]
-            .as_u64()
-            .expect("link prog_id")
-    };
-    for l in &links {
-        let hook = l.split_once('-').expect("pin name").1;
-        assert_eq!(link_prog(l), prog_id(&old_dir, hook_prog(hook)), "{l}");
-        assert_ne!(link_prog(l), prog_id(&cur_dir, hook_prog(hook)), "{l}");
+    for (l, id) in hook_programs(&h) {
+        let name = hook_prog(l.split_once('-').expect("hook").1).0;
+        assert_eq!(id, prog_id(&old_dir, name), "{l}");
+        assert_ne!(id, prog_id(&cur_dir, name), "{l}");
     }
 
     // Spoofed frames from a's guest the whole time sync runs: every one
@@ -626,10 +717,11 @@ fn upgrade_replaces_programs_without_unfiltered_moment() {
     let sent = flood.join().expect("flood thread");
     std::thread::sleep(Duration::from_millis(200));
 
-    assert_eq!(h.links().len(), 4, "{:?}", h.links());
-    for l in &h.links() {
-        let hook = l.split_once('-').expect("pin name").1;
-        assert_eq!(link_prog(l), prog_id(&cur_dir, hook_prog(hook)), "{l}");
+    let now = hook_programs(&h);
+    assert_eq!(now.len(), 4, "{now:?}");
+    for (l, id) in now {
+        let name = hook_prog(l.split_once('-').expect("hook").1).0;
+        assert_eq!(id, prog_id(&cur_dir, name), "{l}");
     }
     assert!(!old_dir.exists(), "old version not removed");
     assert_eq!(prog_versions(&h), cur);
@@ -651,7 +743,69 @@ fn upgrade_replaces_programs_without_unfiltered_moment() {
     for v in [&a, &b] {
         assert!(h.hotplug("offline", v).status.success());
     }
+    assert!(h.attached().is_empty());
+}
+
+/// `offline` then `online` of the same interface back to back, as a vif
+/// re-plug does, with TCX links (the kernel-level race this once hit is
+/// reproduced in tests/tcx_links.rs).
+#[test]
+fn tcx_offline_then_online_at_once() {
+    let mut h = Host::new();
+    h.set_attach("tcx");
+    let vif = h.vif(42, 0);
+    let out = h.hotplug("online", &vif);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for round in 0..10 {
+        let out = h.hotplug("offline", &vif);
+        assert!(out.status.success(), "round {round}: {}", stderr(&out));
+        let out = h.hotplug("online", &vif);
+        assert!(out.status.success(), "round {round}: {}", stderr(&out));
+    }
+    assert_eq!(h.attached().len(), 2, "{:?}", h.attached());
+    let out = h.hotplug("offline", &vif);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(h.attached().is_empty(), "{:?}", h.attached());
+}
+
+/// Changing `attach` takes effect at the next attach: the new way is in
+/// place and the old one gone, one program per hook.
+#[test]
+fn switching_the_attach_method() {
+    let mut h = Host::new();
+    let vif = h.vif(43, 0);
+    let ix = h.dom0.ifindex(&vif);
+    let both = vec![format!("{ix}-tc-egress"), format!("{ix}-tc-ingress")];
+    assert!(h.hotplug("online", &vif).status.success());
     assert!(h.links().is_empty());
+    assert_eq!(h.attached(), both);
+    h.set_attach("tcx");
+    let out = h.hotplug("online", &vif);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(h.filters().is_empty(), "{:?}", h.filters());
+    assert_eq!(h.links(), both);
+    let e = h.entry(&vif).expect("entry");
+    assert_eq!(
+        e["attach"],
+        serde_json::json!(["tc-ingress:tcx", "tc-egress:tcx"])
+    );
+    h.set_attach("tc");
+    h.ok(&["sync"], &[]);
+    assert!(h.links().is_empty());
+    assert_eq!(h.attached(), both);
+    h.spoof_from(0, 43, 0);
+    let e = h.entry(&vif).expect("entry");
+    assert_eq!(
+        e["attach"],
+        serde_json::json!(["tc-ingress:tc", "tc-egress:tc"])
+    );
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        1,
+        "{e}"
+    );
+    assert!(h.hotplug("offline", &vif).status.success());
+    assert!(h.attached().is_empty());
 }
 
 #[test]
@@ -684,7 +838,7 @@ fn no_xenstore_fails_closed_without_touching_other_vifs() {
     );
     let eb = h.entry(&b).expect("b installed");
     assert_eq!(eb["mode"], "disabled");
-    assert_eq!(eb["hooks"], serde_json::json!(["tc-egress", "tc-ingress"]));
+    assert_eq!(eb["hooks"], serde_json::json!(["tc-ingress", "tc-egress"]));
     let ea = h.entry(&a).expect("a");
     assert_eq!(ea["mode"], "locked");
     assert_eq!(ea["addresses"], serde_json::json!([ip_of(50, 0)]));
@@ -703,7 +857,7 @@ fn no_xenstore_fails_closed_without_touching_other_vifs() {
     for v in [&a, &b] {
         assert!(h.hotplug("offline", v).status.success());
     }
-    assert!(h.links().is_empty());
+    assert!(h.attached().is_empty());
 }
 
 #[test]
@@ -724,7 +878,7 @@ fn foreign_pins_are_refused() {
         "{err}"
     );
     assert!(policy.is_dir(), "the directory was touched");
-    assert!(h.links().is_empty());
+    assert!(h.attached().is_empty());
     assert!(prog_versions(&h).is_empty(), "programs loaded over it");
     std::fs::remove_dir(&policy).expect("rmdir");
 
@@ -746,7 +900,7 @@ fn foreign_pins_are_refused() {
             "{args:?}: {err}"
         );
     }
-    assert!(h.links().is_empty());
+    assert!(h.attached().is_empty());
     assert!(prog_versions(&h).is_empty(), "programs loaded over it");
     let m = bpftool_json(&["map", "show", "pinned", &policy.to_string_lossy()]);
     assert_eq!(m["name"], "foreign", "{m}");
@@ -792,9 +946,9 @@ fn interface_vanishing_mid_attach_leaves_nothing() {
     assert!(err.contains(&b) && err.contains("vanished"), "{err}");
     let prefix = format!("{ix_b}-");
     assert!(
-        !h.links().iter().any(|l| l.starts_with(&prefix)),
+        !h.attached().iter().any(|l| l.starts_with(&prefix)),
         "{:?}",
-        h.links()
+        h.attached()
     );
     let st = h.status();
     assert_eq!(st.len(), 1, "{st:?}");
@@ -809,9 +963,9 @@ fn interface_vanishing_mid_attach_leaves_nothing() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("vif55.0"), "{}", stderr(&out));
     assert_eq!(h.status().len(), 1);
-    assert_eq!(h.links().len(), 2, "{:?}", h.links());
+    assert_eq!(h.attached().len(), 2, "{:?}", h.attached());
     assert!(h.hotplug("offline", &a).status.success());
-    assert!(h.links().is_empty());
+    assert!(h.attached().is_empty());
 }
 
 #[test]
@@ -827,7 +981,7 @@ fn malformed_xenbus_path_is_a_usage_error() {
         let err = stderr(&out);
         assert!(err.contains(bad) && err.contains(&vif), "{bad}: {err}");
     }
-    assert!(h.links().is_empty());
+    assert!(h.attached().is_empty());
     assert!(
         !h.root.join("v1").exists(),
         "state created on a usage error"

@@ -1,0 +1,33 @@
+//! Pinned TCX links (`attach = "tcx"`) against the kernel. Needs root and
+//! Linux 6.6+.
+
+use filter_common::{Direction, program_names};
+use filter_user::attach::{attach_tc, detach_pinned_link};
+use filter_user::datapath;
+use vifguard_tests::netns::{NetNs, veth};
+
+/// Unpinning a link leaves its release to a kernel work item (it happens
+/// some milliseconds later); until then the same program cannot be
+/// attached to the same hook again (EEXIST). `detach_pinned_link` detaches
+/// first, so a re-plug right after an unplug attaches at once.
+#[test]
+fn detached_link_frees_the_hook_at_once() {
+    let ns = NetNs::new("tcxl");
+    let peer = NetNs::new("tcxp");
+    veth(&ns, "vif9.2", &peer, "eth0");
+    let root = std::path::PathBuf::from(format!("/sys/fs/bpf/vifguard-tcx-{}", std::process::id()));
+    std::fs::create_dir_all(&root).expect("pin dir");
+    let pin = root.join("link");
+    let mut ebpf = datapath::load(16, None).expect("load the programs");
+    let prog = datapath::tc_program(&mut ebpf, program_names::TC_FROM_GUEST).expect("program");
+    let _in = ns.enter();
+    for round in 0..50 {
+        let link = attach_tc(prog, "vif9.2", Direction::FromGuest)
+            .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        link.pin(&pin).expect("pin");
+        assert!(detach_pinned_link(&pin).expect("detach"), "round {round}");
+        assert!(!pin.exists());
+    }
+    assert!(!detach_pinned_link(&pin).expect("no pin"));
+    let _ = std::fs::remove_dir_all(&root);
+}
