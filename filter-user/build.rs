@@ -14,12 +14,31 @@ const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
 const DEBIAN_CARGO: &str = "/usr/bin/cargo";
 
 fn main() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("vifguard.bpf.o");
+    build_object(&out);
+    write_version(&out);
+}
+
+/// Writes `object_version` beside the object: a short FNV-1a fingerprint
+/// of it (stable across builds and platforms), computed here rather than
+/// at every start of the command.
+fn write_version(object: &Path) {
+    let bytes = std::fs::read(object).expect("read the eBPF object");
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    std::fs::write(object.with_file_name("object_version"), format!("{h:016x}"))
+        .expect("write the object version");
+}
+
+fn build_object(out: &Path) {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest
         .parent()
         .expect("filter-user is in the workspace")
         .to_path_buf();
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("vifguard.bpf.o");
     for dir in [
         "filter-ebpf/src",
         "filter-ebpf/Cargo.toml",
@@ -30,14 +49,14 @@ fn main() {
     println!("cargo:rerun-if-env-changed=VIFGUARD_SKIP_EBPF");
 
     if env::var_os("VIFGUARD_SKIP_EBPF").is_some_and(|v| v == "1") {
-        return placeholder(&out, "VIFGUARD_SKIP_EBPF=1");
+        return placeholder(out, "VIFGUARD_SKIP_EBPF=1");
     }
     let Some(linker) = find_in_path("bpf-linker") else {
-        return placeholder(&out, "bpf-linker not found (run `cargo xtask bootstrap`)");
+        return placeholder(out, "bpf-linker not found (run `cargo xtask bootstrap`)");
     };
     if !Path::new(DEBIAN_RUSTC).exists() || !Path::new(DEBIAN_CARGO).exists() {
         return placeholder(
-            &out,
+            out,
             "Debian rustc/cargo missing (run `cargo xtask bootstrap`)",
         );
     }
@@ -86,7 +105,7 @@ fn main() {
     let status = cmd.status().expect("run Debian's cargo for the eBPF build");
     assert!(status.success(), "building filter-ebpf failed: {status}");
     let built = target.join("bpfel-unknown-none/release/vifguard");
-    std::fs::copy(&built, &out).expect("copy the eBPF object into OUT_DIR");
+    std::fs::copy(&built, out).expect("copy the eBPF object into OUT_DIR");
 }
 
 fn placeholder(out: &Path, why: &str) {

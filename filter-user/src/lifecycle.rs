@@ -170,6 +170,9 @@ pub struct Loaded {
     pub to_guest: SchedClassifier,
     pub version: String,
     rtnl: Rtnl,
+    /// One xenstore connection for every vif of this command (a sync
+    /// resolves them all), opened at the first need.
+    xs: Option<Xenstore>,
     _lock: Lock,
 }
 
@@ -322,6 +325,7 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
         to_guest,
         version,
         rtnl,
+        xs: None,
         _lock: lock,
     })
 }
@@ -348,6 +352,19 @@ pub fn resolve(vif: &VifId, config: &HostConfig) -> Result<Resolved, BoxError> {
 }
 
 impl Loaded {
+    /// Resolves `vif`'s policy over this command's xenstore connection. A
+    /// failure drops the connection: the next vif starts on a fresh one.
+    fn resolve(&mut self, vif: &VifId, config: &HostConfig) -> Result<Resolved, BoxError> {
+        let xs = match &mut self.xs {
+            Some(xs) => xs,
+            None => self.xs.insert(Xenstore::open()?),
+        };
+        sources::resolve(xs, vif, config).map_err(|e| {
+            self.xs = None;
+            e.into()
+        })
+    }
+
     /// Puts `ifname` under `vif`'s policy: policy into the maps, then the
     /// links (replacing the program of existing pinned links atomically).
     /// An unusable policy installs [`disabled_policy`], still attaches,
@@ -359,7 +376,7 @@ impl Loaded {
         config: &HostConfig,
     ) -> Result<u32, LifecycleError> {
         let ix = ifindex(ifname).ok_or_else(|| LifecycleError::UnknownInterface(ifname.into()))?;
-        let resolved = resolve(vif, config);
+        let resolved = self.resolve(vif, config);
         let (policy, failure) = match resolved {
             Ok(r) => (r.policy, None),
             Err(e) => (disabled_policy(), Some(e)),
