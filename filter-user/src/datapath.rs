@@ -153,89 +153,6 @@ macro_rules! typed {
     };
 }
 
-const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
-
-/// Every entry of the hash map `fd` by BPF_MAP_LOOKUP_BATCH; `None` when
-/// the kernel has no batch operations for it.
-fn lookup_batch<K: aya::Pod, V: aya::Pod>(
-    fd: std::os::fd::BorrowedFd<'_>,
-) -> std::io::Result<Option<Vec<(K, V)>>> {
-    use std::os::fd::AsRawFd as _;
-    // union bpf_attr, batch part: in_batch, out_batch, keys, values (u64
-    // pointers), count, map_fd (u32), elem_flags, flags (u64).
-    #[repr(C)]
-    struct BatchAttr {
-        in_batch: u64,
-        out_batch: u64,
-        keys: u64,
-        values: u64,
-        count: u32,
-        map_fd: u32,
-        elem_flags: u64,
-        flags: u64,
-    }
-    let mut chunk: usize = 256;
-    let mut out = Vec::new();
-    // The hash map's position token (a bucket index, u32; room for more).
-    let mut token_in = [0u64; 1];
-    let mut token_out = [0u64; 1];
-    let mut first = true;
-    loop {
-        let mut keys: Vec<K> = Vec::with_capacity(chunk);
-        let mut values: Vec<V> = Vec::with_capacity(chunk);
-        let mut attr = BatchAttr {
-            in_batch: if first {
-                0
-            } else {
-                token_in.as_mut_ptr() as u64
-            },
-            out_batch: token_out.as_mut_ptr() as u64,
-            keys: keys.as_mut_ptr() as u64,
-            values: values.as_mut_ptr() as u64,
-            count: chunk as u32,
-            map_fd: fd.as_raw_fd() as u32,
-            elem_flags: 0,
-            flags: 0,
-        };
-        // SAFETY: keys/values have room for `count` elements of the map's
-        // key and value size (checked when the map was opened as
-        // HashMap<K, V>); the tokens are 8 bytes; attr is a bpf_attr prefix.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_LOOKUP_BATCH,
-                &mut attr as *mut BatchAttr,
-                std::mem::size_of::<BatchAttr>(),
-            )
-        };
-        let err = (rc < 0).then(std::io::Error::last_os_error);
-        let done = match err.as_ref().and_then(std::io::Error::raw_os_error) {
-            None => false,
-            Some(libc::ENOENT) => true,
-            Some(libc::ENOSPC) if chunk < 1 << 20 => {
-                // One bucket holds more than `chunk` entries: retry bigger.
-                chunk *= 4;
-                continue;
-            }
-            // 524: the kernel's ENOTSUPP, for map types without batch ops.
-            Some(libc::EINVAL | 524 | libc::EOPNOTSUPP) if first => return Ok(None),
-            Some(_) => return Err(err.unwrap_or_else(std::io::Error::last_os_error)),
-        };
-        let n = (attr.count as usize).min(chunk);
-        // SAFETY: the kernel wrote `n` keys and values.
-        unsafe {
-            keys.set_len(n);
-            values.set_len(n);
-        }
-        out.extend(keys.into_iter().zip(values));
-        if done {
-            return Ok(Some(out));
-        }
-        token_in = token_out;
-        first = false;
-    }
-}
-
 /// Checks that the pin `dir/name` is a bpf map of the type, key size and
 /// value size this object declares for `name` (the loader would otherwise
 /// reuse whatever is pinned there).
@@ -312,7 +229,7 @@ impl Maps {
     pub fn policies(&self) -> Result<Vec<(u32, IfacePolicy)>, DatapathError> {
         use aya::maps::IterableMap as _;
         use std::os::fd::AsFd as _;
-        match lookup_batch::<u32, IfacePolicy>(self.policy.map().fd().as_fd()) {
+        match crate::bpf_sys::lookup_batch::<u32, IfacePolicy>(self.policy.map().fd().as_fd()) {
             Ok(Some(all)) => return Ok(all),
             Ok(None) => {}
             Err(e) => {

@@ -2,6 +2,7 @@
 //! policy sources (xenstore), and the loader that fills and pins BPF maps.
 
 pub mod attach;
+pub mod bpf_sys;
 pub mod config;
 pub mod datapath;
 pub mod encode;

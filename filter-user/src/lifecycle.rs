@@ -5,13 +5,16 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::{SchedClassifier, tc::SchedClassifierLink};
 use filter_common::{Direction, Mode, program_names};
 
-use crate::attach::{AttachError, attach_tc, detach_pinned_link};
+use crate::attach::{AttachError, attach_tc};
+use crate::bpf_sys::detach_pinned_link;
+use crate::bpf_sys::obj_get;
 use crate::config::{AttachMethod, HostConfig};
 use crate::datapath::{self, DatapathError, Maps};
 use crate::pins::{HOOKS, Layout, Lock, PinError};
@@ -154,6 +157,14 @@ pub fn disabled_policy() -> Policy {
     p
 }
 
+/// The index of a direction in [from the guest, to the guest] arrays.
+fn dir_index(dir: Direction) -> usize {
+    match dir {
+        Direction::FromGuest => 0,
+        Direction::ToGuest => 1,
+    }
+}
+
 /// The TC program name for a direction.
 fn tc_name(dir: Direction) -> &'static str {
     match dir {
@@ -166,9 +177,13 @@ fn tc_name(dir: Direction) -> &'static str {
 pub struct Loaded {
     pub layout: Layout,
     pub maps: Maps,
-    pub from_guest: SchedClassifier,
-    pub to_guest: SchedClassifier,
     pub version: String,
+    /// This version's pinned programs, [from the guest, to the guest]:
+    /// plain descriptors, all cls_bpf needs.
+    prog_fds: [OwnedFd; 2],
+    /// The same as aya programs, opened only for TCX links (aya runs its
+    /// kernel feature probes when it opens a pinned program).
+    classifiers: Option<[SchedClassifier; 2]>,
     rtnl: Rtnl,
     /// One xenstore connection for every vif of this command (a sync
     /// resolves them all), opened at the first need.
@@ -311,19 +326,17 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
     }
     let open = |d: Direction| {
         let path = progs.join(tc_name(d));
-        SchedClassifier::from_pin(&path)
-            .map_err(|e| link_err(&path, "open pinned program")(e.to_string()))
+        obj_get(&path).map_err(io_err(&path, "open pinned program"))
     };
-    let from_guest = open(Direction::FromGuest)?;
-    let to_guest = open(Direction::ToGuest)?;
+    let prog_fds = [open(Direction::FromGuest)?, open(Direction::ToGuest)?];
     let maps = Maps::open_pinned(&layout.maps())?;
     let rtnl = Rtnl::open().map_err(tc_err(0))?;
     Ok(Loaded {
         layout,
         maps,
-        from_guest,
-        to_guest,
         version,
+        prog_fds,
+        classifiers: None,
         rtnl,
         xs: None,
         _lock: lock,
@@ -430,21 +443,9 @@ impl Loaded {
     fn attach_filters(&mut self, ix: u32, priority: u16) -> Result<(), LifecycleError> {
         self.rtnl.ensure_clsact(ix).map_err(tc_err(ix))?;
         for (dir, _) in HOOKS {
-            let prog = match dir {
-                Direction::FromGuest => &self.from_guest,
-                Direction::ToGuest => &self.to_guest,
-            };
-            let fd = prog.fd().map_err(|e| {
-                link_err(&self.layout.progs(&self.version), "use pinned program")(e.to_string())
-            })?;
+            let fd = self.prog_fds[dir_index(dir)].as_fd();
             self.rtnl
-                .set_filter(
-                    ix,
-                    dir,
-                    priority,
-                    std::os::fd::AsFd::as_fd(fd),
-                    tc_name(dir),
-                )
+                .set_filter(ix, dir, priority, fd, tc_name(dir))
                 .map_err(tc_err(ix))?;
             for f in self.rtnl.filters(ix, dir).map_err(tc_err(ix))? {
                 if f.is_vifguard() && f.priority != priority {
@@ -481,12 +482,21 @@ impl Loaded {
     /// Attaches (or atomically re-points) pinned TCX links on both hooks
     /// of `ix`.
     fn attach_links(&mut self, ix: u32, ifname: &str) -> Result<(), LifecycleError> {
+        if self.classifiers.is_none() {
+            let progs = self.layout.progs(&self.version);
+            let open = |d: Direction| {
+                let path = progs.join(tc_name(d));
+                SchedClassifier::from_pin(&path)
+                    .map_err(|e| link_err(&path, "open pinned program")(e.to_string()))
+            };
+            self.classifiers = Some([open(Direction::FromGuest)?, open(Direction::ToGuest)?]);
+        }
         for (dir, hook) in HOOKS {
             let path = self.layout.link(ix, hook);
-            let prog = match dir {
-                Direction::FromGuest => &mut self.from_guest,
-                Direction::ToGuest => &mut self.to_guest,
+            let Some(classifiers) = self.classifiers.as_mut() else {
+                break;
             };
+            let prog = &mut classifiers[dir_index(dir)];
             if path.exists() {
                 match replace(prog, &path) {
                     Ok(()) => continue,

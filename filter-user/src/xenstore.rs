@@ -627,6 +627,77 @@ impl Xenstore {
                     format!("reply has req_id {}, expected {req_id}", h.req_id),
                 ));
             }
+            return self.reply(op, path, &h, body);
+        }
+    }
+
+    /// Sends every request of `reqs` (operation, path) before reading any
+    /// reply: one round trip for all of them (xenstored answers a
+    /// connection's requests in order). Each reply comes back as
+    /// [`Xenstore::request`] would return it; the outer error is a broken
+    /// connection.
+    pub fn pipeline(
+        &mut self,
+        reqs: &[(MsgType, &str)],
+    ) -> Result<Vec<Result<Vec<u8>, XsError>>, XsError> {
+        let deadline = Instant::now() + self.timeout;
+        let first = self.next_req_id;
+        let mut batch = Vec::new();
+        for (op, path) in reqs {
+            Xenstore::check_path(path)?;
+            let req_id = self.next_req_id;
+            self.next_req_id = self.next_req_id.wrapping_add(1);
+            let msg = encode_message(*op as u32, req_id, self.tx, &join_strings(&[path]))
+                .ok_or_else(|| XsError::TooLarge {
+                    op: *op,
+                    path: path.to_string(),
+                    len: path.len(),
+                })?;
+            match self.conn {
+                // The xenbus device wants one message per write().
+                Conn::Device(_) => self.send(&msg, deadline, *op, path)?,
+                Conn::Socket(_) => batch.extend_from_slice(&msg),
+            }
+        }
+        if let Some((op, path)) = reqs.first()
+            && !batch.is_empty()
+        {
+            self.send(&batch, deadline, *op, path)?;
+        }
+        let mut out: Vec<Option<Result<Vec<u8>, XsError>>> =
+            (0..reqs.len()).map(|_| None).collect();
+        let mut left = reqs.len();
+        while left > 0 {
+            let (op0, path0) = reqs[reqs.len() - left];
+            let (h, body) = self.recv(deadline, op0, path0)?;
+            if h.ty == MsgType::WatchEvent as u32 {
+                continue;
+            }
+            let i = h.req_id.wrapping_sub(first) as usize;
+            let Some(slot) = out.get_mut(i).filter(|s| s.is_none()) else {
+                return Err(self.protocol(
+                    op0,
+                    path0,
+                    format!("reply has unexpected req_id {}", h.req_id),
+                ));
+            };
+            let (op, path) = reqs[i];
+            *slot = Some(self.reply(op, path, &h, body));
+            left -= 1;
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// A reply to request `op` on `path`: its payload, or the error it
+    /// carries.
+    fn reply(
+        &self,
+        op: MsgType,
+        path: &str,
+        h: &Header,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, XsError> {
+        {
             if h.ty == MsgType::Error as u32 {
                 let errno =
                     String::from_utf8_lossy(split_strings(&body).first().unwrap_or(&&[][..]))
@@ -654,7 +725,7 @@ impl Xenstore {
                     format!("reply has type {}, expected {}", h.ty, op as u32),
                 ));
             }
-            return Ok(body);
+            Ok(body)
         }
     }
 

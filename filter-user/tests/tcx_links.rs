@@ -2,7 +2,8 @@
 //! Linux 6.6+.
 
 use filter_common::{Direction, program_names};
-use filter_user::attach::{attach_tc, detach_pinned_link};
+use filter_user::attach::attach_tc;
+use filter_user::bpf_sys::detach_pinned_link;
 use filter_user::datapath;
 use vifguard_tests::netns::{NetNs, veth};
 

@@ -48,10 +48,14 @@ struct Node {
     generation: u64,
 }
 
-/// The store: every node by absolute path ("/" is the root).
+/// The store: every node by absolute path ("/" is the root), shared
+/// copy-on-write: a transaction starts with a
+/// reference (O(1), like C xenstored and oxenstored, whose transactions do
+/// not copy the store up front) and copies only when it or the store is
+/// written while both are alive.
 #[derive(Clone, Debug)]
 struct Tree {
-    nodes: BTreeMap<String, Node>,
+    nodes: Arc<BTreeMap<String, Node>>,
 }
 
 fn parent_of(path: &str) -> Option<&str> {
@@ -93,7 +97,9 @@ impl Tree {
                 generation: 0,
             },
         );
-        Tree { nodes }
+        Tree {
+            nodes: Arc::new(nodes),
+        }
     }
 
     fn children(&self, path: &str) -> Vec<String> {
@@ -142,10 +148,10 @@ impl Tree {
             if creator != 0 {
                 perms.owner = creator;
             }
-            if let Some(pn) = self.nodes.get_mut(parent) {
+            if let Some(pn) = Arc::make_mut(&mut self.nodes).get_mut(parent) {
                 pn.generation = generation;
             }
-            self.nodes.insert(
+            Arc::make_mut(&mut self.nodes).insert(
                 m.clone(),
                 Node {
                     value: Vec::new(),
@@ -166,10 +172,12 @@ impl Tree {
             .map(|(k, _)| k.clone())
             .collect();
         for k in doomed {
-            self.nodes.remove(&k);
+            Arc::make_mut(&mut self.nodes).remove(&k);
         }
-        self.nodes.remove(path);
-        if let Some(parent) = parent_of(path).and_then(|p| self.nodes.get_mut(p)) {
+        Arc::make_mut(&mut self.nodes).remove(path);
+        if let Some(parent) =
+            parent_of(path).and_then(|p| Arc::make_mut(&mut self.nodes).get_mut(p))
+        {
             parent.generation = generation;
         }
     }
@@ -583,7 +591,7 @@ impl State {
                 }
                 let mut changed = tree.create(&path, domid, generation);
                 if let Some(v) = value {
-                    if let Some(n) = tree.nodes.get_mut(&path) {
+                    if let Some(n) = Arc::make_mut(&mut tree.nodes).get_mut(&path) {
                         n.value = v;
                         n.generation = generation;
                     }
@@ -632,7 +640,9 @@ impl State {
                     return ok_reply(op);
                 }
                 let tree = self.tree_for(conn, tx_id)?;
-                let node = tree.nodes.get_mut(&path).ok_or("ENOENT")?;
+                let node = Arc::make_mut(&mut tree.nodes)
+                    .get_mut(&path)
+                    .ok_or("ENOENT")?;
                 if domid != 0 {
                     // Only the owner may change permissions, and it may not
                     // give the node away.

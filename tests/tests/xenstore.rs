@@ -951,3 +951,43 @@ fn daemon_binary_serves_the_real_tools() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Pipelined requests (one write, then every reply): each answer lands on
+/// its own request, in order, errors included.
+#[test]
+fn pipelined_requests_get_their_own_replies() {
+    use filter_user::xenstore::MsgType;
+    let d = TestXenstored::start();
+    write(&d, &format!("{BACKEND}/mac"), MAC);
+    write(&d, &format!("{BACKEND}/ip"), "192.0.2.9");
+    chmod(&d, &format!("{BACKEND}/ip"), &["n0", "r5"]);
+    let mut c = d.client().expect("connect");
+    let mac = format!("{BACKEND}/mac");
+    let ip = format!("{BACKEND}/ip");
+    let missing = format!("{BACKEND}/bridge");
+    let reqs = [
+        (MsgType::Read, mac.as_str()),
+        (MsgType::Read, missing.as_str()),
+        (MsgType::GetPerms, ip.as_str()),
+        (MsgType::Read, ip.as_str()),
+        (MsgType::GetPerms, missing.as_str()),
+    ];
+    let replies = c.pipeline(&reqs).expect("pipeline");
+    assert_eq!(replies.len(), 5);
+    assert_eq!(replies[0].as_deref().expect("mac"), MAC.as_bytes());
+    assert!(
+        matches!(&replies[1], Err(e) if e.is_not_found()),
+        "{:?}",
+        replies[1]
+    );
+    let perms = Perms::from_wire(replies[2].as_deref().expect("perms")).expect("parse");
+    assert_eq!(perms.to_string(), "n0 r5");
+    assert_eq!(replies[3].as_deref().expect("ip"), b"192.0.2.9");
+    assert!(
+        matches!(&replies[4], Err(e) if e.is_not_found()),
+        "{:?}",
+        replies[4]
+    );
+    // The connection is still in step afterwards.
+    assert_eq!(c.read(&mac).expect("read"), MAC.as_bytes());
+}

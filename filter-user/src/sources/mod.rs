@@ -741,11 +741,96 @@ pub fn resolve(
     config: &HostConfig,
 ) -> Result<Resolved, SourceError> {
     let in_tx = xs.transaction_start().is_ok();
-    let r = resolve_from(xs, vif, config);
+    let r = {
+        let mut store = Prefetched::fetch(xs, vif);
+        resolve_from(&mut store, vif, config)
+    };
     if in_tx {
         let _ = xs.transaction_end(false);
     }
     r
+}
+
+/// The nodes every resolution reads (and checks the permissions of, where
+/// they exist), relative to nothing: absolute paths for `vif`.
+fn common_nodes(vif: &VifId) -> Vec<String> {
+    let backend = vif.backend_path();
+    let mut v: Vec<String> = [
+        keys::MAC,
+        keys::BRIDGE,
+        keys::MODE,
+        keys::IP,
+        keys::IPV6,
+        keys::DESTINATIONS,
+    ]
+    .iter()
+    .map(|k| format!("{backend}/{k}"))
+    .collect();
+    v.push(format!("{}/vm", vif.domain_path()));
+    v
+}
+
+/// A [`Store`] over a xenstore connection that first fetches the common
+/// nodes and their permissions in one pipelined round trip (instead of a
+/// round trip each); each prefetched reply answers the first request for
+/// it, everything else goes to xenstored as usual.
+struct Prefetched<'a> {
+    xs: &'a mut Xenstore,
+    reads: std::collections::HashMap<String, Result<Vec<u8>, XsError>>,
+    perms: std::collections::HashMap<String, Result<Vec<u8>, XsError>>,
+}
+
+impl<'a> Prefetched<'a> {
+    fn fetch(xs: &'a mut Xenstore, vif: &VifId) -> Prefetched<'a> {
+        use crate::xenstore::MsgType;
+        let nodes = common_nodes(vif);
+        let mut reqs: Vec<(MsgType, &str)> = Vec::new();
+        for n in &nodes {
+            reqs.push((MsgType::Read, n));
+            reqs.push((MsgType::GetPerms, n));
+        }
+        let mut reads = std::collections::HashMap::new();
+        let mut perms = std::collections::HashMap::new();
+        // A connection failure leaves the caches empty: the reads then
+        // fail one by one with their own errors.
+        if let Ok(replies) = xs.pipeline(&reqs) {
+            for ((op, path), reply) in reqs.iter().zip(replies) {
+                let map = if *op == MsgType::Read {
+                    &mut reads
+                } else {
+                    &mut perms
+                };
+                map.insert(path.to_string(), reply);
+            }
+        }
+        Prefetched { xs, reads, perms }
+    }
+}
+
+impl Store for Prefetched<'_> {
+    fn read_opt(&mut self, path: &str) -> Result<Option<Vec<u8>>, XsError> {
+        match self.reads.remove(path) {
+            Some(Ok(v)) => Ok(Some(v)),
+            Some(Err(e)) if e.is_not_found() => Ok(None),
+            Some(Err(e)) => Err(e),
+            None => self.xs.read_opt(path),
+        }
+    }
+
+    fn directory_opt(&mut self, path: &str) -> Result<Option<Vec<String>>, XsError> {
+        Store::directory_opt(self.xs, path)
+    }
+
+    fn get_perms(&mut self, path: &str) -> Result<Perms, XsError> {
+        match self.perms.remove(path) {
+            Some(Ok(body)) => Perms::from_wire(&body).map_err(|source| XsError::BadPerms {
+                path: path.to_string(),
+                source,
+            }),
+            Some(Err(e)) => Err(e),
+            None => self.xs.get_perms(path),
+        }
+    }
 }
 
 /// Resolves the policy of `vif` from any [`Store`].

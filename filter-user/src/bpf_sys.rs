@@ -1,0 +1,153 @@
+//! The few bpf(2) commands vifguard issues itself: ones aya does not offer
+//! (BPF_LINK_DETACH, BPF_MAP_LOOKUP_BATCH), and opening a pinned program
+//! by path, which through aya would first run its kernel feature probes
+//! (about 17 probe loads, a good share of a hotplug's time).
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+const BPF_OBJ_GET: libc::c_long = 7;
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+const BPF_LINK_DETACH: libc::c_long = 34;
+
+/// A zero-padded prefix of `union bpf_attr`, large enough for the
+/// commands used here.
+#[repr(C, align(8))]
+struct BpfAttr([u8; 24]);
+
+fn bpf(cmd: libc::c_long, attr: &mut BpfAttr) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a zero-padded bpf_attr prefix of the size passed.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), attr.0.len()) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Opens the bpf object (program, map or link) pinned at `path`.
+pub fn obj_get(path: &Path) -> io::Result<OwnedFd> {
+    let cpath = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // BPF_OBJ_GET: pathname (u64) first.
+    let mut attr = BpfAttr([0; 24]);
+    attr.0[..8].copy_from_slice(&(cpath.as_ptr() as u64).to_ne_bytes());
+    let fd = bpf(BPF_OBJ_GET, &mut attr)?;
+    // SAFETY: BPF_OBJ_GET returned a new descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Detaches the bpf link pinned at `path` from its hook now
+/// (BPF_LINK_DETACH), then removes the pin. Removing only the pin would
+/// leave the kernel to detach the link later, from a work item: a new
+/// attach of the same program to the same hook in that window fails with
+/// EEXIST (tests/tcx_links.rs shows it). Returns false if there was no pin.
+pub fn detach_pinned_link(path: &Path) -> io::Result<bool> {
+    match obj_get(path) {
+        Ok(fd) => {
+            // BPF_LINK_DETACH: link_fd (u32) first.
+            let mut attr = BpfAttr([0; 24]);
+            attr.0[..4].copy_from_slice(&(fd.as_raw_fd() as u32).to_ne_bytes());
+            // Links whose kind cannot be detached, or that are detached
+            // already, go with their pin.
+            if let Err(e) = bpf(BPF_LINK_DETACH, &mut attr)
+                && !matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::ENOLINK | libc::EINVAL)
+                )
+            {
+                return Err(e);
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        // Not a link (or unreadable): still remove the pin below.
+        Err(_) => {}
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every entry of the hash map `fd` by BPF_MAP_LOOKUP_BATCH; `None` when
+/// the kernel has no batch operations for it.
+pub fn lookup_batch<K: aya::Pod, V: aya::Pod>(
+    fd: BorrowedFd<'_>,
+) -> io::Result<Option<Vec<(K, V)>>> {
+    // union bpf_attr, batch part: in_batch, out_batch, keys, values (u64
+    // pointers), count, map_fd (u32), elem_flags, flags (u64).
+    #[repr(C)]
+    struct BatchAttr {
+        in_batch: u64,
+        out_batch: u64,
+        keys: u64,
+        values: u64,
+        count: u32,
+        map_fd: u32,
+        elem_flags: u64,
+        flags: u64,
+    }
+    let mut chunk: usize = 256;
+    let mut out = Vec::new();
+    // The hash map's position token (a bucket index, u32; room for more).
+    let mut token_in = [0u64; 1];
+    let mut token_out = [0u64; 1];
+    let mut first = true;
+    loop {
+        let mut keys: Vec<K> = Vec::with_capacity(chunk);
+        let mut values: Vec<V> = Vec::with_capacity(chunk);
+        let mut attr = BatchAttr {
+            in_batch: if first {
+                0
+            } else {
+                token_in.as_mut_ptr() as u64
+            },
+            out_batch: token_out.as_mut_ptr() as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            count: chunk as u32,
+            map_fd: fd.as_raw_fd() as u32,
+            elem_flags: 0,
+            flags: 0,
+        };
+        // SAFETY: keys/values have room for `count` elements of the map's
+        // key and value size (checked when the map was opened as
+        // HashMap<K, V>); the tokens are 8 bytes; attr is a bpf_attr prefix.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_LOOKUP_BATCH,
+                &mut attr as *mut BatchAttr,
+                std::mem::size_of::<BatchAttr>(),
+            )
+        };
+        let err = (rc < 0).then(io::Error::last_os_error);
+        let done = match err.as_ref().and_then(io::Error::raw_os_error) {
+            None => false,
+            Some(libc::ENOENT) => true,
+            Some(libc::ENOSPC) if chunk < 1 << 20 => {
+                // One bucket holds more than `chunk` entries: retry bigger.
+                chunk *= 4;
+                continue;
+            }
+            // 524: the kernel's ENOTSUPP, for map types without batch ops.
+            Some(libc::EINVAL | 524 | libc::EOPNOTSUPP) if first => return Ok(None),
+            Some(_) => return Err(err.unwrap_or_else(io::Error::last_os_error)),
+        };
+        let n = (attr.count as usize).min(chunk);
+        // SAFETY: the kernel wrote `n` keys and values.
+        unsafe {
+            keys.set_len(n);
+            values.set_len(n);
+        }
+        out.extend(keys.into_iter().zip(values));
+        if done {
+            return Ok(Some(out));
+        }
+        token_in = token_out;
+        first = false;
+    }
+}
