@@ -114,11 +114,12 @@ cpio_gz "$D" "$OUT/domu-initrd.gz"
 K="$ROOT/boot/vmlinuz-$KVER"
 # The payload is xz (Debian's 6.1) or zstd (6.12); the decompressors stop
 # with an error at the data after it, which is expected.
-off=$(LC_ALL=C grep -aobP '\x28\xb5\x2f\xfd' "$K" | head -1 | cut -d: -f1)
+# (No `| head -1` in these pipelines: see gcc_s below.)
+off=$(LC_ALL=C grep -aobP '\x28\xb5\x2f\xfd' "$K" | awk -F: 'NR == 1 {print $1}')
 if [ -n "$off" ]; then
     tail -c +"$((off + 1))" "$K" | zstd -qdc >"$OUT/vmlinux" 2>/dev/null || true
 else
-    off=$(LC_ALL=C grep -aobP '\xfd7zXZ\x00' "$K" | head -1 | cut -d: -f1)
+    off=$(LC_ALL=C grep -aobP '\xfd7zXZ\x00' "$K" | awk -F: 'NR == 1 {print $1}')
     tail -c +"$((off + 1))" "$K" | xz -dc >"$OUT/vmlinux" 2>/dev/null || true
 fi
 file -b "$OUT/vmlinux" | grep -q '^ELF' || { echo "mkimage: cannot extract vmlinux from $K" >&2; exit 1; }
@@ -150,7 +151,9 @@ xenbr0 = "locked"
 EOF
 libs_of "$R" "$R"/bin/bash "$R"/bin/ip "$R"/sbin/tc "$R"/sbin/bridge "$R"/usr/sbin/vifguard \
     "$R"/usr/lib/xen-4.17/bin/* "$R"/usr/bin/xenstore*
-gcc_s=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/{print $NF; exit}')
+# awk reads to the end: leaving early would kill ldconfig with SIGPIPE,
+# which pipefail turns into a failed build now and then.
+gcc_s=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ && !found {print $NF; found = 1}')
 put "$R" "$gcc_s" "$MULTIARCH/libgcc_s.so.1"
 modules_into "$R" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback bridge \
     sch_ingress cls_bpf
