@@ -2,8 +2,9 @@
 # The end-to-end checks, run by dom0's init once the toolstack is up.
 # Prints one line per check: "VIFGUARD-E2E PASS <name>" or
 # "VIFGUARD-E2E FAIL <name> <detail>" (the xtask requires every name).
-# Two PV guests on xenbr0: ga (192.0.2.2, legitimate) and gb (192.0.2.3,
-# the attacker), their vifs plugged by xl with vifguard's hotplug wrapper.
+# Two PV guests on xenbr0, their vifs plugged by xl with vifguard's
+# hotplug wrapper: ga (192.0.2.2, 2001:db8::2, legitimate) and gb
+# (192.0.2.3, 2001:db8::3, the attacker), policies from xl's ip=.
 # "Attached" means what `vifguard status` reports (a policy entry and both
 # TC hooks), whatever the attach method (TCX links or tc filters).
 set -u
@@ -59,17 +60,19 @@ step start
 ) &
 WATCHDOG=$!
 
-guest_cfg() { # name ip mac
+# A guest's xl config. The kernel command line gives the guest its
+# addresses (vg_ip, vg_ip6); the vif's ip= is what xl writes to the backend.
+guest_cfg() { # name mac xl-ip-list guest-ip guest-ip6
     cat >"/etc/xen-e2e/$1.cfg" <<EOF
 name = "$1"
 type = "pv"
 kernel = "/guest/vmlinux"
 ramdisk = "/guest/initrd.gz"
-extra = "console=hvc0 quiet vg_ip=$2"
+extra = "console=hvc0 quiet vg_ip=$4 vg_ip6=$5"
 memory = 96
 vcpus = 1
 on_crash = "destroy"
-vif = ['mac=$3,bridge=xenbr0,ip=$2,script=/etc/xen/scripts/vif-vifguard']
+vif = ['mac=$2,bridge=xenbr0,ip=$3,script=/etc/xen/scripts/vif-vifguard']
 EOF
 }
 
@@ -125,10 +128,11 @@ dump_consoles() {
     done
 }
 
-# A from_guest counter of a vif, 0 when absent.
-counter() { # vif reason
+# A counter of a vif (direction from_guest unless given), 0 when absent.
+counter() { # vif reason [direction]
     local n
-    n=$(timeout 60 vifguard status "$1" 2>/dev/null | awk -v r="$2" '$1 == "from_guest" && $2 == r {print $3}')
+    n=$(timeout 60 vifguard status "$1" 2>/dev/null |
+        awk -v r="$2" -v d="${3:-from_guest}" '$1 == d && $2 == r {print $3}')
     echo "${n:-0}"
 }
 
@@ -186,8 +190,11 @@ spoof_check() { # check-name guest reason command args...
     fi
 }
 
-guest_cfg ga 192.0.2.2 00:16:3e:00:00:02
-guest_cfg gb 192.0.2.3 00:16:3e:00:00:03
+GA_MAC=00:16:3e:00:00:02
+GB_MAC=00:16:3e:00:00:03
+guest_cfg ga $GA_MAC "192.0.2.2 2001:db8::2" 192.0.2.2 2001:db8::2
+guest_cfg gb $GB_MAC "192.0.2.3 2001:db8::3" 192.0.2.3 2001:db8::3
+
 
 if start_guest ga && start_guest gb; then
     pass guests-up
@@ -238,6 +245,69 @@ elif [ "$after" -lt "$((before + 6))" ]; then
     fail arp-poison "arp_spa_spoof $before -> $after, expected 6 drops"
 else
     pass arp-poison
+fi
+
+# --- IPv6 on the real vifs. Legitimate traffic needs Neighbor Discovery
+# in both directions; the pass counter shows that vifguard looked at it.
+step ipv6-legit-ping
+pass_before=$(counter "$VA" pass)
+gcmd ga ping6
+rc_a=$?
+ping6 -c 2 -W 2 2001:db8::2 >/dev/null 2>&1
+rc_d=$?
+pass_after=$(counter "$VA" pass)
+neigh6=$(ip -6 neigh show 2001:db8::2 dev xenbr0)
+echo "dom0: ipv6-legit-ping: ga->dom0 rc $rc_a, dom0->ga rc $rc_d, $VA from_guest pass $pass_before -> $pass_after, neighbour: $neigh6"
+if [ "$rc_a$rc_d" != 00 ]; then
+    fail ipv6-legit-ping "ga->dom0 rc=$rc_a dom0->ga rc=$rc_d"
+elif [ "$pass_after" -le "$pass_before" ]; then
+    fail ipv6-legit-ping "$VA from_guest pass $pass_before -> $pass_after: vifguard did not see the traffic"
+elif [[ "$neigh6" != *$GA_MAC* ]]; then
+    fail ipv6-legit-ping "dom0 has no neighbour entry for 2001:db8::2 at $GA_MAC: $neigh6"
+else
+    pass ipv6-legit-ping
+fi
+
+spoof_check ipv6-spoof gb ipv6_spoof ip6spoof
+
+# A forged Neighbor Advertisement: gb, from its own address, claims ga's
+# 2001:db8::2 is at gb's MAC. Through, it would rewrite dom0's neighbour
+# entry for ga (the override flag is set).
+step nd-spoof
+before=$(counter "$VB" nd_spoof)
+gcmd gb nd 2001:db8::2
+rc=$?
+after=$(counter "$VB" nd_spoof)
+neigh6=$(ip -6 neigh show 2001:db8::2 dev xenbr0)
+echo "dom0: nd-spoof: rc $rc, nd_spoof $before -> $after, neighbour: $neigh6"
+if [ "$rc" != 0 ]; then
+    fail nd-spoof "guest could not send the NA (rc $rc)"
+elif [[ "$neigh6" == *$GB_MAC* ]]; then
+    fail nd-spoof "dom0's neighbour entry for 2001:db8::2 now points at gb: $neigh6"
+elif [ "$after" -lt "$((before + 3))" ]; then
+    fail nd-spoof "nd_spoof $before -> $after, expected 3 drops"
+else
+    pass nd-spoof
+fi
+
+# A Router Advertisement from gb (prefix 2001:db8:bad::/64, router
+# lifetime 1800 s). Through, dom0 (accept_ra on xenbr0) would add a
+# default route via gb and an address in the prefix.
+step ra-guard
+before=$(counter "$VB" ra_guard)
+gcmd gb ra 2001:db8:bad::
+rc=$?
+after=$(counter "$VB" ra_guard)
+learnt=$( (ip -6 route show; ip -6 addr show dev xenbr0) | grep -E 'proto ra|2001:db8:bad' | tr '\n' ' ')
+echo "dom0: ra-guard: rc $rc, ra_guard $before -> $after, learnt from RAs: [$learnt]"
+if [ "$rc" != 0 ]; then
+    fail ra-guard "guest could not send the RA (rc $rc)"
+elif [ -n "$learnt" ]; then
+    fail ra-guard "dom0 took gb's RA: $learnt"
+elif [ "$after" -lt "$((before + 3))" ]; then
+    fail ra-guard "ra_guard $before -> $after, expected 3 drops"
+else
+    pass ra-guard
 fi
 
 step destroy-cleanup

@@ -8,11 +8,12 @@
 #   ROOT      the Xen/dom0 packages unpacked with dpkg-deb -x
 #   BUSYBOX   a static busybox binary
 #   VIFGUARD  the vifguard binary to test
+#   SENDER    vifguard-e2e-send (crafted ND frames, run in the guests)
 #   SRC       this directory (init scripts, grub.cfg)
 #   HOOK      vifguard's xl hotplug wrapper (filter-user/scripts/vif-vifguard)
 #   OUT       output directory (xen.iso lands here)
 set -euo pipefail
-: "${ROOT:?}" "${BUSYBOX:?}" "${VIFGUARD:?}" "${SRC:?}" "${HOOK:?}" "${OUT:?}"
+: "${ROOT:?}" "${BUSYBOX:?}" "${VIFGUARD:?}" "${SENDER:?}" "${SRC:?}" "${HOOK:?}" "${OUT:?}"
 
 KVER=$(basename "$(ls -d "$ROOT"/lib/modules/*)")
 MULTIARCH=usr/lib/x86_64-linux-gnu
@@ -96,7 +97,8 @@ cpio_gz() { # tree out
 
 depmod -b "$ROOT" "$KVER"
 
-# --- domU: busybox, xen-netfront, the xenstore client (commands from dom0).
+# --- domU: busybox, xen-netfront, the xenstore client (commands from dom0),
+# the ND frame sender.
 D=$OUT/domu
 skeleton "$D"
 busybox_into "$D"
@@ -104,7 +106,9 @@ modules_into "$D" xen-netfront
 for t in xenstore-read xenstore-write xenstore-exists xenstore-rm; do
     put "$D" "$ROOT/usr/bin/$t" "usr/bin/$t"
 done
-libs_of "$D" "$D"/usr/bin/xenstore-read
+put "$D" "$SENDER" usr/bin/vifguard-e2e-send
+chmod 755 "$D/usr/bin/vifguard-e2e-send"
+libs_of "$D" "$D"/usr/bin/xenstore-read "$D"/usr/bin/vifguard-e2e-send
 put "$D" "$SRC/domu-init.sh" init
 chmod 755 "$D/init"
 cpio_gz "$D" "$OUT/domu-initrd.gz"
