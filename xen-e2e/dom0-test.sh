@@ -2,9 +2,11 @@
 # The end-to-end checks, run by dom0's init once the toolstack is up.
 # Prints one line per check: "VIFGUARD-E2E PASS <name>" or
 # "VIFGUARD-E2E FAIL <name> <detail>" (the xtask requires every name).
-# Two PV guests on xenbr0, their vifs plugged by xl with vifguard's
+# Three PV guests on xenbr0, their vifs plugged by xl with vifguard's
 # hotplug wrapper: ga (192.0.2.2, 2001:db8::2, legitimate) and gb
-# (192.0.2.3, 2001:db8::3, the attacker), policies from xl's ip=.
+# (192.0.2.3, 2001:db8::3, the attacker), policies from xl's ip=; gc, whose
+# policy comes from XAPI keys (192.0.2.5, 198.51.100.5, 2001:db8::5) that
+# override its xl ip= (192.0.2.4, 2001:db8::4).
 # "Attached" means what `vifguard status` reports (a policy entry and both
 # TC hooks), whatever the attach method (TCX links or tc filters).
 set -u
@@ -62,7 +64,7 @@ WATCHDOG=$!
 
 # A guest's xl config. The kernel command line gives the guest its
 # addresses (vg_ip, vg_ip6); the vif's ip= is what xl writes to the backend.
-guest_cfg() { # name mac xl-ip-list guest-ip guest-ip6
+guest_cfg() { # name mac xl-ip-list guest-ip guest-ip6 [uuid]
     cat >"/etc/xen-e2e/$1.cfg" <<EOF
 name = "$1"
 type = "pv"
@@ -74,6 +76,8 @@ vcpus = 1
 on_crash = "destroy"
 vif = ['mac=$2,bridge=xenbr0,ip=$3,script=/etc/xen/scripts/vif-vifguard']
 EOF
+    [ -n "${6:-}" ] && echo "uuid = \"$6\"" >>"/etc/xen-e2e/$1.cfg"
+    return 0
 }
 
 domid() { xl domid "$1" 2>/dev/null; }
@@ -195,8 +199,21 @@ GB_MAC=00:16:3e:00:00:03
 guest_cfg ga $GA_MAC "192.0.2.2 2001:db8::2" 192.0.2.2 2001:db8::2
 guest_cfg gb $GB_MAC "192.0.2.3 2001:db8::3" 192.0.2.3 2001:db8::3
 
+# gc: an XAPI-managed VIF. xenopsd keeps the VIF's locking mode and allowed
+# addresses in /xapi/<vm-uuid>/private/vif/<devid>/, owned by dom0 with no
+# access for others; xl writes /local/domain/<domid>/vm = /vm/<uuid> from
+# the uuid= of the config. The guest uses 192.0.2.5, which only XAPI
+# allows; xl's ip= (192.0.2.4) is what the XAPI list replaces.
+GC_UUID=6a1f3c1e-0b4e-4d7b-9a42-3e6c0f1d2b77
+GC_XAPI=/xapi/$GC_UUID/private/vif/0
+guest_cfg gc 00:16:3e:00:00:04 "192.0.2.4 2001:db8::4" 192.0.2.5 "" "$GC_UUID"
+xenstore-write "$GC_XAPI/locking-mode" locked \
+    "$GC_XAPI/ipv4-allowed" 192.0.2.5,198.51.100.5 \
+    "$GC_XAPI/ipv6-allowed" 2001:db8::5 &&
+    xenstore-chmod -r "/xapi/$GC_UUID" n0 ||
+    echo "dom0: writing the XAPI keys failed"
 
-if start_guest ga && start_guest gb; then
+if start_guest ga && start_guest gb && start_guest gc; then
     pass guests-up
 else
     fail guests-up "xl create or guest start failed"
@@ -206,7 +223,8 @@ else
 fi
 VA=$(vif_of ga)
 VB=$(vif_of gb)
-echo "dom0: vifs $VA $VB"
+VC=$(vif_of gc)
+echo "dom0: vifs $VA $VB $VC"
 xenstore-ls "/local/domain/0/backend/vif/$(domid gb)/0" 2>/dev/null | sed 's/^/dom0: /'
 vifguard status
 tc_filters "$VA" | sed "s/^/dom0: tc $VA /"
@@ -310,6 +328,41 @@ else
     pass ra-guard
 fi
 
+# --- XAPI: gc's policy is the XAPI list, not its xl ip=.
+step xapi-policy
+pol=$(timeout 60 vifguard policy "$VC" 2>&1)
+echo "$pol" | sed 's/^/dom0: policy: /'
+jc=$(status_json "$VC")
+echo "dom0: status $VC: $jc"
+if [[ "$pol" != *", source xapi"* ]]; then
+    fail xapi-policy "vifguard policy $VC does not name the xapi source"
+elif ! grep -qE "^ +ipv4 +192\.0\.2\.5 198\.51\.100\.5 +<- xenstore $GC_XAPI/ipv4-allowed\$" <<<"$pol" ||
+    ! grep -qE "^ +ipv6 +2001:db8::5 +<- xenstore $GC_XAPI/ipv6-allowed\$" <<<"$pol"; then
+    fail xapi-policy "vifguard policy $VC does not show the XAPI address lists and their keys"
+elif ! attached "$VC"; then
+    fail xapi-policy "$VC has no locked policy with both TC hooks"
+elif [[ "$jc" != *'"addresses":["192.0.2.5","198.51.100.5","2001:db8::5"]'* ]]; then
+    fail xapi-policy "$VC's installed addresses are not the XAPI ones: $jc"
+else
+    pass xapi-policy
+fi
+
+step xapi-allowed
+pass_before=$(counter "$VC" pass)
+gcmd gc ping
+rc=$?
+pass_after=$(counter "$VC" pass)
+echo "dom0: xapi-allowed: gc (192.0.2.5) -> dom0 rc $rc, $VC from_guest pass $pass_before -> $pass_after"
+if [ "$rc" != 0 ]; then
+    fail xapi-allowed "gc could not ping from 192.0.2.5, which XAPI allows (rc $rc)"
+elif [ "$pass_after" -le "$pass_before" ]; then
+    fail xapi-allowed "$VC from_guest pass $pass_before -> $pass_after: vifguard did not see the traffic"
+else
+    pass xapi-allowed
+fi
+# xl's ip= for gc is 192.0.2.4: not allowed, XAPI's list replaces it.
+spoof_check xapi-xl-ip-spoof gc ipv4_spoof ipspoof 192.0.2.4
+
 step destroy-cleanup
 # xl destroy: the vif is gone and no policy entry is left for it.
 IDX_B=$(ifindex_of "$VB")
@@ -371,12 +424,14 @@ rc_sync=$?
 vifguard status
 if [ "$rc_sync" != 0 ]; then
     fail sync-after-wipe "vifguard sync exited $rc_sync"
-elif ! attached "$VA" || ! attached "$VB"; then
-    fail sync-after-wipe "after sync $VA or $VB is not attached (hooks: $(hooks_of "$VA") $(hooks_of "$VB"))"
+elif ! attached "$VA" || ! attached "$VB" || ! attached "$VC"; then
+    fail sync-after-wipe "after sync $VA, $VB or $VC is not attached (hooks: $(hooks_of "$VA") $(hooks_of "$VB") $(hooks_of "$VC"))"
 elif [ "$wiped_attached" != no ]; then
     fail sync-after-wipe "after the wipe $VB still looked attached ($wiped_attached): the check cannot tell"
 elif [ "$rc_wiped" != 0 ]; then
     fail sync-after-wipe "spoofing was blocked with the pins and filters wiped (rc $rc_wiped): the check cannot tell"
+elif [[ "$(status_json "$VC")" != *'"addresses":["192.0.2.5","198.51.100.5","2001:db8::5"]'* ]]; then
+    fail sync-after-wipe "after sync $VC lost its XAPI addresses: $(status_json "$VC")"
 else
     pass sync-attached
     spoof_check sync-ipv4-spoof gb ipv4_spoof ipspoof
@@ -391,3 +446,4 @@ dump_consoles
 kill "$WATCHDOG" 2>/dev/null
 xl destroy ga
 xl destroy gb
+xl destroy gc
