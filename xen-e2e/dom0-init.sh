@@ -42,6 +42,10 @@ ip link set lo up
 ip link add xenbr0 type bridge forward_delay 0 stp_state 0
 ip link set xenbr0 address 02:00:00:00:00:01
 ip addr add 192.0.2.1/24 dev xenbr0
+ip -6 addr add 2001:db8::1/64 dev xenbr0 nodad
+# dom0 is a host on xenbr0 that would take a guest's Router Advertisement
+# (the ra-guard check looks for its effect).
+sysctl -qw net.ipv6.conf.xenbr0.accept_ra=1
 ip link set xenbr0 up
 echo "VIFGUARD-E2E PASS boot"
 

@@ -2,8 +2,13 @@
 # The end-to-end checks, run by dom0's init once the toolstack is up.
 # Prints one line per check: "VIFGUARD-E2E PASS <name>" or
 # "VIFGUARD-E2E FAIL <name> <detail>" (the xtask requires every name).
-# Two PV guests on xenbr0: ga (192.0.2.2, legitimate) and gb (192.0.2.3,
-# the attacker), their vifs plugged by xl with vifguard's hotplug wrapper.
+# Three PV guests on xenbr0, their vifs plugged by xl with vifguard's
+# hotplug wrapper: ga (192.0.2.2, 2001:db8::2, legitimate) and gb
+# (192.0.2.3, 2001:db8::3, the attacker), policies from xl's ip=; gc, whose
+# policy comes from XAPI keys (192.0.2.5, 198.51.100.5, 2001:db8::5) that
+# override its xl ip= (192.0.2.4, 2001:db8::4).
+# "Attached" means what `vifguard status` reports (a policy entry and both
+# TC hooks), whatever the attach method (TCX links or tc filters).
 set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/xen-4.17/bin
 # shellcheck disable=SC1091
@@ -57,18 +62,22 @@ step start
 ) &
 WATCHDOG=$!
 
-guest_cfg() { # name ip mac
+# A guest's xl config. The kernel command line gives the guest its
+# addresses (vg_ip, vg_ip6); the vif's ip= is what xl writes to the backend.
+guest_cfg() { # name mac xl-ip-list guest-ip guest-ip6 [uuid]
     cat >"/etc/xen-e2e/$1.cfg" <<EOF
 name = "$1"
 type = "pv"
 kernel = "/guest/vmlinux"
 ramdisk = "/guest/initrd.gz"
-extra = "console=hvc0 quiet vg_ip=$2"
+extra = "console=hvc0 quiet vg_ip=$4 vg_ip6=$5"
 memory = 96
 vcpus = 1
 on_crash = "destroy"
-vif = ['mac=$3,bridge=xenbr0,ip=$2,script=/etc/xen/scripts/vif-vifguard']
+vif = ['mac=$2,bridge=xenbr0,ip=$3,script=/etc/xen/scripts/vif-vifguard']
 EOF
+    [ -n "${6:-}" ] && echo "uuid = \"$6\"" >>"/etc/xen-e2e/$1.cfg"
+    return 0
 }
 
 domid() { xl domid "$1" 2>/dev/null; }
@@ -123,20 +132,45 @@ dump_consoles() {
     done
 }
 
-# A from_guest counter of a vif, 0 when absent.
-counter() { # vif reason
+# A counter of a vif (direction from_guest unless given), 0 when absent.
+counter() { # vif reason [direction]
     local n
-    n=$(timeout 60 vifguard status "$1" 2>/dev/null | awk -v r="$2" '$1 == "from_guest" && $2 == r {print $3}')
+    n=$(timeout 60 vifguard status "$1" 2>/dev/null |
+        awk -v r="$2" -v d="${3:-from_guest}" '$1 == d && $2 == r {print $3}')
     echo "${n:-0}"
 }
 
 ifindex_of() { cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
 
-attached() { # vif: a policy entry in locked mode and both TC links pinned
-    local vif=$1 idx
-    idx=$(ifindex_of "$vif") || return 1
-    vifguard status "$vif" 2>/dev/null | grep -q "mode locked" &&
-        [ -e "$BPFFS/v1/links/$idx-tc-ingress" ] && [ -e "$BPFFS/v1/links/$idx-tc-egress" ]
+# `vifguard status VIF --json` without white space, empty when the vif has
+# no policy entry.
+status_json() { # vif
+    timeout 60 vifguard status "$1" --json 2>/dev/null | tr -d ' \n'
+}
+
+# The vif's "hooks" list as status reports it, e.g. ["tc-ingress","tc-egress"].
+hooks_of() { # vif
+    status_json "$1" | grep -o '"hooks":\[[^]]*\]'
+}
+
+attached() { # vif: a policy entry in locked mode and both TC hooks
+    local j
+    j=$(status_json "$1")
+    [[ "$j" == *'"mode":"locked"'* ]] &&
+        [[ "$j" =~ \"hooks\":\[[^]]*\"tc-ingress\" ]] &&
+        [[ "$j" =~ \"hooks\":\[[^]]*\"tc-egress\" ]]
+}
+
+# What tc sees on a vif (classic tc attaches show up here; TCX links do not).
+tc_filters() { # vif
+    echo "ingress: $(tc filter show dev "$1" ingress 2>&1 | tr '\n' ' ')"
+    echo "egress: $(tc filter show dev "$1" egress 2>&1 | tr '\n' ' ')"
+}
+
+# Whether tc lists a bpf filter on either hook of the vif.
+tc_has_bpf() { # vif
+    tc filter show dev "$1" ingress 2>/dev/null | grep -q bpf ||
+        tc filter show dev "$1" egress 2>/dev/null | grep -q bpf
 }
 
 # Run a spoofing command in guest $1 and require that its traffic did not
@@ -160,10 +194,26 @@ spoof_check() { # check-name guest reason command args...
     fi
 }
 
-guest_cfg ga 192.0.2.2 00:16:3e:00:00:02
-guest_cfg gb 192.0.2.3 00:16:3e:00:00:03
+GA_MAC=00:16:3e:00:00:02
+GB_MAC=00:16:3e:00:00:03
+guest_cfg ga $GA_MAC "192.0.2.2 2001:db8::2" 192.0.2.2 2001:db8::2
+guest_cfg gb $GB_MAC "192.0.2.3 2001:db8::3" 192.0.2.3 2001:db8::3
 
-if start_guest ga && start_guest gb; then
+# gc: an XAPI-managed VIF. xenopsd keeps the VIF's locking mode and allowed
+# addresses in /xapi/<vm-uuid>/private/vif/<devid>/, owned by dom0 with no
+# access for others; xl writes /local/domain/<domid>/vm = /vm/<uuid> from
+# the uuid= of the config. The guest uses 192.0.2.5, which only XAPI
+# allows; xl's ip= (192.0.2.4) is what the XAPI list replaces.
+GC_UUID=6a1f3c1e-0b4e-4d7b-9a42-3e6c0f1d2b77
+GC_XAPI=/xapi/$GC_UUID/private/vif/0
+guest_cfg gc 00:16:3e:00:00:04 "192.0.2.4 2001:db8::4" 192.0.2.5 "" "$GC_UUID"
+xenstore-write "$GC_XAPI/locking-mode" locked \
+    "$GC_XAPI/ipv4-allowed" 192.0.2.5,198.51.100.5 \
+    "$GC_XAPI/ipv6-allowed" 2001:db8::5 &&
+    xenstore-chmod -r "/xapi/$GC_UUID" n0 ||
+    echo "dom0: writing the XAPI keys failed"
+
+if start_guest ga && start_guest gb && start_guest gc; then
     pass guests-up
 else
     fail guests-up "xl create or guest start failed"
@@ -173,12 +223,14 @@ else
 fi
 VA=$(vif_of ga)
 VB=$(vif_of gb)
-echo "dom0: vifs $VA $VB"
+VC=$(vif_of gc)
+echo "dom0: vifs $VA $VB $VC"
 xenstore-ls "/local/domain/0/backend/vif/$(domid gb)/0" 2>/dev/null | sed 's/^/dom0: /'
 vifguard status
+tc_filters "$VA" | sed "s/^/dom0: tc $VA /"
 
 both_attached() { attached "$VA" && attached "$VB"; }
-check hotplug-attached "$VA or $VB has no locked policy or pinned links" both_attached
+check hotplug-attached "$VA or $VB has no locked policy with both TC hooks (hooks: $(hooks_of "$VA") $(hooks_of "$VB"))" both_attached
 
 gcmd ga ping
 rc_a=$?
@@ -213,8 +265,106 @@ else
     pass arp-poison
 fi
 
+# --- IPv6 on the real vifs. Legitimate traffic needs Neighbor Discovery
+# in both directions; the pass counter shows that vifguard looked at it.
+step ipv6-legit-ping
+pass_before=$(counter "$VA" pass)
+gcmd ga ping6
+rc_a=$?
+ping6 -c 2 -W 2 2001:db8::2 >/dev/null 2>&1
+rc_d=$?
+pass_after=$(counter "$VA" pass)
+neigh6=$(ip -6 neigh show 2001:db8::2 dev xenbr0)
+echo "dom0: ipv6-legit-ping: ga->dom0 rc $rc_a, dom0->ga rc $rc_d, $VA from_guest pass $pass_before -> $pass_after, neighbour: $neigh6"
+if [ "$rc_a$rc_d" != 00 ]; then
+    fail ipv6-legit-ping "ga->dom0 rc=$rc_a dom0->ga rc=$rc_d"
+elif [ "$pass_after" -le "$pass_before" ]; then
+    fail ipv6-legit-ping "$VA from_guest pass $pass_before -> $pass_after: vifguard did not see the traffic"
+elif [[ "$neigh6" != *$GA_MAC* ]]; then
+    fail ipv6-legit-ping "dom0 has no neighbour entry for 2001:db8::2 at $GA_MAC: $neigh6"
+else
+    pass ipv6-legit-ping
+fi
+
+spoof_check ipv6-spoof gb ipv6_spoof ip6spoof
+
+# A forged Neighbor Advertisement: gb, from its own address, claims ga's
+# 2001:db8::2 is at gb's MAC. Through, it would rewrite dom0's neighbour
+# entry for ga (the override flag is set).
+step nd-spoof
+before=$(counter "$VB" nd_spoof)
+gcmd gb nd 2001:db8::2
+rc=$?
+after=$(counter "$VB" nd_spoof)
+neigh6=$(ip -6 neigh show 2001:db8::2 dev xenbr0)
+echo "dom0: nd-spoof: rc $rc, nd_spoof $before -> $after, neighbour: $neigh6"
+if [ "$rc" != 0 ]; then
+    fail nd-spoof "guest could not send the NA (rc $rc)"
+elif [[ "$neigh6" == *$GB_MAC* ]]; then
+    fail nd-spoof "dom0's neighbour entry for 2001:db8::2 now points at gb: $neigh6"
+elif [ "$after" -lt "$((before + 3))" ]; then
+    fail nd-spoof "nd_spoof $before -> $after, expected 3 drops"
+else
+    pass nd-spoof
+fi
+
+# A Router Advertisement from gb (prefix 2001:db8:bad::/64, router
+# lifetime 1800 s). Through, dom0 (accept_ra on xenbr0) would add a
+# default route via gb and an address in the prefix.
+step ra-guard
+before=$(counter "$VB" ra_guard)
+gcmd gb ra 2001:db8:bad::
+rc=$?
+after=$(counter "$VB" ra_guard)
+learnt=$( (ip -6 route show; ip -6 addr show dev xenbr0) | grep -E 'proto ra|2001:db8:bad' | tr '\n' ' ')
+echo "dom0: ra-guard: rc $rc, ra_guard $before -> $after, learnt from RAs: [$learnt]"
+if [ "$rc" != 0 ]; then
+    fail ra-guard "guest could not send the RA (rc $rc)"
+elif [ -n "$learnt" ]; then
+    fail ra-guard "dom0 took gb's RA: $learnt"
+elif [ "$after" -lt "$((before + 3))" ]; then
+    fail ra-guard "ra_guard $before -> $after, expected 3 drops"
+else
+    pass ra-guard
+fi
+
+# --- XAPI: gc's policy is the XAPI list, not its xl ip=.
+step xapi-policy
+pol=$(timeout 60 vifguard policy "$VC" 2>&1)
+echo "$pol" | sed 's/^/dom0: policy: /'
+jc=$(status_json "$VC")
+echo "dom0: status $VC: $jc"
+if [[ "$pol" != *", source xapi"* ]]; then
+    fail xapi-policy "vifguard policy $VC does not name the xapi source"
+elif ! grep -qE "^ +ipv4 +192\.0\.2\.5 198\.51\.100\.5 +<- xenstore $GC_XAPI/ipv4-allowed\$" <<<"$pol" ||
+    ! grep -qE "^ +ipv6 +2001:db8::5 +<- xenstore $GC_XAPI/ipv6-allowed\$" <<<"$pol"; then
+    fail xapi-policy "vifguard policy $VC does not show the XAPI address lists and their keys"
+elif ! attached "$VC"; then
+    fail xapi-policy "$VC has no locked policy with both TC hooks"
+elif [[ "$jc" != *'"addresses":["192.0.2.5","198.51.100.5","2001:db8::5"]'* ]]; then
+    fail xapi-policy "$VC's installed addresses are not the XAPI ones: $jc"
+else
+    pass xapi-policy
+fi
+
+step xapi-allowed
+pass_before=$(counter "$VC" pass)
+gcmd gc ping
+rc=$?
+pass_after=$(counter "$VC" pass)
+echo "dom0: xapi-allowed: gc (192.0.2.5) -> dom0 rc $rc, $VC from_guest pass $pass_before -> $pass_after"
+if [ "$rc" != 0 ]; then
+    fail xapi-allowed "gc could not ping from 192.0.2.5, which XAPI allows (rc $rc)"
+elif [ "$pass_after" -le "$pass_before" ]; then
+    fail xapi-allowed "$VC from_guest pass $pass_before -> $pass_after: vifguard did not see the traffic"
+else
+    pass xapi-allowed
+fi
+# xl's ip= for gc is 192.0.2.4: not allowed, XAPI's list replaces it.
+spoof_check xapi-xl-ip-spoof gc ipv4_spoof ipspoof 192.0.2.4
+
 step destroy-cleanup
-# xl destroy: no link pin, no policy entry left for gb's vif.
+# xl destroy: the vif is gone and no policy entry is left for it.
 IDX_B=$(ifindex_of "$VB")
 xl destroy gb
 for _ in $(seq 60); do
@@ -222,14 +372,13 @@ for _ in $(seq 60); do
     sleep 0.5
 done
 sleep 1
-pins=$(ls "$BPFFS/v1/links" 2>/dev/null | grep "^$IDX_B-" || true)
 entries=$(vifguard status --json 2>/dev/null | grep -c "\"ifindex\": $IDX_B,")
-echo "dom0: after xl destroy gb: pins [$pins], status entries for ifindex $IDX_B: $entries"
+echo "dom0: after xl destroy gb: status entries for ifindex $IDX_B: $entries"
 vifguard status
 if [ -e "/sys/class/net/$VB" ]; then
     fail destroy-cleanup "$VB still exists"
-elif [ -n "$pins" ] || [ "$entries" != 0 ]; then
-    fail destroy-cleanup "left behind: pins [$pins], $entries policy entries for ifindex $IDX_B"
+elif [ "$entries" != 0 ]; then
+    fail destroy-cleanup "left behind: $entries policy entries for ifindex $IDX_B"
 elif ! attached "$VA"; then
     fail destroy-cleanup "ga's $VA lost its filter"
 else
@@ -257,21 +406,32 @@ else
 fi
 
 step sync-after-wipe
-# Wipe every pin: the filter is gone (spoofing works), then vifguard sync
+# What a reboot leaves: no pins (bpffs is empty again) and no tc filters
+# (new interfaces). The filter is gone (spoofing works), then vifguard sync
 # restores it on every running guest.
 rm -rf "$BPFFS"
+for v in /sys/class/net/vif*; do
+    tc qdisc del dev "${v##*/}" clsact 2>/dev/null
+done
+wiped_attached=no
+attached "$VB" && wiped_attached=yes
+tc_has_bpf "$VB" && wiped_attached="$wiped_attached, tc filter"
 gcmd gb ipspoof
 rc_wiped=$?
-echo "dom0: pins wiped: spoof from gb -> $rc_wiped (0 = got through, expected without a filter)"
+echo "dom0: pins and filters wiped: $VB attached: $wiped_attached; spoof from gb -> $rc_wiped (0 = got through, expected without a filter)"
 vifguard sync
 rc_sync=$?
 vifguard status
 if [ "$rc_sync" != 0 ]; then
     fail sync-after-wipe "vifguard sync exited $rc_sync"
-elif ! attached "$VA" || ! attached "$VB"; then
-    fail sync-after-wipe "after sync $VA or $VB is not attached"
+elif ! attached "$VA" || ! attached "$VB" || ! attached "$VC"; then
+    fail sync-after-wipe "after sync $VA, $VB or $VC is not attached (hooks: $(hooks_of "$VA") $(hooks_of "$VB") $(hooks_of "$VC"))"
+elif [ "$wiped_attached" != no ]; then
+    fail sync-after-wipe "after the wipe $VB still looked attached ($wiped_attached): the check cannot tell"
 elif [ "$rc_wiped" != 0 ]; then
-    fail sync-after-wipe "spoofing was blocked with the pins wiped (rc $rc_wiped): the check cannot tell"
+    fail sync-after-wipe "spoofing was blocked with the pins and filters wiped (rc $rc_wiped): the check cannot tell"
+elif [[ "$(status_json "$VC")" != *'"addresses":["192.0.2.5","198.51.100.5","2001:db8::5"]'* ]]; then
+    fail sync-after-wipe "after sync $VC lost its XAPI addresses: $(status_json "$VC")"
 else
     pass sync-attached
     spoof_check sync-ipv4-spoof gb ipv4_spoof ipspoof
@@ -286,3 +446,4 @@ dump_consoles
 kill "$WATCHDOG" 2>/dev/null
 xl destroy ga
 xl destroy gb
+xl destroy gc

@@ -8,11 +8,12 @@
 #   ROOT      the Xen/dom0 packages unpacked with dpkg-deb -x
 #   BUSYBOX   a static busybox binary
 #   VIFGUARD  the vifguard binary to test
+#   SENDER    vifguard-e2e-send (crafted ND frames, run in the guests)
 #   SRC       this directory (init scripts, grub.cfg)
 #   HOOK      vifguard's xl hotplug wrapper (filter-user/scripts/vif-vifguard)
 #   OUT       output directory (xen.iso lands here)
 set -euo pipefail
-: "${ROOT:?}" "${BUSYBOX:?}" "${VIFGUARD:?}" "${SRC:?}" "${HOOK:?}" "${OUT:?}"
+: "${ROOT:?}" "${BUSYBOX:?}" "${VIFGUARD:?}" "${SENDER:?}" "${SRC:?}" "${HOOK:?}" "${OUT:?}"
 
 KVER=$(basename "$(ls -d "$ROOT"/lib/modules/*)")
 MULTIARCH=usr/lib/x86_64-linux-gnu
@@ -96,7 +97,8 @@ cpio_gz() { # tree out
 
 depmod -b "$ROOT" "$KVER"
 
-# --- domU: busybox, xen-netfront, the xenstore client (commands from dom0).
+# --- domU: busybox, xen-netfront, the xenstore client (commands from dom0),
+# the ND frame sender.
 D=$OUT/domu
 skeleton "$D"
 busybox_into "$D"
@@ -104,7 +106,9 @@ modules_into "$D" xen-netfront
 for t in xenstore-read xenstore-write xenstore-exists xenstore-rm; do
     put "$D" "$ROOT/usr/bin/$t" "usr/bin/$t"
 done
-libs_of "$D" "$D"/usr/bin/xenstore-read
+put "$D" "$SENDER" usr/bin/vifguard-e2e-send
+chmod 755 "$D/usr/bin/vifguard-e2e-send"
+libs_of "$D" "$D"/usr/bin/xenstore-read "$D"/usr/bin/vifguard-e2e-send
 put "$D" "$SRC/domu-init.sh" init
 chmod 755 "$D/init"
 cpio_gz "$D" "$OUT/domu-initrd.gz"
@@ -114,11 +118,12 @@ cpio_gz "$D" "$OUT/domu-initrd.gz"
 K="$ROOT/boot/vmlinuz-$KVER"
 # The payload is xz (Debian's 6.1) or zstd (6.12); the decompressors stop
 # with an error at the data after it, which is expected.
-off=$(LC_ALL=C grep -aobP '\x28\xb5\x2f\xfd' "$K" | head -1 | cut -d: -f1)
+# (No `| head -1` in these pipelines: see gcc_s below.)
+off=$(LC_ALL=C grep -aobP '\x28\xb5\x2f\xfd' "$K" | awk -F: 'NR == 1 {print $1}')
 if [ -n "$off" ]; then
     tail -c +"$((off + 1))" "$K" | zstd -qdc >"$OUT/vmlinux" 2>/dev/null || true
 else
-    off=$(LC_ALL=C grep -aobP '\xfd7zXZ\x00' "$K" | head -1 | cut -d: -f1)
+    off=$(LC_ALL=C grep -aobP '\xfd7zXZ\x00' "$K" | awk -F: 'NR == 1 {print $1}')
     tail -c +"$((off + 1))" "$K" | xz -dc >"$OUT/vmlinux" 2>/dev/null || true
 fi
 file -b "$OUT/vmlinux" | grep -q '^ELF' || { echo "mkimage: cannot extract vmlinux from $K" >&2; exit 1; }
@@ -150,7 +155,9 @@ xenbr0 = "locked"
 EOF
 libs_of "$R" "$R"/bin/bash "$R"/bin/ip "$R"/sbin/tc "$R"/sbin/bridge "$R"/usr/sbin/vifguard \
     "$R"/usr/lib/xen-4.17/bin/* "$R"/usr/bin/xenstore*
-gcc_s=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/{print $NF; exit}')
+# awk reads to the end: leaving early would kill ldconfig with SIGPIPE,
+# which pipefail turns into a failed build now and then.
+gcc_s=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ && !found {print $NF; found = 1}')
 put "$R" "$gcc_s" "$MULTIARCH/libgcc_s.so.1"
 modules_into "$R" xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-netback bridge \
     sch_ingress cls_bpf

@@ -127,14 +127,17 @@ impl RawSocket {
     pub fn open(ns: &NetNs, ifname: &str) -> RawSocket {
         let ifindex = ns.ifindex(ifname) as i32;
         let _in = ns.enter();
+        RawSocket::bind(ifindex).unwrap_or_else(|e| panic!("AF_PACKET socket on {ifname}: {e}"))
+    }
+
+    /// A socket on interface `ifindex` of the calling thread's namespace.
+    pub fn bind(ifindex: i32) -> std::io::Result<RawSocket> {
         let proto = (libc::ETH_P_ALL as u16).to_be();
         // SAFETY: plain socket(2); the fd is owned below.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-        assert!(
-            fd >= 0,
-            "AF_PACKET socket: {}",
-            std::io::Error::last_os_error()
-        );
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
         // SAFETY: fd is a fresh, valid descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         // SAFETY: zeroed sockaddr_ll is valid; fields set below.
@@ -150,11 +153,25 @@ impl RawSocket {
                 std::mem::size_of::<libc::sockaddr_ll>() as u32,
             )
         };
-        assert_eq!(rc, 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
-        RawSocket { fd, ifindex }
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(RawSocket { fd, ifindex })
     }
 
     pub fn send(&self, frame: &[u8]) {
+        self.try_send(frame)
+            .unwrap_or_else(|e| panic!("send raw frame: {e}"));
+    }
+
+    /// Sends one frame as given (its first 6 bytes are the destination).
+    pub fn try_send(&self, frame: &[u8]) -> std::io::Result<()> {
+        if frame.len() < 6 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "frame shorter than a destination MAC",
+            ));
+        }
         // SAFETY: zeroed sockaddr_ll is valid; fields set below.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
@@ -172,12 +189,16 @@ impl RawSocket {
                 std::mem::size_of::<libc::sockaddr_ll>() as u32,
             )
         };
-        assert_eq!(
-            n,
-            frame.len() as isize,
-            "send raw frame: {}",
-            std::io::Error::last_os_error()
-        );
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if n as usize != frame.len() {
+            return Err(std::io::Error::other(format!(
+                "sent {n} of {} bytes",
+                frame.len()
+            )));
+        }
+        Ok(())
     }
 
     /// Frames received within `wait` (outgoing copies excluded).

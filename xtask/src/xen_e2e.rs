@@ -65,6 +65,13 @@ const CHECKS: &[&str] = &[
     "ipv4-spoof",
     "mac-spoof",
     "arp-poison",
+    "ipv6-legit-ping",
+    "ipv6-spoof",
+    "nd-spoof",
+    "ra-guard",
+    "xapi-policy",
+    "xapi-allowed",
+    "xapi-xl-ip-spoof",
     "destroy-cleanup",
     "restart-new-domid",
     "restart-ipv4-spoof",
@@ -102,11 +109,16 @@ pub fn run(args: &[String]) -> Result<()> {
         "filter-user",
         "--bin",
         "vifguard",
+        "-p",
+        "vifguard-tests",
+        "--bin",
+        "vifguard-e2e-send",
     ])?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo.join("target"));
     let vifguard = target.join("release/vifguard");
+    let sender = target.join("release/vifguard-e2e-send");
     let out = cache.join("build");
     crate::run(
         Command::new("bash")
@@ -114,6 +126,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .env("ROOT", &root)
             .env("BUSYBOX", &busybox)
             .env("VIFGUARD", &vifguard)
+            .env("SENDER", &sender)
             .env("SRC", repo.join("xen-e2e"))
             .env("HOOK", repo.join("filter-user/scripts/vif-vifguard"))
             .env("OUT", &out),
