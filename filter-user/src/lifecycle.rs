@@ -482,20 +482,20 @@ impl Loaded {
     /// Attaches (or atomically re-points) pinned TCX links on both hooks
     /// of `ix`.
     fn attach_links(&mut self, ix: u32, ifname: &str) -> Result<(), LifecycleError> {
-        if self.classifiers.is_none() {
-            let progs = self.layout.progs(&self.version);
-            let open = |d: Direction| {
-                let path = progs.join(tc_name(d));
-                SchedClassifier::from_pin(&path)
-                    .map_err(|e| link_err(&path, "open pinned program")(e.to_string()))
-            };
-            self.classifiers = Some([open(Direction::FromGuest)?, open(Direction::ToGuest)?]);
-        }
+        let progs = self.layout.progs(&self.version);
+        let open = |d: Direction| {
+            let path = progs.join(tc_name(d));
+            SchedClassifier::from_pin(&path)
+                .map_err(|e| link_err(&path, "open pinned program")(e.to_string()))
+        };
+        let classifiers = match &mut self.classifiers {
+            Some(c) => c,
+            None => self
+                .classifiers
+                .insert([open(Direction::FromGuest)?, open(Direction::ToGuest)?]),
+        };
         for (dir, hook) in HOOKS {
             let path = self.layout.link(ix, hook);
-            let Some(classifiers) = self.classifiers.as_mut() else {
-                break;
-            };
             let prog = &mut classifiers[dir_index(dir)];
             if path.exists() {
                 match replace(prog, &path) {

@@ -697,36 +697,33 @@ impl Xenstore {
         h: &Header,
         body: Vec<u8>,
     ) -> Result<Vec<u8>, XsError> {
-        {
-            if h.ty == MsgType::Error as u32 {
-                let errno =
-                    String::from_utf8_lossy(split_strings(&body).first().unwrap_or(&&[][..]))
-                        .into_owned();
-                return Err(match errno.as_str() {
-                    "ENOENT" => XsError::NotFound {
-                        path: path.to_string(),
-                    },
-                    "EACCES" => XsError::Denied {
-                        op,
-                        path: path.to_string(),
-                    },
-                    "EAGAIN" if op == MsgType::TransactionEnd => XsError::Conflict,
-                    _ => XsError::Daemon {
-                        op,
-                        path: path.to_string(),
-                        errno,
-                    },
-                });
-            }
-            if h.ty != op as u32 {
-                return Err(self.protocol(
+        if h.ty == MsgType::Error as u32 {
+            let errno = String::from_utf8_lossy(split_strings(&body).first().unwrap_or(&&[][..]))
+                .into_owned();
+            return Err(match errno.as_str() {
+                "ENOENT" => XsError::NotFound {
+                    path: path.to_string(),
+                },
+                "EACCES" => XsError::Denied {
                     op,
-                    path,
-                    format!("reply has type {}, expected {}", h.ty, op as u32),
-                ));
-            }
-            Ok(body)
+                    path: path.to_string(),
+                },
+                "EAGAIN" if op == MsgType::TransactionEnd => XsError::Conflict,
+                _ => XsError::Daemon {
+                    op,
+                    path: path.to_string(),
+                    errno,
+                },
+            });
         }
+        if h.ty != op as u32 {
+            return Err(self.protocol(
+                op,
+                path,
+                format!("reply has type {}, expected {}", h.ty, op as u32),
+            ));
+        }
+        Ok(body)
     }
 
     fn protocol(&self, op: MsgType, path: &str, detail: String) -> XsError {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use filter_common::{Direction, Reason};
 use vifguard_tests::frames::{BROADCAST, Frame, Mac};
-use vifguard_tests::netns::{NetNs, RawSocket, veth};
+use vifguard_tests::netns::{NetNs, RawSocket, veth, vifguard_tc_filters};
 use vifguard_tests::xenstored::TestXenstored;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -181,33 +181,11 @@ impl Host {
     /// vifguard's tc filters in dom0 as the kernel lists them (bpftool
     /// net), as `<ifindex>-<hook>` with their program ids.
     fn filters(&self) -> Vec<(String, u64)> {
-        let out = self.dom0.exec(&["bpftool", "net", "-j"]);
-        assert!(out.status.success(), "bpftool net: {}", stderr(&out));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
-        let mut found: Vec<(String, u64)> = v[0]["tc"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter(|f| {
-                f["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("vifguard_"))
-            })
-            .map(|f| {
-                let hook = match f["kind"].as_str() {
-                    Some("clsact/ingress") => "tc-ingress",
-                    Some("clsact/egress") => "tc-egress",
-                    other => panic!("unexpected tc hook {other:?}"),
-                };
-                (
-                    format!("{}-{hook}", f["ifindex"]),
-                    f["id"].as_u64().expect("prog id"),
-                )
-            })
-            .collect();
-        found.sort();
-        found
+        vifguard_tc_filters(&self.dom0)
+            .expect("bpftool net")
+            .into_iter()
+            .map(|f| (format!("{}-{}", f.ifindex, f.hook), f.prog_id))
+            .collect()
     }
 
     /// Every hook with a vifguard program, either way, as

@@ -242,3 +242,50 @@ impl RawSocket {
         }
     }
 }
+
+/// One vifguard tc filter as the kernel lists it (`bpftool net`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TcFilter {
+    pub ifindex: u64,
+    /// `tc-ingress` or `tc-egress`, as vifguard names its hooks.
+    pub hook: &'static str,
+    pub prog_id: u64,
+}
+
+/// The cls_bpf filters in `ns` whose program name starts with
+/// `vifguard_`, read with `bpftool net -j` (independent of vifguard's own
+/// netlink code), sorted.
+pub fn vifguard_tc_filters(ns: &NetNs) -> Result<Vec<TcFilter>, String> {
+    let out = ns.exec(&["bpftool", "net", "-j"]);
+    if !out.status.success() {
+        return Err(format!(
+            "bpftool net in {}: {}",
+            ns.name,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("bpftool net -j: {e}"))?;
+    let mut found = Vec::new();
+    for f in v[0]["tc"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        if !f["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("vifguard_"))
+        {
+            continue;
+        }
+        let hook = match f["kind"].as_str() {
+            Some("clsact/ingress") => "tc-ingress",
+            Some("clsact/egress") => "tc-egress",
+            other => return Err(format!("unexpected tc hook {other:?} in {f}")),
+        };
+        let num = |k: &str| f[k].as_u64().ok_or_else(|| format!("no {k} in {f}"));
+        found.push(TcFilter {
+            ifindex: num("ifindex")?,
+            hook,
+            prog_id: num("id")?,
+        });
+    }
+    found.sort();
+    Ok(found)
+}

@@ -757,18 +757,7 @@ fn wait_tcx_gone(ns: &NetNs, ifnames: &[String]) -> Res<Duration> {
 /// Hooks in `ns` running a vifguard program: tc filters as the kernel
 /// lists them (bpftool net) plus pinned TCX links under `bpffs`.
 fn count_attached(ns: &NetNs, bpffs: &Path) -> Res<usize> {
-    let out = run(Command::new("ip").args(["netns", "exec", &ns.name, "bpftool", "net", "-j"]))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&out).map_err(|e| format!("bpftool net -j: {e}"))?;
-    let filters = v[0]["tc"].as_array().map_or(0, |a| {
-        a.iter()
-            .filter(|f| {
-                f["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("vifguard_"))
-            })
-            .count()
-    });
+    let filters = vifguard_tests::netns::vifguard_tc_filters(ns)?.len();
     let links = std::fs::read_dir(bpffs.join(format!("v{}/links", filter_common::ABI_VERSION)))
         .map(|rd| rd.count())
         .unwrap_or(0);
