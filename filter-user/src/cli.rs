@@ -11,8 +11,10 @@ Exit codes:
   2  usage error (bad arguments, missing hotplug environment)
 
 State lives in bpffs below the configured root (default /sys/fs/bpf/vifguard):
-  v1/maps/<NAME>, v1/progs/<version>/<program>, v1/links/<ifindex>-tc-ingress|tc-egress
-Inspect with e.g.: bpftool map dump pinned /sys/fs/bpf/vifguard/v1/maps/POLICY";
+  v1/maps/<NAME>, v1/progs/<version>/<program>, and with attach = \"tcx\"
+  v1/links/<ifindex>-tc-ingress|tc-egress. With the default attach = \"tc\" each vif
+  has a clsact qdisc and two cls_bpf filters (tc filter show dev vifN.M ingress).
+Inspect with e.g.: bpftool map dump pinned /sys/fs/bpf/vifguard/v1/maps/POLICY; bpftool net";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,7 +49,7 @@ pub enum HotplugAction {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Resolve IFACE's policy from xenstore, install it, attach and pin the filter.
+    /// Resolve IFACE's policy from xenstore, install it, attach the filter to both hooks.
     ///
     /// Example: vifguard attach vif5.0 --xenbus-path backend/vif/5/0
     #[command(after_help = AFTER_HELP)]
@@ -57,7 +59,7 @@ pub enum Command {
         #[arg(long)]
         xenbus_path: Option<String>,
     },
-    /// Remove IFACE's links and map entries (an interface that is gone: clean every vanished one).
+    /// Remove IFACE's filters or links and map entries (an interface that is gone: clean every vanished one).
     ///
     /// Example: vifguard detach vif5.0
     #[command(after_help = AFTER_HELP)]
