@@ -132,20 +132,31 @@ dump_consoles() {
     done
 }
 
-# A counter of a vif (direction from_guest unless given), 0 when absent.
-counter() { # vif reason [direction]
-    local n
-    n=$(timeout 60 vifguard status "$1" 2>/dev/null |
-        awk -v r="$2" -v d="${3:-from_guest}" '$1 == d && $2 == r {print $3}')
-    echo "${n:-0}"
-}
-
 ifindex_of() { cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
 
 # `vifguard status VIF --json` without white space, empty when the vif has
 # no policy entry.
 status_json() { # vif
     timeout 60 vifguard status "$1" --json 2>/dev/null | tr -d ' \n'
+}
+
+# A vif's packet counter for a reason (direction from_guest unless given),
+# from the "counters" list of `vifguard status --json`; 0 when absent.
+counter() { # vif reason [direction]
+    local j obj
+    j=$(status_json "$1")
+    j=${j#*\"counters\":\[}
+    j=${j%%\]*}
+    # One object a line. (No `< <(...)`: dom0 has no /dev/fd.)
+    while read -r obj; do
+        if [[ "$obj" == *"\"direction\":\"${3:-from_guest}\""* ]] &&
+            [[ "$obj" == *"\"reason\":\"$2\""* ]] &&
+            [[ "$obj" =~ \"packets\":([0-9]+) ]]; then
+            echo "${BASH_REMATCH[1]}"
+            return
+        fi
+    done <<<"${j//\},\{/$'\n'}"
+    echo 0
 }
 
 # The vif's "hooks" list as status reports it, e.g. ["tc-ingress","tc-egress"].
