@@ -83,24 +83,34 @@ EOF
 domid() { xl domid "$1" 2>/dev/null; }
 vif_of() { echo "vif$(domid "$1").0"; }
 
-# Create a guest and wait until it serves commands.
-start_guest() { # name
-    local t0=$SECONDS d
-    xl create "/etc/xen-e2e/$1.cfg" >"/tmp/xl-create-$1.log" 2>&1 || {
-        cat "/tmp/xl-create-$1.log"
-        return 1
-    }
-    d=$(domid "$1")
-    for _ in $(seq 240); do
-        if [ "$(xenstore-read "/local/domain/$d/data/ready" 2>/dev/null)" = 1 ]; then
-            echo "dom0: $1 is domain $d, ready after $((SECONDS - t0)) s"
-            return 0
-        fi
-        sleep 0.5
+# Create guests (at the same time: their hotplugs run concurrently, as on a
+# real host) and wait until each serves commands.
+start_guest() { # name...
+    local t0=$SECONDS g d rc=0
+    local -A pid
+    for g in "$@"; do
+        xl create "/etc/xen-e2e/$g.cfg" >"/tmp/xl-create-$g.log" 2>&1 &
+        pid[$g]=$!
     done
-    echo "dom0: $1 (domain $d) never became ready; its console:"
-    cat "/var/log/xen/console/guest-$1.log" 2>/dev/null
-    return 1
+    for g in "$@"; do
+        wait "${pid[$g]}" && continue
+        echo "dom0: xl create $g failed:"
+        cat "/tmp/xl-create-$g.log"
+        rc=1
+    done
+    [ "$rc" = 0 ] || return 1
+    for g in "$@"; do
+        d=$(domid "$g")
+        while [ "$(xenstore-read "/local/domain/$d/data/ready" 2>/dev/null)" != 1 ]; do
+            if [ $((SECONDS - t0)) -ge 240 ]; then
+                echo "dom0: $g (domain $d) never became ready; its console:"
+                cat "/var/log/xen/console/guest-$g.log" 2>/dev/null
+                return 1
+            fi
+            sleep 0.5
+        done
+        echo "dom0: $g is domain $d, ready after $((SECONDS - t0)) s"
+    done
 }
 
 # Run a guest command (see domu-init.sh); returns its exit code, 255 on timeout.
@@ -132,20 +142,31 @@ dump_consoles() {
     done
 }
 
-# A counter of a vif (direction from_guest unless given), 0 when absent.
-counter() { # vif reason [direction]
-    local n
-    n=$(timeout 60 vifguard status "$1" 2>/dev/null |
-        awk -v r="$2" -v d="${3:-from_guest}" '$1 == d && $2 == r {print $3}')
-    echo "${n:-0}"
-}
-
 ifindex_of() { cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
 
 # `vifguard status VIF --json` without white space, empty when the vif has
 # no policy entry.
 status_json() { # vif
     timeout 60 vifguard status "$1" --json 2>/dev/null | tr -d ' \n'
+}
+
+# A vif's packet counter for a reason (direction from_guest unless given),
+# from the "counters" list of `vifguard status --json`; 0 when absent.
+counter() { # vif reason [direction]
+    local j obj
+    j=$(status_json "$1")
+    j=${j#*\"counters\":\[}
+    j=${j%%\]*}
+    # One object a line. (No `< <(...)`: dom0 has no /dev/fd.)
+    while read -r obj; do
+        if [[ "$obj" == *"\"direction\":\"${3:-from_guest}\""* ]] &&
+            [[ "$obj" == *"\"reason\":\"$2\""* ]] &&
+            [[ "$obj" =~ \"packets\":([0-9]+) ]]; then
+            echo "${BASH_REMATCH[1]}"
+            return
+        fi
+    done <<<"${j//\},\{/$'\n'}"
+    echo 0
 }
 
 # The vif's "hooks" list as status reports it, e.g. ["tc-ingress","tc-egress"].
@@ -213,7 +234,7 @@ xenstore-write "$GC_XAPI/locking-mode" locked \
     xenstore-chmod -r "/xapi/$GC_UUID" n0 ||
     echo "dom0: writing the XAPI keys failed"
 
-if start_guest ga && start_guest gb && start_guest gc; then
+if start_guest ga gb gc; then
     pass guests-up
 else
     fail guests-up "xl create or guest start failed"
