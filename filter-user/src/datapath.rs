@@ -45,6 +45,12 @@ pub enum DatapathError {
         #[source]
         source: Box<MapError>,
     },
+    #[error("map {name} is not the map this object declares (type, key or value size)")]
+    WrongMap {
+        name: &'static str,
+        #[source]
+        source: Box<MapError>,
+    },
     #[error("the eBPF object has no program {0}")]
     MissingProgram(&'static str),
     #[error("program {name}: {action} failed")]
@@ -149,7 +155,10 @@ pub struct Maps {
 
 macro_rules! typed {
     ($map:expr, $name:expr) => {
-        $map.try_into().map_err(map_err($name, "open"))?
+        $map.try_into().map_err(|e| DatapathError::WrongMap {
+            name: $name,
+            source: Box::new(e),
+        })?
     };
 }
 

@@ -302,10 +302,12 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
     let layout = Layout::new(&config.bpffs);
     layout.ensure()?;
     let lock = layout.lock()?;
-    check_map_pins(&layout)?;
     let version = datapath::object_version();
     let progs = layout.progs(&version);
     if !programs_pinned(&progs) {
+        // The loader reuses whatever is pinned under maps/: check it all
+        // first. Once loaded, opening the maps below checks them again.
+        check_map_pins(&layout)?;
         let tmp = layout
             .progs_root()
             .join(format!("tmp-{version}-{}", std::process::id()));
@@ -329,7 +331,7 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
         obj_get(&path).map_err(io_err(&path, "open pinned program"))
     };
     let prog_fds = [open(Direction::FromGuest)?, open(Direction::ToGuest)?];
-    let maps = Maps::open_pinned(&layout.maps())?;
+    let maps = open_pinned_maps(&layout)?;
     let rtnl = Rtnl::open().map_err(tc_err(0))?;
     Ok(Loaded {
         layout,
@@ -343,6 +345,19 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
     })
 }
 
+/// Opens the pinned maps; a pin of another type, key or value size is
+/// refused as foreign.
+fn open_pinned_maps(layout: &Layout) -> Result<Maps, LifecycleError> {
+    let dir = layout.maps();
+    Maps::open_pinned(&dir).map_err(|e| match e {
+        DatapathError::WrongMap { name, .. } => LifecycleError::ForeignPin {
+            path: dir.join(name),
+            detail: chain(&e),
+        },
+        e => e.into(),
+    })
+}
+
 /// Opens the pinned maps without loading anything (for reading).
 pub fn open_maps(config: &HostConfig) -> Result<(Layout, Maps), LifecycleError> {
     let layout = Layout::new(&config.bpffs);
@@ -353,8 +368,7 @@ pub fn open_maps(config: &HostConfig) -> Result<(Layout, Maps), LifecycleError> 
     {
         return Err(LifecycleError::NotLoaded(layout.versioned()));
     }
-    check_map_pins(&layout)?;
-    let maps = Maps::open_pinned(&layout.maps())?;
+    let maps = open_pinned_maps(&layout)?;
     Ok((layout, maps))
 }
 

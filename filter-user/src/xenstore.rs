@@ -500,6 +500,10 @@ pub struct Xenstore {
     next_req_id: u32,
     tx: u32,
     timeout: Duration,
+    /// Bytes read but not yet consumed: one read takes every reply the
+    /// daemon has written so far (a pipelined batch costs one syscall,
+    /// not two per reply).
+    pending: Vec<u8>,
 }
 
 impl fmt::Debug for Xenstore {
@@ -549,6 +553,7 @@ impl Xenstore {
             next_req_id: 1,
             tx: 0,
             timeout: DEFAULT_TIMEOUT,
+            pending: Vec::new(),
         };
         x.set_timeout(DEFAULT_TIMEOUT)?;
         Ok(x)
@@ -571,6 +576,7 @@ impl Xenstore {
             next_req_id: 1,
             tx: 0,
             timeout: DEFAULT_TIMEOUT,
+            pending: Vec::new(),
         })
     }
 
@@ -782,39 +788,37 @@ impl Xenstore {
     }
 
     fn read_exact_until(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<()> {
-        match &mut self.conn {
-            Conn::Socket(s) => {
-                let mut got = 0;
-                while got < buf.len() {
+        let mut got = 0;
+        loop {
+            let take = self.pending.len().min(buf.len() - got);
+            buf[got..got + take].copy_from_slice(&self.pending[..take]);
+            self.pending.drain(..take);
+            got += take;
+            if got == buf.len() {
+                return Ok(());
+            }
+            let mut chunk = [0u8; 4096];
+            let n = match &mut self.conn {
+                Conn::Socket(s) => {
                     if Instant::now() >= deadline {
                         return Err(io::ErrorKind::TimedOut.into());
                     }
-                    match s.read(&mut buf[got..]) {
-                        Ok(0) => {
-                            return Err(io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "xenstored closed the connection",
-                            ));
-                        }
-                        Ok(n) => got += n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
+                    s.read(&mut chunk)
                 }
-                Ok(())
-            }
-            Conn::Device(f) => {
-                let mut got = 0;
-                while got < buf.len() {
-                    wait_fd(f, libc::POLLIN, deadline)?;
-                    match f.read(&mut buf[got..]) {
-                        Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                        Ok(n) => got += n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
+                Conn::Device(f) => {
+                    wait_fd(f, libc::POLLIN, deadline).and_then(|()| f.read(&mut chunk))
                 }
-                Ok(())
+            };
+            match n {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "xenstored closed the connection",
+                    ));
+                }
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
     }
@@ -898,7 +902,8 @@ impl Xenstore {
         self.names(path, &body)
     }
 
-    fn names(&self, path: &str, body: &[u8]) -> Result<Vec<String>, XsError> {
+    /// The child names in a `DIRECTORY` reply for `path`.
+    pub fn names(&self, path: &str, body: &[u8]) -> Result<Vec<String>, XsError> {
         split_strings(body)
             .into_iter()
             .map(|n| {

@@ -770,40 +770,61 @@ fn common_nodes(vif: &VifId) -> Vec<String> {
     v
 }
 
+/// The directories every resolution lists: the vif's options and
+/// OpenStack's networking keys.
+fn common_dirs(vif: &VifId) -> [String; 2] {
+    [
+        format!("{}/{}", vif.backend_path(), keys::OPTIONS),
+        format!("{}/{}", vif.domain_path(), openstack::NETWORKING_DIR),
+    ]
+}
+
 /// A [`Store`] over a xenstore connection that first fetches the common
-/// nodes and their permissions in one pipelined round trip (instead of a
-/// round trip each); each prefetched reply answers the first request for
-/// it, everything else goes to xenstored as usual.
+/// nodes, their permissions and the common directories in one pipelined
+/// round trip (instead of a round trip each); each prefetched reply
+/// answers the first request for it, everything else goes to xenstored as
+/// usual.
 struct Prefetched<'a> {
     xs: &'a mut Xenstore,
-    reads: std::collections::HashMap<String, Result<Vec<u8>, XsError>>,
-    perms: std::collections::HashMap<String, Result<Vec<u8>, XsError>>,
+    reads: Replies,
+    perms: Replies,
+    dirs: Replies,
 }
+
+type Replies = std::collections::HashMap<String, Result<Vec<u8>, XsError>>;
 
 impl<'a> Prefetched<'a> {
     fn fetch(xs: &'a mut Xenstore, vif: &VifId) -> Prefetched<'a> {
         use crate::xenstore::MsgType;
         let nodes = common_nodes(vif);
+        let dirs = common_dirs(vif);
         let mut reqs: Vec<(MsgType, &str)> = Vec::new();
         for n in &nodes {
             reqs.push((MsgType::Read, n));
             reqs.push((MsgType::GetPerms, n));
         }
-        let mut reads = std::collections::HashMap::new();
-        let mut perms = std::collections::HashMap::new();
-        // A connection failure leaves the caches empty: the reads then
+        for d in &dirs {
+            reqs.push((MsgType::Directory, d));
+        }
+        let mut p = Prefetched {
+            xs,
+            reads: Replies::new(),
+            perms: Replies::new(),
+            dirs: Replies::new(),
+        };
+        // A connection failure leaves the caches empty: the requests then
         // fail one by one with their own errors.
-        if let Ok(replies) = xs.pipeline(&reqs) {
+        if let Ok(replies) = p.xs.pipeline(&reqs) {
             for ((op, path), reply) in reqs.iter().zip(replies) {
-                let map = if *op == MsgType::Read {
-                    &mut reads
-                } else {
-                    &mut perms
+                let map = match op {
+                    MsgType::Read => &mut p.reads,
+                    MsgType::GetPerms => &mut p.perms,
+                    _ => &mut p.dirs,
                 };
                 map.insert(path.to_string(), reply);
             }
         }
-        Prefetched { xs, reads, perms }
+        p
     }
 }
 
@@ -818,7 +839,13 @@ impl Store for Prefetched<'_> {
     }
 
     fn directory_opt(&mut self, path: &str) -> Result<Option<Vec<String>>, XsError> {
-        Store::directory_opt(self.xs, path)
+        match self.dirs.remove(path) {
+            Some(Ok(body)) => self.xs.names(path, &body).map(Some),
+            Some(Err(e)) if e.is_not_found() => Ok(None),
+            // E2BIG (a list over one reply) and the like: ask again the
+            // long way, which knows how to page.
+            Some(Err(_)) | None => Store::directory_opt(self.xs, path),
+        }
     }
 
     fn get_perms(&mut self, path: &str) -> Result<Perms, XsError> {

@@ -212,11 +212,18 @@ fn run_stdin(cmd: &mut Command, input: Option<&str>) -> Res<String> {
 
 /// Runs a command to completion and returns its wall time; fails unless it
 /// succeeds.
-fn timed(cmd: &mut Command) -> Res<Duration> {
+/// Wall time of `cmd` (a plain command, see [`Ctx::vifguard_timed`])
+/// started in `ns`. This thread joins `ns` for the spawn, so the command
+/// needs no pre-exec step and the standard library starts it with
+/// posix_spawn (vfork), as a small hotplug shell script would: forking this
+/// large process (its page tables) would add a cost to every command that
+/// a real host does not have.
+fn timed(ns: &NetNs, cmd: &mut Command) -> Res<Duration> {
     check_stop()?;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    let _in = ns.enter();
     let t0 = Instant::now();
     let out = cmd
         .output()
@@ -690,6 +697,18 @@ impl Ctx {
 
     fn vifguard_with(&self, ns: &NetNs, bpffs: &Path, attach: Attach) -> Command {
         let mut c = in_ns(ns, &self.vifguard.to_string_lossy());
+        self.vifguard_env(&mut c, bpffs, attach);
+        c
+    }
+
+    /// The vifguard command for [`timed`] (which starts it in a namespace).
+    fn vifguard_timed(&self, bpffs: &Path, attach: Attach) -> Command {
+        let mut c = Command::new(&self.vifguard);
+        self.vifguard_env(&mut c, bpffs, attach);
+        c
+    }
+
+    fn vifguard_env(&self, c: &mut Command, bpffs: &Path, attach: Attach) {
         let config = match attach {
             Attach::Tc => Path::new("/nonexistent/vifguard-bench.toml"),
             Attach::Tcx => self.tcx_config.as_path(),
@@ -697,7 +716,6 @@ impl Ctx {
         c.env("XENSTORED_PATH", self.xs.socket_path())
             .env("VIFGUARD_BPFFS", bpffs)
             .env("VIFGUARD_CONFIG", config);
-        c
     }
 }
 
@@ -1404,7 +1422,7 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
     let online = legacy_online_script(legacy.extra);
     let offline = legacy_offline_script(legacy.extra);
     let vg_cmd_with = |action: &str, attach: Attach| {
-        let mut c = ctx.vifguard_with(&vg.dom0, &vg.bpffs.0, attach);
+        let mut c = ctx.vifguard_timed(&vg.bpffs.0, attach);
         c.args(["hotplug", action])
             .env("vif", vif_name(extra))
             .env("XENBUS_PATH", format!("backend/vif/{extra}/0"));
@@ -1412,17 +1430,22 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
     };
     let vg_cmd = |action: &str| vg_cmd_with(action, Attach::Tc);
     let legacy_turn = |r: &mut NResult| -> Res<()> {
-        r.apply_legacy
-            .push(timed(in_ns(&legacy.dom0, "sh").args(["-ec", &online]))?);
-        r.offline_legacy
-            .push(timed(in_ns(&legacy.dom0, "sh").args(["-ec", &offline]))?);
+        r.apply_legacy.push(timed(
+            &legacy.dom0,
+            Command::new("sh").args(["-ec", &online]),
+        )?);
+        r.offline_legacy.push(timed(
+            &legacy.dom0,
+            Command::new("sh").args(["-ec", &offline]),
+        )?);
         Ok(())
     };
     for rep in 0..cfg.apply_reps {
         if rep % 2 == 0 {
             legacy_turn(r)?;
         }
-        r.apply_vifguard.push(timed(&mut vg_cmd("online"))?);
+        r.apply_vifguard
+            .push(timed(&vg.dom0, &mut vg_cmd("online"))?);
         let hooks = count_attached(&vg.dom0, &vg.bpffs.0)?;
         if hooks != 2 * (n + 1) {
             return Err(format!(
@@ -1430,10 +1453,12 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
                 2 * (n + 1)
             ));
         }
-        r.reapply_vifguard.push(timed(&mut vg_cmd("online"))?);
-        r.offline_vifguard.push(timed(&mut vg_cmd("offline"))?);
+        r.reapply_vifguard
+            .push(timed(&vg.dom0, &mut vg_cmd("online"))?);
+        r.offline_vifguard
+            .push(timed(&vg.dom0, &mut vg_cmd("offline"))?);
         r.apply_tcx
-            .push(timed(&mut vg_cmd_with("online", Attach::Tcx))?);
+            .push(timed(&vg.dom0, &mut vg_cmd_with("online", Attach::Tcx))?);
         let hooks = count_attached(&vg.dom0, &vg.bpffs.0)?;
         if hooks != 2 * (n + 1) {
             return Err(format!(
@@ -1445,7 +1470,7 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
         if rep % 2 == 1 {
             legacy_turn(r)?;
         }
-        r.spawn.push(timed(&mut in_ns(&vg.dom0, "true"))?);
+        r.spawn.push(timed(&vg.dom0, &mut Command::new("true"))?);
     }
     progress(&format!(
         "N={n}: apply vifguard {:.1} ms, legacy {:.1} ms (medians)",
@@ -1478,7 +1503,7 @@ fn bench_sync(ctx: &Ctx, cfg: &Config) -> Res<SyncResult> {
         };
         for rep in 0..cfg.sync_reps {
             clear(&dom0, &root.0, &vifs)?;
-            let cold = timed(ctx.vifguard_with(&dom0, &root.0, attach).arg("sync"))?;
+            let cold = timed(&dom0, ctx.vifguard_timed(&root.0, attach).arg("sync"))?;
             let hooks = count_attached(&dom0, &root.0)?;
             if hooks != 2 * count {
                 return Err(format!(
@@ -1487,7 +1512,7 @@ fn bench_sync(ctx: &Ctx, cfg: &Config) -> Res<SyncResult> {
                     2 * count
                 ));
             }
-            let warm = timed(ctx.vifguard_with(&dom0, &root.0, attach).arg("sync"))?;
+            let warm = timed(&dom0, ctx.vifguard_timed(&root.0, attach).arg("sync"))?;
             progress(&format!(
                 "sync {} {}/{}: cold {:.2} s, warm {:.2} s",
                 attach.name(),
