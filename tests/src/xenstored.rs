@@ -225,6 +225,9 @@ pub struct LoggedRequest {
     pub domid: Domid,
     pub op: String,
     pub first_arg: String,
+    /// The client's next request was already waiting when this one was
+    /// read: both came in one pipelined write, no round trip between them.
+    pub followed_at_once: bool,
 }
 
 /// The daemon: shared state plus the listeners' threads.
@@ -346,7 +349,8 @@ impl Daemon {
             if reader.read_exact(&mut body).is_err() {
                 break;
             }
-            let (reply, events) = self.handle(id, domid, &h, &body);
+            let followed_at_once = bytes_waiting(&reader) > 0;
+            let (reply, events) = self.handle(id, domid, &h, &body, followed_at_once);
             let (ty, payload) = match reply {
                 Ok(r) => r,
                 Err(errno) => (MsgType::Error as u32, join_strings(&[errno])),
@@ -392,6 +396,7 @@ impl Daemon {
         domid: Domid,
         h: &Header,
         body: &[u8],
+        followed_at_once: bool,
     ) -> (Reply, Vec<(u64, Vec<u8>)>) {
         let args = split_strings(body);
         let arg = |i: usize| -> String {
@@ -413,6 +418,7 @@ impl Daemon {
             domid,
             op: op_name,
             first_arg: arg(0),
+            followed_at_once,
         });
         let Some(op) = op else {
             return (Err("EINVAL"), Vec::new());
@@ -802,6 +808,15 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
 }
 
 static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes the client has sent that are not read yet (FIONREAD).
+fn bytes_waiting(s: &UnixStream) -> i32 {
+    use std::os::fd::AsRawFd as _;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int to the pointer given.
+    let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if rc == 0 { n } else { 0 }
+}
 
 /// A test daemon on a private socket, stopped and cleaned up on drop.
 pub struct TestXenstored {

@@ -991,3 +991,30 @@ fn pipelined_requests_get_their_own_replies() {
     // The connection is still in step afterwards.
     assert_eq!(c.read(&mac).expect("read"), MAC.as_bytes());
 }
+
+/// An xl vif's policy costs three round trips to xenstored: the
+/// transaction start, one pipelined batch (values and permissions of the
+/// common nodes, the options and OpenStack directories) and the
+/// transaction end. A node read outside the batch would be one more round
+/// trip for every hotplug, and shows here.
+#[test]
+fn an_xl_vif_resolves_in_three_round_trips() {
+    let d = host(&[]);
+    write(&d, &format!("{BACKEND}/ip"), "192.0.2.9");
+    let before = d.daemon().requests().len();
+    let r = resolved(&d);
+    assert_eq!(r.source, SourceKind::Xl);
+    let reqs = d.daemon().requests()[before..].to_vec();
+    let ops: Vec<&str> = reqs.iter().map(|q| q.op.as_str()).collect();
+    let count = |op: &str| ops.iter().filter(|o| **o == op).count();
+    assert_eq!(ops.first(), Some(&"TRANSACTION_START"), "{ops:?}");
+    assert_eq!(ops.last(), Some(&"TRANSACTION_END"), "{ops:?}");
+    assert_eq!(
+        (count("READ"), count("GET_PERMS"), count("DIRECTORY")),
+        (7, 7, 2),
+        "{ops:?}"
+    );
+    assert_eq!(ops.len(), 18, "{ops:?}");
+    let round_trips = reqs.iter().filter(|q| !q.followed_at_once).count();
+    assert_eq!(round_trips, 3, "{reqs:?}");
+}
