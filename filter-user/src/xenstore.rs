@@ -504,6 +504,9 @@ pub struct Xenstore {
     /// daemon has written so far (a pipelined batch costs one syscall,
     /// not two per reply).
     pending: Vec<u8>,
+    /// Requests whose replies nobody waits for (see
+    /// [`Xenstore::discard_transaction`]): skipped when they arrive.
+    unawaited: Vec<u32>,
 }
 
 impl fmt::Debug for Xenstore {
@@ -554,6 +557,7 @@ impl Xenstore {
             tx: 0,
             timeout: DEFAULT_TIMEOUT,
             pending: Vec::new(),
+            unawaited: Vec::new(),
         };
         x.set_timeout(DEFAULT_TIMEOUT)?;
         Ok(x)
@@ -577,6 +581,7 @@ impl Xenstore {
             tx: 0,
             timeout: DEFAULT_TIMEOUT,
             pending: Vec::new(),
+            unawaited: Vec::new(),
         })
     }
 
@@ -829,22 +834,30 @@ impl Xenstore {
         op: MsgType,
         path: &str,
     ) -> Result<(Header, Vec<u8>), XsError> {
-        let mut hb = [0u8; HEADER_LEN];
-        self.read_exact_until(&mut hb, deadline)
-            .map_err(|e| self.io_error(op, path, e))?;
-        let h = Header::decode(&hb);
-        let len = h.len as usize;
-        if len > PAYLOAD_MAX {
-            return Err(self.protocol(
-                op,
-                path,
-                format!("payload length {len} over {PAYLOAD_MAX}"),
-            ));
+        loop {
+            let mut hb = [0u8; HEADER_LEN];
+            self.read_exact_until(&mut hb, deadline)
+                .map_err(|e| self.io_error(op, path, e))?;
+            let h = Header::decode(&hb);
+            let len = h.len as usize;
+            if len > PAYLOAD_MAX {
+                return Err(self.protocol(
+                    op,
+                    path,
+                    format!("payload length {len} over {PAYLOAD_MAX}"),
+                ));
+            }
+            let mut body = vec![0u8; len];
+            self.read_exact_until(&mut body, deadline)
+                .map_err(|e| self.io_error(op, path, e))?;
+            if h.ty != MsgType::WatchEvent as u32
+                && let Some(i) = self.unawaited.iter().position(|&id| id == h.req_id)
+            {
+                self.unawaited.swap_remove(i);
+                continue;
+            }
+            return Ok((h, body));
         }
-        let mut body = vec![0u8; len];
-        self.read_exact_until(&mut body, deadline)
-            .map_err(|e| self.io_error(op, path, e))?;
-        Ok((h, body))
     }
 
     fn check_path(path: &str) -> Result<(), XsError> {
@@ -1039,6 +1052,32 @@ impl Xenstore {
         );
         self.tx = 0;
         r.map(drop)
+    }
+
+    /// Discards the open transaction (a read-only snapshot) without
+    /// waiting for the answer, which cannot be an error worth acting on:
+    /// the reply is skipped when it arrives with the next request's, and a
+    /// connection closed before then discards the transaction all the
+    /// same. Saves a hotplug one round trip.
+    pub fn discard_transaction(&mut self) -> Result<(), XsError> {
+        if self.tx == 0 {
+            return Ok(());
+        }
+        let req_id = self.next_req_id;
+        self.next_req_id = self.next_req_id.wrapping_add(1);
+        let op = MsgType::TransactionEnd;
+        let msg = encode_message(op as u32, req_id, self.tx, &join_strings(&["F"])).ok_or(
+            XsError::TooLarge {
+                op,
+                path: String::new(),
+                len: 2,
+            },
+        )?;
+        self.tx = 0;
+        let deadline = Instant::now() + self.timeout;
+        self.send(&msg, deadline, op, "")?;
+        self.unawaited.push(req_id);
+        Ok(())
     }
 
     /// The id of the open transaction, 0 if none.

@@ -746,7 +746,8 @@ pub fn resolve(
         resolve_from(&mut store, vif, config)
     };
     if in_tx {
-        let _ = xs.transaction_end(false);
+        // Nothing was written: discard the snapshot without a round trip.
+        let _ = xs.discard_transaction();
     }
     r
 }
