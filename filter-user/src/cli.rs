@@ -111,9 +111,10 @@ pub enum Command {
     /// Example: vifguard metrics --listen 127.0.0.1:9469 (then GET /metrics)
     #[command(after_help = AFTER_HELP)]
     Metrics {
-        /// Serve the text on `GET /metrics` at this address (one request at
-        /// a time, maps re-read per request) instead of printing it once.
-        #[arg(long, value_name = "ADDR:PORT")]
+        /// Serve the text on `GET /metrics` at this IP address and port
+        /// (one request at a time, maps re-read per request) instead of
+        /// printing it once. Host names are not resolved.
+        #[arg(long, value_name = "IP:PORT")]
         listen: Option<String>,
     },
 }

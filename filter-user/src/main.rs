@@ -437,13 +437,15 @@ fn metrics_text(cfg: &HostConfig) -> Result<String> {
 
 /// Serves [`metrics_text`] on `GET /metrics`, one request at a time.
 fn serve_metrics(cfg: &HostConfig, addr: &str) -> Result<()> {
-    use std::net::{TcpListener, ToSocketAddrs};
-    let addrs: Vec<_> = addr
-        .to_socket_addrs()
-        .map_err(|e| usage(format!("metrics --listen {addr:?}: not ADDR:PORT ({e})")))?
-        .collect();
-    let listener =
-        TcpListener::bind(addrs.as_slice()).with_context(|| format!("listen on {addr}"))?;
+    use std::net::{SocketAddr, TcpListener};
+    // An IP address, not a host name: resolving names would need glibc's
+    // NSS modules at run time, which the static release binary lacks.
+    let sockaddr: SocketAddr = addr.parse().map_err(|e| {
+        usage(format!(
+            "metrics --listen {addr:?}: not IP:PORT (e.g. 127.0.0.1:9469 or [::1]:9469): {e}"
+        ))
+    })?;
+    let listener = TcpListener::bind(sockaddr).with_context(|| format!("listen on {addr}"))?;
     eprintln!(
         "vifguard: serving metrics on http://{}/metrics",
         listener.local_addr()?

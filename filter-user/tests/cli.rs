@@ -502,6 +502,10 @@ fn metrics_served_over_http() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A host name is a usage error (the static binary resolves none).
+    let out = h.run(&["metrics", "--listen", "localhost:9469"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not IP:PORT"), "{}", stderr(&out));
     // The test's dom0 namespace is fresh: any port is free in it.
     let port = 9469;
     let mut server = h

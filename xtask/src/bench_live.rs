@@ -21,23 +21,11 @@ pub fn run(args: &[String]) -> Result<()> {
     crate::bootstrap::require_root(
         "the live benchmark creates network namespaces, netfilter rules and loads eBPF programs",
     )?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // The benchmark runs the real vifguard binary (found next to itself).
-    crate::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "filter-user",
-        "--bin",
-        "vifguard",
-    ])?;
-    crate::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "vifguard-tests",
-        "--bin",
-        "vifguard-bench-live",
+    // The benchmark runs the release vifguard, the binary a host installs
+    // (found next to the benchmark's own binary).
+    let release = crate::release::build(&[
+        ("filter-user", "vifguard"),
+        ("vifguard-tests", "vifguard-bench-live"),
     ])?;
     let run_id = format!("x{}", std::process::id());
     let tools: Vec<String> = [
@@ -56,24 +44,11 @@ pub fn run(args: &[String]) -> Result<()> {
         crate::report::machine_description(),
         tools.join(", ")
     );
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "run",
-        "--release",
-        "--quiet",
-        "-p",
-        "vifguard-tests",
-        "--bin",
-        "vifguard-bench-live",
-        "--",
-        "--svg",
-        SVG,
-        "--run-id",
-        &run_id,
-    ])
-    .args(args)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
+    let mut cmd = Command::new(release.join("vifguard-bench-live"));
+    cmd.args(["--svg", SVG, "--run-id", &run_id])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     eprintln!("xtask: running {cmd:?} (about 5 minutes)");
     // Ctrl-C reaches the benchmark too; it stops and cleans up, and so do
     // we after it (this process must outlive it for that).

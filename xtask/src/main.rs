@@ -5,9 +5,11 @@ mod bench;
 mod bench_live;
 mod bootstrap;
 mod demo;
+mod release;
 mod report;
 mod xen_e2e;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
@@ -18,6 +20,8 @@ usage: cargo xtask <command>
 commands:
   bootstrap        install what building and testing need (Debian packages,
                    bpf-linker); quick when everything is there
+  build            bootstrap, then build the release vifguard (statically
+                   linked) and print its path: the binary to install
   test             bootstrap, then format check, clippy on every crate, and
                    the whole test suite (needs root: loads eBPF programs)
   demo [--json]    bootstrap, then run the demo host: simulated Xen guests
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("bootstrap") => bootstrap::run(),
+        Some("build") => build(),
         Some("test") => test(),
         Some("demo") => demo::run(&args[1..]),
         Some("bench") if args.get(1).is_some_and(|a| a == "live") => bench_live::run(&args[2..]),
@@ -57,6 +62,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The release binary for a host: its path on stdout.
+fn build() -> Result<()> {
+    bootstrap::run()?;
+    let dir = release::build(&[("filter-user", "vifguard")])?;
+    println!("{}", dir.join("vifguard").display());
+    Ok(())
+}
+
+/// The workspace root (xtask's parent directory).
+pub fn repo_root() -> Result<PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask has no parent directory")
 }
 
 /// The project's whole check, as CI runs it.

@@ -102,30 +102,19 @@ pub fn run(args: &[String]) -> Result<()> {
     let started = Instant::now();
     crate::bootstrap::run()?;
     crate::bootstrap::require_root("installing packages and building images as root")?;
-    let repo = repo_root()?;
+    let repo = crate::repo_root()?;
     let cache = std::env::var_os("VIFGUARD_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo.join(".cache/xen-e2e"));
     crate::bootstrap::install_missing(HOST_PACKAGES)?;
     let root = fetch_and_unpack(&cache)?;
     let busybox = fetch_busybox(&cache)?;
-    crate::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "filter-user",
-        "--bin",
-        "vifguard",
-        "-p",
-        "vifguard-tests",
-        "--bin",
-        "vifguard-e2e-send",
+    let release = crate::release::build(&[
+        ("filter-user", "vifguard"),
+        ("vifguard-tests", "vifguard-e2e-send"),
     ])?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo.join("target"));
-    let vifguard = target.join("release/vifguard");
-    let sender = target.join("release/vifguard-e2e-send");
+    let vifguard = release.join("vifguard");
+    let sender = release.join("vifguard-e2e-send");
     let out = cache.join("build");
     crate::run(
         Command::new("bash")
@@ -164,14 +153,6 @@ pub fn run(args: &[String]) -> Result<()> {
         log.display()
     );
     verdict
-}
-
-fn repo_root() -> Result<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .map(Path::to_path_buf)
-        .context("xtask has no parent directory")
 }
 
 /// The versioned kernel package `linux-image-6.12-amd64` points at.

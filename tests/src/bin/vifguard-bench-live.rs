@@ -839,6 +839,14 @@ struct Host {
     rules: String,
 }
 
+/// `ip -batch` lines that create the extra vif `vif<extra>.0` on the bridge.
+fn extra_vif_batch(extra: u32) -> String {
+    let vif = vif_name(extra);
+    format!(
+        "link add {vif} type veth peer name g{extra}\nlink set g{extra} multicast off up\nlink set {vif} master br0\nlink set {vif} multicast off up\n"
+    )
+}
+
 /// The sending guest: the one in the middle of the rule lists.
 fn sender_of(n: usize) -> u32 {
     (n / 2) as u32 + 1
@@ -919,13 +927,7 @@ impl Host {
             }
         };
         let extra = n as u32 + 1;
-        let vif = vif_name(extra);
-        ip_batch(
-            &dom0,
-            &format!(
-                "link add {vif} type veth peer name g{extra}\nlink set g{extra} multicast off up\nlink set {vif} master br0\nlink set {vif} multicast off up\n"
-            ),
-        )?;
+        ip_batch(&dom0, &extra_vif_batch(extra))?;
         let sock = PacketSocket::open(&guest, "eth0")?;
         Ok(Host {
             setup,
@@ -939,6 +941,14 @@ impl Host {
             sink,
             rules,
         })
+    }
+
+    /// Replaces the extra vif with a new one (a new ifindex, no qdisc), as
+    /// `xl destroy` and `xl create` do: each apply is timed on a vif the
+    /// kernel has just made, which is what a hotplug sees.
+    fn renew_extra(&self) -> Res<()> {
+        let del = format!("link del {}\n", vif_name(self.extra));
+        ip_batch(&self.dom0, &(del + &extra_vif_batch(self.extra)))
     }
 
     fn frame(&self, src: Ipv4Addr) -> Vec<u8> {
@@ -1441,6 +1451,8 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
         Ok(())
     };
     for rep in 0..cfg.apply_reps {
+        legacy.renew_extra()?;
+        vg.renew_extra()?;
         if rep % 2 == 0 {
             legacy_turn(r)?;
         }
@@ -1457,6 +1469,15 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
             .push(timed(&vg.dom0, &mut vg_cmd("online"))?);
         r.offline_vifguard
             .push(timed(&vg.dom0, &mut vg_cmd("offline"))?);
+        if rep % 2 == 1 {
+            legacy_turn(r)?;
+        }
+        r.spawn.push(timed(&vg.dom0, &mut Command::new("true"))?);
+    }
+    // TCX in a loop of its own: a TCX link's teardown leaves RCU work
+    // behind that slows the next attach on the machine.
+    for _ in 0..cfg.apply_reps {
+        vg.renew_extra()?;
         r.apply_tcx
             .push(timed(&vg.dom0, &mut vg_cmd_with("online", Attach::Tcx))?);
         let hooks = count_attached(&vg.dom0, &vg.bpffs.0)?;
@@ -1467,10 +1488,6 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
             ));
         }
         run(&mut vg_cmd_with("offline", Attach::Tcx))?;
-        if rep % 2 == 1 {
-            legacy_turn(r)?;
-        }
-        r.spawn.push(timed(&vg.dom0, &mut Command::new("true"))?);
     }
     progress(&format!(
         "N={n}: apply vifguard {:.1} ms, legacy {:.1} ms (medians)",
@@ -1632,7 +1649,7 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
     let _ = writeln!(o, "### Applying one vif's policy\n");
     let _ = writeln!(
         o,
-        "On the hosts above (N vifs already filtered), one more vif `vif<N+1>.0` is brought online and offline {} times, alternating which goes first. vifguard: `vifguard hotplug online` (env `vif`, `XENBUS_PATH`) started in dom0's namespace (the child joins it with setns before exec), which also reads and checks the policy from xenstore, with the default `attach = \"tc\"` (clsact qdisc + two cls_bpf filters over netlink) and, in its own column, with `attach = \"tcx\"` (two pinned TCX links). Legacy: `sh -ec '<the {LEGACY_COMMANDS_PER_VIF} commands of vif_rules.py online>'` started the same way (the rule commands only; the script's own xenstore reads are not counted). Wall time of the whole process tree; medians. \"re-apply\" is `hotplug online` again while the vif is attached (policy rewritten, both filters re-pointed, nothing created). `true` started the same way is shown: process start-up, part of every column.\n",
+        "On the hosts above (N vifs already filtered), one more vif `vif<N+1>.0` is brought online and offline {} times, alternating which goes first; before each round it is deleted and created again, as `xl destroy`/`xl create` do (a new ifindex, no qdisc: what a hotplug sees). vifguard: the release binary (`cargo xtask build`: statically linked), `vifguard hotplug online` (env `vif`, `XENBUS_PATH`), started in dom0's namespace with posix_spawn from a thread that joined it (as a small hotplug shell script starts it), which also reads and checks the policy from xenstore, with the default `attach = \"tc\"` (clsact qdisc + two cls_bpf filters over netlink) and, in its own column and its own loop (a TCX link's teardown leaves RCU work behind that slows the next attach), with `attach = \"tcx\"` (two pinned TCX links). Legacy: `sh -ec '<the {LEGACY_COMMANDS_PER_VIF} commands of vif_rules.py online>'` started the same way (the rule commands only; the script's own xenstore reads are not counted). Wall time of the whole process tree; medians. \"re-apply\" is `hotplug online` again while the vif is attached (policy rewritten, both filters re-pointed, nothing created). `true` started the same way is shown: process start-up, part of every column.\n",
         cfg.apply_reps
     );
     let _ = writeln!(
