@@ -453,14 +453,17 @@ impl Loaded {
 
     /// Puts vifguard's cls_bpf filters on both hooks of `ix` at
     /// `priority` (re-pointing existing ones), then removes vifguard
-    /// filters left at another priority.
+    /// filters left at another priority (none on a qdisc just created).
     fn attach_filters(&mut self, ix: u32, priority: u16) -> Result<(), LifecycleError> {
-        self.rtnl.ensure_clsact(ix).map_err(tc_err(ix))?;
+        let created = self.rtnl.ensure_clsact(ix).map_err(tc_err(ix))?;
         for (dir, _) in HOOKS {
             let fd = self.prog_fds[dir_index(dir)].as_fd();
             self.rtnl
                 .set_filter(ix, dir, priority, fd, tc_name(dir))
                 .map_err(tc_err(ix))?;
+            if created {
+                continue;
+            }
             for f in self.rtnl.filters(ix, dir).map_err(tc_err(ix))? {
                 if f.is_vifguard() && f.priority != priority {
                     self.rtnl.delete_filter(ix, dir, &f).map_err(tc_err(ix))?;

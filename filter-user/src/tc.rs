@@ -348,33 +348,43 @@ impl Rtnl {
         }
     }
 
-    /// Makes sure `ifindex` has a clsact qdisc (creating it if it has
-    /// none); refuses any other ingress qdisc.
-    pub fn ensure_clsact(&mut self, ifindex: u32) -> Result<(), TcError> {
-        // NLM_F_CREATE alone: an existing clsact is "changed" with nothing
-        // (a no-op), another kind at the same handle (`ingress`) is refused
-        // with EINVAL. NLM_F_REPLACE would replace that qdisc, and its
-        // filters with it.
-        let flags = (libc::NLM_F_ACK | libc::NLM_F_CREATE) as u16;
-        let mut msg = Msg::new(
-            libc::RTM_NEWQDISC,
-            flags,
-            ifindex,
-            TC_H_CLSACT & 0xffff_0000,
-            TC_H_CLSACT,
-            0,
-        );
-        msg.attr_str(libc::TCA_KIND, "clsact");
-        match self.run("adding the clsact qdisc", ifindex, msg) {
-            Ok(_) => Ok(()),
-            Err(TcError::Kernel {
-                message, source, ..
-            }) if source.raw_os_error() == Some(libc::EINVAL) => Err(TcError::ForeignQdisc {
+    /// Makes sure `ifindex` has a clsact qdisc; refuses any other ingress
+    /// qdisc. Returns whether it created it (then its hooks hold no
+    /// filter yet).
+    pub fn ensure_clsact(&mut self, ifindex: u32) -> Result<bool, TcError> {
+        // A new vif (every hotplug) has no qdisc: create it exclusively.
+        // EEXIST means some qdisc sits there already; the second request
+        // tells which. NLM_F_CREATE alone: an existing clsact is "changed"
+        // with nothing (a no-op), another kind at the same handle
+        // (`ingress`) is refused with EINVAL. NLM_F_REPLACE would replace
+        // that qdisc, and its filters with it.
+        let exclusive = libc::NLM_F_EXCL as u16;
+        for extra in [exclusive, 0] {
+            let flags = (libc::NLM_F_ACK | libc::NLM_F_CREATE) as u16 | extra;
+            let mut msg = Msg::new(
+                libc::RTM_NEWQDISC,
+                flags,
                 ifindex,
-                message: message.unwrap_or_else(|| source.to_string()),
-            }),
-            Err(e) => Err(e),
+                TC_H_CLSACT & 0xffff_0000,
+                TC_H_CLSACT,
+                0,
+            );
+            msg.attr_str(libc::TCA_KIND, "clsact");
+            match self.run("adding the clsact qdisc", ifindex, msg) {
+                Ok(_) => return Ok(extra == exclusive),
+                Err(e) if extra == exclusive && e.errno() == Some(libc::EEXIST) => {}
+                Err(TcError::Kernel {
+                    message, source, ..
+                }) if source.raw_os_error() == Some(libc::EINVAL) => {
+                    return Err(TcError::ForeignQdisc {
+                        ifindex,
+                        message: message.unwrap_or_else(|| source.to_string()),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
         }
+        Ok(false)
     }
 
     /// Points the filter at (`priority`, [`FILTER_HANDLE`]) of the `dir`

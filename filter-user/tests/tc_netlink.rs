@@ -25,8 +25,11 @@ fn filters_are_created_listed_replaced_and_deleted() {
     let _in = ns.enter();
     let mut rtnl = Rtnl::open().expect("rtnetlink");
 
-    rtnl.ensure_clsact(ix).expect("clsact");
-    rtnl.ensure_clsact(ix).expect("clsact again is fine");
+    assert!(rtnl.ensure_clsact(ix).expect("clsact"), "created");
+    assert!(
+        !rtnl.ensure_clsact(ix).expect("clsact again is fine"),
+        "already there"
+    );
     assert!(
         rtnl.filters(ix, Direction::FromGuest)
             .expect("list")
