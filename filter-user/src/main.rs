@@ -17,6 +17,18 @@ use filter_user::sources::VifId;
 
 use cli::{Cli, Command, HotplugAction};
 
+/// Prints one line to stderr in a single write: stderr is unbuffered, so
+/// `eprintln!` writes a line in pieces, a syscall each, which concurrent
+/// hotplugs logging to the same file can interleave.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut line = format!($($arg)*);
+        line.push('\n');
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }};
+}
+
 /// Exit code of a usage error.
 const USAGE: u8 = 2;
 
@@ -32,10 +44,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(Usage(msg)) = e.downcast_ref::<Usage>() {
-                eprintln!("vifguard: {msg}");
+                say!("vifguard: {msg}");
                 return ExitCode::from(USAGE);
             }
-            eprintln!("vifguard: {e:#}");
+            say!("vifguard: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -184,7 +196,7 @@ fn attach(cfg: &HostConfig, iface: &str, vif: &VifId) -> Result<()> {
     }
     let mut loaded = lifecycle::ensure_loaded(cfg)?;
     let ix = loaded.attach(iface, vif, cfg)?;
-    eprintln!("vifguard: {iface} (ifindex {ix}, {vif}) attached");
+    say!("vifguard: {iface} (ifindex {ix}, {vif}) attached");
     Ok(())
 }
 
@@ -202,9 +214,7 @@ fn detach(cfg: &HostConfig, iface: &str) -> Result<()> {
             // Gone already: clean every interface that vanished.
             let gone = loaded.clean_vanished()?;
             if !gone.is_empty() {
-                eprintln!(
-                    "vifguard: {iface} is gone; removed the state of vanished ifindexes {gone:?}"
-                );
+                say!("vifguard: {iface} is gone; removed the state of vanished ifindexes {gone:?}");
             }
         }
     }
@@ -219,7 +229,7 @@ fn sync(cfg: &HostConfig) -> Result<()> {
             continue;
         };
         if let Err(e) = loaded.attach(&name, &vif, cfg) {
-            eprintln!("vifguard: {e}");
+            say!("vifguard: {e}");
             failures.push(name);
         }
     }
@@ -446,7 +456,7 @@ fn serve_metrics(cfg: &HostConfig, addr: &str) -> Result<()> {
         ))
     })?;
     let listener = TcpListener::bind(sockaddr).with_context(|| format!("listen on {addr}"))?;
-    eprintln!(
+    say!(
         "vifguard: serving metrics on http://{}/metrics",
         listener.local_addr()?
     );
@@ -454,12 +464,12 @@ fn serve_metrics(cfg: &HostConfig, addr: &str) -> Result<()> {
         let mut stream = match conn {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("vifguard: metrics: accept: {e}");
+                say!("vifguard: metrics: accept: {e}");
                 continue;
             }
         };
         if let Err(e) = answer(cfg, &mut stream) {
-            eprintln!("vifguard: metrics request: {e:#}");
+            say!("vifguard: metrics request: {e:#}");
         }
     }
     Ok(())

@@ -185,8 +185,12 @@ impl Layout {
                 });
             }
         }
-        for d in [self.maps(), self.progs_root(), self.links()] {
-            std::fs::create_dir_all(&d).map_err(io_err(&d, "create directory"))?;
+        // Created in this order: when the last is there, all are (one
+        // stat for every hotplug instead of a mkdir and a stat each).
+        if !self.links().is_dir() {
+            for d in [self.maps(), self.progs_root(), self.links()] {
+                std::fs::create_dir_all(&d).map_err(io_err(&d, "create directory"))?;
+            }
         }
         Ok(())
     }
