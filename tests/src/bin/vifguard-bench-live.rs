@@ -88,7 +88,7 @@ struct Config {
 
 const USAGE: &str = "\
 usage: vifguard-bench-live [--quick] [--n 1,64,512] [--seconds 2] [--rounds 5]
-                           [--apply-reps 7] [--sync 1000] [--sync-reps 3]
+                           [--apply-reps 15] [--sync 1000] [--sync-reps 3]
                            [--svg PATH] [--run-id ID]";
 
 fn parse_args() -> Res<Config> {
@@ -96,7 +96,7 @@ fn parse_args() -> Res<Config> {
         ns: vec![1, 64, 512],
         seconds: 2.0,
         rounds: 5,
-        apply_reps: 7,
+        apply_reps: 15,
         sync_count: 1000,
         sync_reps: 3,
         svg: None,
