@@ -1,6 +1,7 @@
 //! The eBPF object and its maps: loading, and writing one interface's
 //! policy into the maps (or removing it), reading counters back.
 
+use std::collections::HashMap as StdHashMap;
 use std::path::Path;
 
 use aya::maps::{
@@ -151,6 +152,21 @@ pub struct Maps {
     pub counters: PerCpuArray<MapData, SlotCounters>,
     pub no_policy: PerCpuHashMap<MapData, u32, NoPolicyCounters>,
     pub event_budget: PerCpuArray<MapData, EventBudget>,
+    /// Built on the first write, see [`Index`].
+    index: Option<Index>,
+}
+
+/// Who holds what, read from the maps once per command and then kept in
+/// step with every write the command makes: it holds the layout's lock,
+/// and the programs never write these maps. Without it every install
+/// would read the whole policy map (to find a free slot) and iterate all
+/// four tries (to find the interface's old entries): a sync of N vifs
+/// with prefixes would cost O(N²) syscalls. Dropped after a failed write
+/// (what was written is unknown; the next write reads the maps again).
+#[derive(Default)]
+struct Index {
+    slots: StdHashMap<u32, u32>,
+    tries: StdHashMap<u32, Entries>,
 }
 
 macro_rules! typed {
@@ -209,6 +225,7 @@ impl Maps {
             counters: typed!(take(names::COUNTERS)?, names::COUNTERS),
             no_policy: typed!(take(names::NO_POLICY)?, names::NO_POLICY),
             event_budget: typed!(take(names::EVENT_BUDGET)?, names::EVENT_BUDGET),
+            index: None,
         })
     }
 
@@ -228,6 +245,7 @@ impl Maps {
             counters: typed!(open(names::COUNTERS)?, names::COUNTERS),
             no_policy: typed!(open(names::NO_POLICY)?, names::NO_POLICY),
             event_budget: typed!(open(names::EVENT_BUDGET)?, names::EVENT_BUDGET),
+            index: None,
         })
     }
 
@@ -266,9 +284,24 @@ impl Maps {
         policy: &Policy,
         events_per_sec: u32,
     ) -> Result<u32, DatapathError> {
-        let existing = self.policy.get(&ifindex, 0).ok();
+        let r = self.install_indexed(ifindex, policy, events_per_sec);
+        if r.is_err() {
+            self.index = None;
+        }
+        r
+    }
+
+    fn install_indexed(
+        &mut self,
+        ifindex: u32,
+        policy: &Policy,
+        events_per_sec: u32,
+    ) -> Result<u32, DatapathError> {
+        let index = self.index()?;
+        let existing = index.slots.get(&ifindex).copied();
+        let old = index.tries.get(&ifindex).cloned();
         let slot = match existing {
-            Some(v) => v.slot,
+            Some(slot) => slot,
             None => {
                 let slot = self.free_slot()?;
                 self.reset_slot(slot)?;
@@ -276,7 +309,6 @@ impl Maps {
             }
         };
         let new = encode(policy, ifindex, slot, events_per_sec);
-        let old = self.trie_entries(ifindex)?;
         for (len, k) in &new.src_v4 {
             self.src_v4
                 .insert(&Key::new(*len, *k), 1, 0)
@@ -300,52 +332,105 @@ impl Maps {
         self.policy
             .insert(ifindex, new.policy, 0)
             .map_err(map_err(names::POLICY, "insert"))?;
-        self.remove_trie_entries(&old, Some(&new))?;
+        if let Some(old) = &old {
+            self.remove_trie_entries(old, Some(&new))?;
+        }
+        let index = self.index()?;
+        index.slots.insert(ifindex, slot);
+        index.tries.insert(ifindex, new);
         Ok(slot)
     }
 
     /// Removes every entry of `ifindex`: the policy first (the interface
     /// then fails closed as `no_policy`), then its trie entries.
     pub fn remove(&mut self, ifindex: u32) -> Result<bool, DatapathError> {
+        let r = self.remove_indexed(ifindex);
+        if r.is_err() {
+            self.index = None;
+        }
+        r
+    }
+
+    fn remove_indexed(&mut self, ifindex: u32) -> Result<bool, DatapathError> {
         let had = match self.policy.remove(&ifindex) {
             Ok(()) => true,
             Err(e) if is_not_found(&e) => false,
             Err(e) => return Err(map_err(names::POLICY, "remove")(e)),
         };
-        let old = self.trie_entries(ifindex)?;
-        self.remove_trie_entries(&old, None)?;
+        if let Some(old) = self.index()?.tries.get(&ifindex).cloned() {
+            self.remove_trie_entries(&old, None)?;
+        }
         match self.no_policy.remove(&ifindex) {
             Ok(()) => {}
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(map_err(names::NO_POLICY, "remove")(e)),
         }
+        let index = self.index()?;
+        index.slots.remove(&ifindex);
+        index.tries.remove(&ifindex);
         Ok(had)
     }
 
-    /// The trie entries currently stored for `ifindex`.
-    fn trie_entries(&self, ifindex: u32) -> Result<Entries, DatapathError> {
-        let ix = ifindex.to_ne_bytes();
-        fn mine<K: Copy + aya::Pod>(
+    /// The index, read from the maps on first use.
+    fn index(&mut self) -> Result<&mut Index, DatapathError> {
+        if self.index.is_none() {
+            self.index = Some(self.read_index()?);
+        }
+        Ok(self.index.get_or_insert_with(Index::default))
+    }
+
+    /// Every interface's slot and trie entries, as the maps hold them.
+    fn read_index(&self) -> Result<Index, DatapathError> {
+        fn scan<K: Copy + aya::Pod>(
             trie: &LpmTrie<MapData, K, u32>,
             name: &'static str,
-            owner: impl Fn(&K) -> bool,
-        ) -> Result<Vec<(u32, K)>, DatapathError> {
-            let mut out = Vec::new();
+            ifindex: impl Fn(&K) -> u32,
+            tries: &mut StdHashMap<u32, Entries>,
+            field: impl Fn(&mut Entries) -> &mut Vec<(u32, K)>,
+        ) -> Result<(), DatapathError> {
             for key in trie.keys() {
                 let key = key.map_err(map_err(name, "iterate"))?;
-                if owner(&key.data()) {
-                    out.push((key.prefix_len(), key.data()));
-                }
+                let e = tries
+                    .entry(ifindex(&key.data()))
+                    .or_insert_with(Entries::none);
+                field(e).push((key.prefix_len(), key.data()));
             }
-            Ok(out)
+            Ok(())
         }
-        Ok(Entries {
-            policy: IfacePolicy::ZERO,
-            src_v4: mine(&self.src_v4, names::SRC_V4, |k| k.ifindex == ix)?,
-            src_v6: mine(&self.src_v6, names::SRC_V6, |k| k.ifindex == ix)?,
-            dst_v4: mine(&self.dst_v4, names::DST_V4, |k| k.ifindex == ix)?,
-            dst_v6: mine(&self.dst_v6, names::DST_V6, |k| k.ifindex == ix)?,
-        })
+        let mut index = Index::default();
+        for (ifindex, p) in self.policies()? {
+            index.slots.insert(ifindex, p.slot);
+        }
+        let t = &mut index.tries;
+        scan(
+            &self.src_v4,
+            names::SRC_V4,
+            |k| u32::from_ne_bytes(k.ifindex),
+            t,
+            |e| &mut e.src_v4,
+        )?;
+        scan(
+            &self.src_v6,
+            names::SRC_V6,
+            |k| u32::from_ne_bytes(k.ifindex),
+            t,
+            |e| &mut e.src_v6,
+        )?;
+        scan(
+            &self.dst_v4,
+            names::DST_V4,
+            |k| u32::from_ne_bytes(k.ifindex),
+            t,
+            |e| &mut e.dst_v4,
+        )?;
+        scan(
+            &self.dst_v6,
+            names::DST_V6,
+            |k| u32::from_ne_bytes(k.ifindex),
+            t,
+            |e| &mut e.dst_v6,
+        )?;
+        Ok(index)
     }
 
     fn remove_trie_entries(
@@ -400,11 +485,11 @@ impl Maps {
 
     /// The lowest slot no policy uses. Slot 0 is reserved for interfaces
     /// without a policy (their event budget).
-    fn free_slot(&self) -> Result<u32, DatapathError> {
+    fn free_slot(&mut self) -> Result<u32, DatapathError> {
         let max = self.counters.len();
         let mut used = vec![false; max as usize];
-        for (_, p) in self.policies()? {
-            if let Some(u) = used.get_mut(p.slot as usize) {
+        for &slot in self.index()?.slots.values() {
+            if let Some(u) = used.get_mut(slot as usize) {
                 *u = true;
             }
         }

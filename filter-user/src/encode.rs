@@ -19,6 +19,19 @@ pub struct Entries {
     pub dst_v6: Vec<(u32, V6Key)>,
 }
 
+impl Entries {
+    /// Nothing: a zero policy and no trie entry.
+    pub fn none() -> Entries {
+        Entries {
+            policy: IfacePolicy::ZERO,
+            src_v4: Vec::new(),
+            src_v6: Vec::new(),
+            dst_v4: Vec::new(),
+            dst_v6: Vec::new(),
+        }
+    }
+}
+
 pub fn v4_key(ifindex: u32, c: &Cidr4) -> (u32, V4Key) {
     (
         filter_common::IFINDEX_BITS + u32::from(c.len),

@@ -42,3 +42,99 @@ fn many_interfaces_get_distinct_slots_and_read_back() {
         .collect();
     assert_eq!(k.set_policy(5000, &p), freed[0]);
 }
+
+/// A vif's trie entries follow its policy across commands: each command
+/// (here: each `Maps` opened on the pinned maps) reads who holds what once
+/// and keeps it in step with its own writes; a prefix replaced or dropped
+/// leaves no entry behind, in the same command or the next, and entries
+/// left without a policy (a loader killed mid-install) are removed when
+/// their ifindex is installed again.
+#[test]
+fn trie_entries_follow_the_policy_across_commands() {
+    use filter_common::V4Key;
+    use filter_user::datapath::Maps;
+    use filter_user::policy::{MacAddr, Policy};
+    use std::collections::BTreeSet;
+
+    let dir = std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/vifguard-test-tries-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("bpffs test directory");
+    let _ebpf = filter_user::datapath::load(64, Some(&dir)).expect("load");
+    let open = || Maps::open_pinned(&dir).expect("open the pinned maps");
+    let v4 = |m: &Maps| -> BTreeSet<(u32, [u8; 4], [u8; 4])> {
+        m.src_v4
+            .keys()
+            .map(|k| k.expect("key"))
+            .map(|k| {
+                let d: V4Key = k.data();
+                (k.prefix_len(), d.ifindex, d.addr)
+            })
+            .collect()
+    };
+    let v6 = |m: &Maps| -> usize { m.src_v6.keys().count() };
+    let policy = |prefixes: &[&str]| {
+        let mut p = Policy::locked(MacAddr([0x00, 0x16, 0x3e, 0, 0, 7]));
+        for c in prefixes {
+            match c.parse::<filter_user::policy::Cidr>().expect("cidr") {
+                filter_user::policy::Cidr::V4(c) => p.ipv4.push(c),
+                filter_user::policy::Cidr::V6(c) => p.ipv6.push(c),
+            }
+        }
+        p.validate().expect("valid");
+        p
+    };
+    let ix = 7u32.to_ne_bytes();
+
+    let mut first = open();
+    first
+        .install(7, &policy(&["198.51.100.0/24", "2001:db8:7::/48"]), 100)
+        .expect("install");
+    assert_eq!(
+        v4(&first),
+        BTreeSet::from([(32 + 24, ix, [198, 51, 100, 0])])
+    );
+    assert_eq!(v6(&first), 1);
+    // Same command: the /24 is replaced, the IPv6 prefix dropped.
+    first
+        .install(7, &policy(&["203.0.113.0/24"]), 100)
+        .expect("re-install");
+    assert_eq!(
+        v4(&first),
+        BTreeSet::from([(32 + 24, ix, [203, 0, 113, 0])])
+    );
+    assert_eq!(v6(&first), 0);
+    drop(first);
+
+    // Next command: reads the maps, drops the prefix.
+    let mut second = open();
+    second.install(7, &policy(&[]), 100).expect("install");
+    assert!(v4(&second).is_empty());
+    // Entries with no policy (a killed install) for ifindex 9 ...
+    let orphan = V4Key {
+        ifindex: 9u32.to_ne_bytes(),
+        addr: [192, 0, 2, 0],
+    };
+    second
+        .src_v4
+        .insert(&aya::maps::lpm_trie::Key::new(32 + 24, orphan), 1, 0)
+        .expect("orphan");
+    drop(second);
+    // ... are gone when the next command installs ifindex 9.
+    let mut third = open();
+    third
+        .install(9, &policy(&["198.51.100.0/25"]), 100)
+        .expect("install");
+    let ix9 = 9u32.to_ne_bytes();
+    assert_eq!(
+        v4(&third),
+        BTreeSet::from([(32 + 25, ix9, [198, 51, 100, 0])])
+    );
+    // Removal takes the entries along.
+    assert!(third.remove(9).expect("remove"));
+    assert!(v4(&third).is_empty());
+    drop(third);
+    let _ = std::fs::remove_dir_all(&dir);
+}
