@@ -353,6 +353,27 @@ fn ip_of(domid: u32) -> Ipv4Addr {
     Ipv4Addr::new(10, (domid / 200) as u8, (domid % 200 + 1) as u8, 10)
 }
 
+/// Entries of the SRC_V4 trie pinned under the bpffs root `root`.
+fn trie_entries(root: &Path) -> Res<usize> {
+    let dir = filter_user::pins::Layout::new(root).maps();
+    let maps = filter_user::datapath::Maps::open_pinned(&dir)
+        .map_err(|e| format!("open the maps in {}: {e}", dir.display()))?;
+    Ok(maps.src_v4.keys().count())
+}
+
+/// The vifs' `ip` nodes as the /24 around their address: one LPM trie
+/// entry per vif instead of an address inline in the policy.
+fn publish_prefixes(xs: &TestXenstored, domids: std::ops::RangeInclusive<u32>) -> Res<()> {
+    let mut c = xs.client().map_err(|e| format!("xenstore client: {e}"))?;
+    for d in domids {
+        let o = ip_of(d).octets();
+        let node = format!("/local/domain/0/backend/vif/{d}/0/ip");
+        c.write(&node, format!("{}.{}.{}.0/24", o[0], o[1], o[2]).as_bytes())
+            .map_err(|e| format!("xenstore write {node}: {e}"))?;
+    }
+    Ok(())
+}
+
 fn vif_name(domid: u32) -> String {
     format!("vif{domid}.0")
 }
@@ -1318,6 +1339,8 @@ impl NResult {
 /// `vifguard sync` of many vifs, one way of attaching.
 struct SyncRun {
     attach: Attach,
+    /// Policies with a /24 prefix each (trie entries) instead of one address.
+    prefixes: bool,
     /// From nothing attached and nothing pinned, as after a reboot.
     cold: Vec<Duration>,
     /// Everything attached already.
@@ -1512,9 +1535,17 @@ fn bench_sync(ctx: &Ctx, cfg: &Config) -> Res<SyncResult> {
     let root = BpffsRoot(ctx.bpffs("sync"));
     let vifs: Vec<String> = (1..=count as u32).map(vif_name).collect();
     let mut runs = Vec::new();
-    for attach in [Attach::Tc, Attach::Tcx] {
+    for (attach, prefixes) in [
+        (Attach::Tc, false),
+        (Attach::Tcx, false),
+        (Attach::Tc, true),
+    ] {
+        if prefixes {
+            publish_prefixes(&ctx.xs, 1..=count as u32)?;
+        }
         let mut run = SyncRun {
             attach,
+            prefixes,
             cold: Vec::new(),
             warm: Vec::new(),
         };
@@ -1529,10 +1560,19 @@ fn bench_sync(ctx: &Ctx, cfg: &Config) -> Res<SyncResult> {
                     2 * count
                 ));
             }
+            if prefixes {
+                let entries = trie_entries(&root.0)?;
+                if entries != count {
+                    return Err(format!(
+                        "vifguard sync with prefixes: {entries} SRC_V4 trie entries, expected {count}"
+                    ));
+                }
+            }
             let warm = timed(&dom0, ctx.vifguard_timed(&root.0, attach).arg("sync"))?;
             progress(&format!(
-                "sync {} {}/{}: cold {:.2} s, warm {:.2} s",
+                "sync {}{} {}/{}: cold {:.2} s, warm {:.2} s",
                 attach.name(),
+                if prefixes { ", a /24 per vif" } else { "" },
                 rep + 1,
                 cfg.sync_reps,
                 cold.as_secs_f64(),
@@ -1542,6 +1582,9 @@ fn bench_sync(ctx: &Ctx, cfg: &Config) -> Res<SyncResult> {
             run.warm.push(warm);
         }
         runs.push(run);
+        if prefixes {
+            publish_policies(&ctx.xs, 1..=count as u32)?;
+        }
     }
     clear(&dom0, &root.0, &vifs)?;
     drop(root);
@@ -1678,20 +1721,25 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
     let _ = writeln!(o, "\n### Sync of {} interfaces\n", sync.count);
     let _ = writeln!(
         o,
-        "{} veth vifs `vif1.0`…`vif{}.0` in one namespace, their policies in the test xenstored; `vifguard sync` in that namespace, {} times each way of attaching: cold (nothing pinned and nothing attached, as after a host reboot: loads and verifies the programs, creates and pins the maps, resolves every policy, attaches 2 hooks per vif) and warm (everything attached: re-resolves every policy and re-points every hook). Before each cold run the bpffs root and every clsact qdisc are removed and the benchmark waits until the kernel has no vifguard program on any vif.\n",
+        "{} veth vifs `vif1.0`…`vif{}.0` in one namespace, their policies in the test xenstored; `vifguard sync` in that namespace, {} times each way of attaching, and with `attach = \"tc\"` once more with every vif's `ip` node a /24 prefix instead of one address (an LPM trie entry per vif: what a sync costs when policies have prefixes): cold (nothing pinned and nothing attached, as after a host reboot: loads and verifies the programs, creates and pins the maps, resolves every policy, attaches 2 hooks per vif) and warm (everything attached: re-resolves every policy and re-points every hook). Before each cold run the bpffs root and every clsact qdisc are removed and the benchmark waits until the kernel has no vifguard program on any vif.\n",
         sync.count,
         sync.count,
         sync.runs.first().map_or(0, |r| r.cold.len()),
     );
-    let _ = writeln!(o, "| attach | sync | median s | min–max s |");
-    let _ = writeln!(o, "|---|---|---|---|");
+    let _ = writeln!(o, "| attach | policies | sync | median s | min–max s |");
+    let _ = writeln!(o, "|---|---|---|---|---|");
     for run in &sync.runs {
+        let policies = if run.prefixes {
+            "a /24 each (LPM trie entries)"
+        } else {
+            "one address each"
+        };
         for (name, v) in [("cold", &run.cold), ("warm", &run.warm)] {
             let s: Vec<f64> = v.iter().map(Duration::as_secs_f64).collect();
             let (lo, hi) = min_max(&s);
             let _ = writeln!(
                 o,
-                "| {} | {name} | {:.2} | {lo:.2}–{hi:.2} |",
+                "| {} | {policies} | {name} | {:.2} | {lo:.2}–{hi:.2} |",
                 run.attach.name(),
                 median(&s)
             );
@@ -1700,7 +1748,7 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
     let secs = |attach: Attach, cold: bool| {
         sync.runs
             .iter()
-            .find(|r| r.attach == attach)
+            .find(|r| r.attach == attach && !r.prefixes)
             .map_or(f64::NAN, |r| {
                 median(&ms(if cold { &r.cold } else { &r.warm })) / 1000.0
             })
