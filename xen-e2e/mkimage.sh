@@ -5,7 +5,9 @@
 # the domU kernel as an uncompressed ELF, and a GRUB ISO that boots
 # Xen -> dom0. Called by `cargo xtask xen-e2e`; every input comes in the
 # environment:
-#   ROOT      the Xen/dom0 packages unpacked with dpkg-deb -x
+#   ROOT      the Xen packages unpacked with dpkg-deb -x
+#   KROOT     the kernel package (dom0's and the guests') unpacked the same
+#             way, in a directory of its own
 #   BUSYBOX   a static busybox binary
 #   VIFGUARD  the vifguard binary to test
 #   SENDER    vifguard-e2e-send (crafted ND frames, run in the guests)
@@ -13,9 +15,14 @@
 #   HOOK      vifguard's xl hotplug wrapper (filter-user/scripts/vif-vifguard)
 #   OUT       output directory (xen.iso lands here)
 set -euo pipefail
-: "${ROOT:?}" "${BUSYBOX:?}" "${VIFGUARD:?}" "${SENDER:?}" "${SRC:?}" "${HOOK:?}" "${OUT:?}"
+: "${ROOT:?}" "${KROOT:?}" "${BUSYBOX:?}" "${VIFGUARD:?}" "${SENDER:?}" "${SRC:?}" "${HOOK:?}" "${OUT:?}"
 
-KVER=$(basename "$(ls -d "$ROOT"/lib/modules/*)")
+KMODS=("$KROOT"/lib/modules/*)
+if [ "${#KMODS[@]}" != 1 ] || [ ! -d "${KMODS[0]}" ]; then
+    echo "mkimage: want one kernel in $KROOT/lib/modules, found: ${KMODS[*]}" >&2
+    exit 1
+fi
+KVER=$(basename "${KMODS[0]}")
 MULTIARCH=usr/lib/x86_64-linux-gnu
 XENLIB="$ROOT/$MULTIARCH"
 rm -rf "$OUT/dom0" "$OUT/domu" "$OUT/iso"
@@ -62,8 +69,8 @@ modules_into() { # tree module...
     : >"$tree/etc/modules-order"
     local m path
     for m in "$@"; do
-        for path in $(modprobe -d "$ROOT" -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}'); do
-            rel=${path#"$ROOT"/}
+        for path in $(modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}'); do
+            rel=${path#"$KROOT"/}
             rel=${rel#/}
             case "$rel" in
             *.ko.xz) ko=${rel%.xz} ;;
@@ -73,9 +80,9 @@ modules_into() { # tree module...
             if [ ! -e "$tree/$ko" ]; then
                 mkdir -p "$tree/$(dirname "$ko")"
                 case "$rel" in
-                *.xz) xz -dc "$ROOT/$rel" >"$tree/$ko" ;;
-                *.zst) zstd -qdc "$ROOT/$rel" >"$tree/$ko" ;;
-                *) cp "$ROOT/$rel" "$tree/$ko" ;;
+                *.xz) xz -dc "$KROOT/$rel" >"$tree/$ko" ;;
+                *.zst) zstd -qdc "$KROOT/$rel" >"$tree/$ko" ;;
+                *) cp "$KROOT/$rel" "$tree/$ko" ;;
                 esac
                 echo "/$ko" >>"$tree/etc/modules-order"
             fi
@@ -95,7 +102,7 @@ cpio_gz() { # tree out
     (cd "$1" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$2"
 }
 
-depmod -b "$ROOT" "$KVER"
+depmod -b "$KROOT" "$KVER"
 
 # --- domU: busybox, xen-netfront, the xenstore client (commands from dom0),
 # the ND frame sender.
@@ -115,7 +122,7 @@ cpio_gz "$D" "$OUT/domu-initrd.gz"
 
 # The domU kernel as an uncompressed ELF: decompressing the bzImage inside
 # the emulated dom0 costs seconds per guest.
-K="$ROOT/boot/vmlinuz-$KVER"
+K="$KROOT/boot/vmlinuz-$KVER"
 # The payload is xz (Debian's 6.1) or zstd (6.12); the decompressors stop
 # with an error at the data after it, which is expected.
 # (No `| head -1` in these pipelines: see gcc_s below.)
