@@ -123,17 +123,20 @@ cpio_gz "$D" "$OUT/domu-initrd.gz"
 # The domU kernel as an uncompressed ELF: decompressing the bzImage inside
 # the emulated dom0 costs seconds per guest.
 K="$KROOT/boot/vmlinuz-$KVER"
-# The payload is xz (Debian's 6.1) or zstd (6.12); the decompressors stop
-# with an error at the data after it, which is expected.
-# (No `| head -1` in these pipelines: see gcc_s below.)
-off=$(LC_ALL=C grep -aobP '\x28\xb5\x2f\xfd' "$K" | awk -F: 'NR == 1 {print $1}')
-if [ -n "$off" ]; then
-    tail -c +"$((off + 1))" "$K" | zstd -qdc >"$OUT/vmlinux" 2>/dev/null || true
-else
-    off=$(LC_ALL=C grep -aobP '\xfd7zXZ\x00' "$K" | awk -F: 'NR == 1 {print $1}')
-    tail -c +"$((off + 1))" "$K" | xz -dc >"$OUT/vmlinux" 2>/dev/null || true
-fi
-file -b "$OUT/vmlinux" | grep -q '^ELF' || { echo "mkimage: cannot extract vmlinux from $K" >&2; exit 1; }
+# The payload is xz (Debian's 6.1) or zstd (6.12): try each format whose
+# magic the bzImage holds until one gives an ELF file. The decompressors
+# stop with an error at the data after the payload, which is expected.
+# (No `| head -1` in these pipelines: see gcc_s below. grep finding no
+# magic is no error: with pipefail it would end the script.)
+is_elf() { [ -s "$1" ] && file -b "$1" | grep -q '^ELF'; }
+rm -f "$OUT/vmlinux"
+for fmt in 'zstd -qdc:\x28\xb5\x2f\xfd' 'xz -dc:\xfd7zXZ\x00'; do
+    off=$({ LC_ALL=C grep -aobP "${fmt#*:}" "$K" || true; } | awk -F: 'NR == 1 {print $1}')
+    [ -n "$off" ] || continue
+    tail -c +"$((off + 1))" "$K" | ${fmt%%:*} >"$OUT/vmlinux" 2>/dev/null || true
+    is_elf "$OUT/vmlinux" && break
+done
+is_elf "$OUT/vmlinux" || { echo "mkimage: cannot extract vmlinux from $K" >&2; exit 1; }
 
 # --- dom0: bash, iproute2, the Xen toolstack, vifguard, the test.
 R=$OUT/dom0
