@@ -5,7 +5,9 @@
 # the domU kernel as an uncompressed ELF, and a GRUB ISO that boots
 # Xen -> dom0. Called by `cargo xtask xen-e2e`; every input comes in the
 # environment:
-#   ROOT      the Xen/dom0 packages unpacked with dpkg-deb -x
+#   ROOT      the Xen packages unpacked with dpkg-deb -x
+#   KROOT     the kernel package (dom0's and the guests') unpacked the same
+#             way, in a directory of its own
 #   BUSYBOX   a static busybox binary
 #   VIFGUARD  the vifguard binary to test
 #   SENDER    vifguard-e2e-send (crafted ND frames, run in the guests)
@@ -13,9 +15,14 @@
 #   HOOK      vifguard's xl hotplug wrapper (filter-user/scripts/vif-vifguard)
 #   OUT       output directory (xen.iso lands here)
 set -euo pipefail
-: "${ROOT:?}" "${BUSYBOX:?}" "${VIFGUARD:?}" "${SENDER:?}" "${SRC:?}" "${HOOK:?}" "${OUT:?}"
+: "${ROOT:?}" "${KROOT:?}" "${BUSYBOX:?}" "${VIFGUARD:?}" "${SENDER:?}" "${SRC:?}" "${HOOK:?}" "${OUT:?}"
 
-KVER=$(basename "$(ls -d "$ROOT"/lib/modules/*)")
+KMODS=("$KROOT"/lib/modules/*)
+if [ "${#KMODS[@]}" != 1 ] || [ ! -d "${KMODS[0]}" ]; then
+    echo "mkimage: want one kernel in $KROOT/lib/modules, found: ${KMODS[*]}" >&2
+    exit 1
+fi
+KVER=$(basename "${KMODS[0]}")
 MULTIARCH=usr/lib/x86_64-linux-gnu
 XENLIB="$ROOT/$MULTIARCH"
 rm -rf "$OUT/dom0" "$OUT/domu" "$OUT/iso"
@@ -62,8 +69,8 @@ modules_into() { # tree module...
     : >"$tree/etc/modules-order"
     local m path
     for m in "$@"; do
-        for path in $(modprobe -d "$ROOT" -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}'); do
-            rel=${path#"$ROOT"/}
+        for path in $(modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}'); do
+            rel=${path#"$KROOT"/}
             rel=${rel#/}
             case "$rel" in
             *.ko.xz) ko=${rel%.xz} ;;
@@ -73,9 +80,9 @@ modules_into() { # tree module...
             if [ ! -e "$tree/$ko" ]; then
                 mkdir -p "$tree/$(dirname "$ko")"
                 case "$rel" in
-                *.xz) xz -dc "$ROOT/$rel" >"$tree/$ko" ;;
-                *.zst) zstd -qdc "$ROOT/$rel" >"$tree/$ko" ;;
-                *) cp "$ROOT/$rel" "$tree/$ko" ;;
+                *.xz) xz -dc "$KROOT/$rel" >"$tree/$ko" ;;
+                *.zst) zstd -qdc "$KROOT/$rel" >"$tree/$ko" ;;
+                *) cp "$KROOT/$rel" "$tree/$ko" ;;
                 esac
                 echo "/$ko" >>"$tree/etc/modules-order"
             fi
@@ -95,7 +102,7 @@ cpio_gz() { # tree out
     (cd "$1" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$2"
 }
 
-depmod -b "$ROOT" "$KVER"
+depmod -b "$KROOT" "$KVER"
 
 # --- domU: busybox, xen-netfront, the xenstore client (commands from dom0),
 # the ND frame sender.
@@ -115,18 +122,21 @@ cpio_gz "$D" "$OUT/domu-initrd.gz"
 
 # The domU kernel as an uncompressed ELF: decompressing the bzImage inside
 # the emulated dom0 costs seconds per guest.
-K="$ROOT/boot/vmlinuz-$KVER"
-# The payload is xz (Debian's 6.1) or zstd (6.12); the decompressors stop
-# with an error at the data after it, which is expected.
-# (No `| head -1` in these pipelines: see gcc_s below.)
-off=$(LC_ALL=C grep -aobP '\x28\xb5\x2f\xfd' "$K" | awk -F: 'NR == 1 {print $1}')
-if [ -n "$off" ]; then
-    tail -c +"$((off + 1))" "$K" | zstd -qdc >"$OUT/vmlinux" 2>/dev/null || true
-else
-    off=$(LC_ALL=C grep -aobP '\xfd7zXZ\x00' "$K" | awk -F: 'NR == 1 {print $1}')
-    tail -c +"$((off + 1))" "$K" | xz -dc >"$OUT/vmlinux" 2>/dev/null || true
-fi
-file -b "$OUT/vmlinux" | grep -q '^ELF' || { echo "mkimage: cannot extract vmlinux from $K" >&2; exit 1; }
+K="$KROOT/boot/vmlinuz-$KVER"
+# The payload is xz (Debian's 6.1) or zstd (6.12): try each format whose
+# magic the bzImage holds until one gives an ELF file. The decompressors
+# stop with an error at the data after the payload, which is expected.
+# (No `| head -1` in these pipelines: see gcc_s below. grep finding no
+# magic is no error: with pipefail it would end the script.)
+is_elf() { [ -s "$1" ] && file -b "$1" | grep -q '^ELF'; }
+rm -f "$OUT/vmlinux"
+for fmt in 'zstd -qdc:\x28\xb5\x2f\xfd' 'xz -dc:\xfd7zXZ\x00'; do
+    off=$({ LC_ALL=C grep -aobP "${fmt#*:}" "$K" || true; } | awk -F: 'NR == 1 {print $1}')
+    [ -n "$off" ] || continue
+    tail -c +"$((off + 1))" "$K" | ${fmt%%:*} >"$OUT/vmlinux" 2>/dev/null || true
+    is_elf "$OUT/vmlinux" && break
+done
+is_elf "$OUT/vmlinux" || { echo "mkimage: cannot extract vmlinux from $K" >&2; exit 1; }
 
 # --- dom0: bash, iproute2, the Xen toolstack, vifguard, the test.
 R=$OUT/dom0

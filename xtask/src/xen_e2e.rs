@@ -14,8 +14,10 @@
 //! Downloads (`apt-get download`) and their unpacked tree are cached in
 //! `$VIFGUARD_CACHE` (default `.cache/xen-e2e` in the repository); the
 //! images are rebuilt on every run (about 12 s) so they always hold the
-//! vifguard built now. `VIFGUARD_E2E_BREAK=noattach` makes dom0's vifguard
-//! attach nothing, to see the checks fail.
+//! vifguard built now. `VIFGUARD_E2E_KERNEL` names the Debian package of
+//! the dom0 (and guest) kernel ([`DEFAULT_KERNEL`] unless set); each kernel
+//! is unpacked into a directory of its own. `VIFGUARD_E2E_BREAK=noattach`
+//! makes dom0's vifguard attach nothing, to see the checks fail.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -38,9 +40,12 @@ const HOST_PACKAGES: &[&str] = &[
     "file",
 ];
 
-/// The dom0 kernel: Debian 12's 6.12 kernel. vifguard attaches TCX links,
-/// which need Linux 6.6; bookworm's default 6.1 kernel has none.
-const KERNEL_META: &str = "linux-image-6.12-amd64";
+/// The dom0 kernel (the guests boot it too) unless `VIFGUARD_E2E_KERNEL`
+/// names another: a meta package such as this one or `linux-image-amd64`
+/// (bookworm's default 6.1), or a versioned image package such as
+/// `linux-image-6.1.0-56-amd64`. vifguard attaches with classic tc by
+/// default (clsact + cls_bpf); only `attach = "tcx"` needs Linux 6.6.
+const DEFAULT_KERNEL: &str = "linux-image-6.12-amd64";
 
 /// Xen, its toolstack and libraries, unpacked into the dom0 image; and a
 /// static busybox (downloaded, not installed: it conflicts with the
@@ -96,7 +101,7 @@ const DEFAULT_TIMEOUT_SECS: u64 = 900;
 pub fn run(args: &[String]) -> Result<()> {
     if let Some(a) = args.first() {
         bail!(
-            "xen-e2e takes no arguments (got {a}); environment: VIFGUARD_CACHE, VIFGUARD_E2E_TIMEOUT, VIFGUARD_E2E_BREAK"
+            "xen-e2e takes no arguments (got {a}); environment: VIFGUARD_CACHE, VIFGUARD_E2E_KERNEL, VIFGUARD_E2E_TIMEOUT, VIFGUARD_E2E_BREAK"
         );
     }
     let started = Instant::now();
@@ -107,7 +112,13 @@ pub fn run(args: &[String]) -> Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo.join(".cache/xen-e2e"));
     crate::bootstrap::install_missing(HOST_PACKAGES)?;
-    let root = fetch_and_unpack(&cache)?;
+    let meta = std::env::var("VIFGUARD_E2E_KERNEL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_KERNEL.to_string());
+    let kernel = kernel_package(&meta)?;
+    eprintln!("xtask: dom0 kernel {kernel} (from {meta})");
+    let (root, kernel_root) = fetch_and_unpack(&cache, &kernel)?;
     let busybox = fetch_busybox(&cache)?;
     let release = crate::release::build(&[
         ("filter-user", "vifguard"),
@@ -120,6 +131,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Command::new("bash")
             .arg(repo.join("xen-e2e/mkimage.sh"))
             .env("ROOT", &root)
+            .env("KROOT", &kernel_root)
             .env("BUSYBOX", &busybox)
             .env("VIFGUARD", &vifguard)
             .env("SENDER", &sender)
@@ -155,18 +167,39 @@ pub fn run(args: &[String]) -> Result<()> {
     verdict
 }
 
-/// The versioned kernel package `linux-image-6.12-amd64` points at.
-fn kernel_package() -> Result<String> {
+/// Whether `p` names a kernel image by its version (`linux-image-<digit>...`):
+/// the packages that hold a kernel, and meta packages of one series such
+/// as `linux-image-6.12-amd64`; not `linux-image-amd64`.
+fn versioned_image(p: &str) -> bool {
+    p.strip_prefix("linux-image-")
+        .and_then(|v| v.chars().next())
+        .is_some_and(|c| c.is_ascii_digit())
+}
+
+/// The versioned kernel package a meta package such as
+/// `linux-image-6.12-amd64` points at, or `package` itself when it is the
+/// versioned one (it depends on no other image).
+fn kernel_package(package: &str) -> Result<String> {
     let out = Command::new("apt-cache")
-        .args(["depends", KERNEL_META])
+        .args(["depends", package])
         .output()
         .context("running apt-cache")?;
-    String::from_utf8_lossy(&out.stdout)
+    if !out.status.success() {
+        bail!(
+            "apt-cache depends {package}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let dep = text
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Depends: "))
-        .find(|p| p.starts_with("linux-image-6."))
-        .map(str::to_string)
-        .with_context(|| format!("apt-cache depends {KERNEL_META}: no linux-image dependency"))
+        .find(|p| versioned_image(p));
+    match dep {
+        Some(p) => Ok(p.to_string()),
+        None if versioned_image(package) => Ok(package.to_string()),
+        None => bail!("apt-cache depends {package}: no linux-image dependency"),
+    }
 }
 
 /// Downloads (once) `packages` into `dir` with `apt-get download`; returns
@@ -215,31 +248,45 @@ fn download(dir: &Path, packages: &[String]) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-/// The Xen and kernel packages, unpacked into `cache/root` (redone when the
-/// set of .deb files changes).
-fn fetch_and_unpack(cache: &Path) -> Result<PathBuf> {
-    let mut packages: Vec<String> = GUEST_PACKAGES.iter().map(|s| s.to_string()).collect();
-    packages.push(kernel_package()?);
-    let debs = download(&cache.join("debs"), &packages)?;
-    let root = cache.join("root");
-    let stamp = cache.join("root.stamp");
+/// The Xen packages, unpacked into `cache/root`, and the kernel package,
+/// unpacked into `cache/kernels/<package>` (one directory per kernel, so
+/// switching kernels neither mixes their modules nor unpacks Xen again).
+fn fetch_and_unpack(cache: &Path, kernel: &str) -> Result<(PathBuf, PathBuf)> {
+    let debs_dir = cache.join("debs");
+    let xen: Vec<String> = GUEST_PACKAGES.iter().map(|s| s.to_string()).collect();
+    let root = unpack(&download(&debs_dir, &xen)?, &cache.join("root"))?;
+    let debs = download(&debs_dir, &[kernel.to_string()])?;
+    let kernel_root = unpack(&debs, &cache.join("kernels").join(kernel))?;
+    Ok((root, kernel_root))
+}
+
+/// Unpacks `debs` into `dir` with `dpkg-deb -x`, from scratch unless the
+/// stamp next to it (`<dir>.stamp`) lists exactly these .deb files.
+fn unpack(debs: &[PathBuf], dir: &Path) -> Result<PathBuf> {
+    let mut stamp = dir.as_os_str().to_owned();
+    stamp.push(".stamp");
+    let stamp = PathBuf::from(stamp);
     let want: String = debs
         .iter()
         .filter_map(|d| d.file_name().map(|n| format!("{}\n", n.to_string_lossy())))
         .collect();
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) && root.is_dir() {
-        return Ok(root);
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) && dir.is_dir() {
+        return Ok(dir.to_path_buf());
     }
-    if root.exists() {
-        fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+    if dir.exists() {
+        fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
-    fs::create_dir_all(&root)?;
-    eprintln!("xtask: unpacking {} packages", debs.len());
-    for d in &debs {
-        crate::run(Command::new("dpkg-deb").arg("-x").arg(d).arg(&root))?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    eprintln!(
+        "xtask: unpacking {} packages into {}",
+        debs.len(),
+        dir.display()
+    );
+    for d in debs {
+        crate::run(Command::new("dpkg-deb").arg("-x").arg(d).arg(dir))?;
     }
-    fs::write(&stamp, want)?;
-    Ok(root)
+    fs::write(&stamp, want).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(dir.to_path_buf())
 }
 
 fn fetch_busybox(cache: &Path) -> Result<PathBuf> {
@@ -393,6 +440,16 @@ mod tests {
         }
         s.push_str("VIFGUARD-E2E DONE\n");
         s
+    }
+
+    #[test]
+    fn versioned_kernel_packages() {
+        assert!(versioned_image("linux-image-6.1.0-56-amd64"));
+        assert!(versioned_image("linux-image-6.12.117+deb12-amd64"));
+        assert!(versioned_image("linux-image-6.12-amd64"));
+        assert!(!versioned_image("linux-image-amd64"));
+        assert!(!versioned_image("linux-image-cloud-amd64"));
+        assert!(!versioned_image("linux-base"));
     }
 
     #[test]
