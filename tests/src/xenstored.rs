@@ -334,7 +334,12 @@ impl Daemon {
                 }
             }
         });
-        let mut reader = stream;
+        // Requests are read from a buffer (a pipelined batch takes one
+        // read), and the replies to a batch go out in one write at its end
+        // (when no further request is waiting), as a daemon with an event
+        // loop answers: one wakeup for the client, not one per reply.
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, stream);
+        let mut replies: Vec<u8> = Vec::new();
         loop {
             let mut hb = [0u8; HEADER_LEN];
             if reader.read_exact(&mut hb).is_err() {
@@ -349,20 +354,28 @@ impl Daemon {
             if reader.read_exact(&mut body).is_err() {
                 break;
             }
-            let followed_at_once = bytes_waiting(&reader) > 0;
+            let followed_at_once =
+                !reader.buffer().is_empty() || bytes_waiting(reader.get_ref()) > 0;
             let (reply, events) = self.handle(id, domid, &h, &body, followed_at_once);
             let (ty, payload) = match reply {
                 Ok(r) => r,
                 Err(errno) => (MsgType::Error as u32, join_strings(&[errno])),
             };
-            if let Some(m) = encode_message(ty, h.req_id, h.tx_id, &payload) {
-                if tx.send(m).is_err() {
-                    break;
+            match encode_message(ty, h.req_id, h.tx_id, &payload) {
+                Some(m) => replies.extend_from_slice(&m),
+                None => {
+                    if let Some(m) =
+                        encode_message(MsgType::Error as u32, h.req_id, h.tx_id, b"E2BIG\0")
+                    {
+                        replies.extend_from_slice(&m);
+                    }
                 }
-            } else if let Some(m) =
-                encode_message(MsgType::Error as u32, h.req_id, h.tx_id, b"E2BIG\0")
+            }
+            // Watch events go after the reply that caused them.
+            if (!followed_at_once || !events.is_empty())
+                && tx.send(std::mem::take(&mut replies)).is_err()
             {
-                let _ = tx.send(m);
+                break;
             }
             self.deliver(events);
         }
@@ -373,7 +386,7 @@ impl Daemon {
             st.transactions.retain(|_, t| t.conn != id);
         }
         drop(tx);
-        let _ = reader.shutdown(std::net::Shutdown::Both);
+        let _ = reader.get_ref().shutdown(std::net::Shutdown::Both);
         let _ = writer_thread.join();
     }
 
