@@ -132,7 +132,27 @@ impl RawSocket {
 
     /// A socket on interface `ifindex` of the calling thread's namespace.
     pub fn bind(ifindex: i32) -> std::io::Result<RawSocket> {
-        let proto = (libc::ETH_P_ALL as u16).to_be();
+        RawSocket::bind_protocol(ifindex, (libc::ETH_P_ALL as u16).to_be())
+    }
+
+    /// A socket that only sends: bound with protocol 0, it receives
+    /// nothing (a packet generator would otherwise get a copy of every
+    /// frame it sends).
+    pub fn bind_send_only(ifindex: i32) -> std::io::Result<RawSocket> {
+        RawSocket::bind_protocol(ifindex, 0)
+    }
+
+    /// The interface the socket is bound to.
+    pub fn ifindex(&self) -> i32 {
+        self.ifindex
+    }
+
+    /// The descriptor, for callers with their own send loop (sendmmsg).
+    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    fn bind_protocol(ifindex: i32, proto: u16) -> std::io::Result<RawSocket> {
         // SAFETY: plain socket(2); the fd is owned below.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
         if fd < 0 {

@@ -25,7 +25,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use vifguard_tests::demo::find_vifguard;
 use vifguard_tests::frames::{Frame, Mac};
-use vifguard_tests::netns::NetNs;
+use vifguard_tests::netns::{NetNs, RawSocket};
 use vifguard_tests::xenstored::TestXenstored;
 
 type Res<T> = Result<T, String>;
@@ -399,47 +399,19 @@ fn publish_policies(xs: &TestXenstored, domids: std::ops::RangeInclusive<u32>) -
 // ---------------------------------------------------------------------------
 // Raw packet socket and the sending thread
 
+/// The sending guest's AF_PACKET socket (send only, see
+/// [`RawSocket::bind_send_only`]).
 struct PacketSocket {
-    fd: OwnedFd,
-    ifindex: i32,
+    raw: RawSocket,
 }
 
 impl PacketSocket {
-    /// An AF_PACKET socket on `ifname` in `ns`, bound with protocol 0 so it
-    /// receives nothing (no copy of every frame it sends).
     fn open(ns: &NetNs, ifname: &str) -> Res<PacketSocket> {
         let ifindex = ns.ifindex(ifname) as i32;
         let _in = ns.enter();
-        // SAFETY: plain socket(2); the fd is owned below.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-        if fd < 0 {
-            return Err(format!(
-                "AF_PACKET socket: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        // SAFETY: fd is a fresh, valid descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: zeroed sockaddr_ll is valid; fields set below.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = 0;
-        sll.sll_ifindex = ifindex;
-        // SAFETY: sll is a valid sockaddr_ll of the given size.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&raw const sll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if rc != 0 {
-            return Err(format!(
-                "bind AF_PACKET: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        Ok(PacketSocket { fd, ifindex })
+        let raw = RawSocket::bind_send_only(ifindex)
+            .map_err(|e| format!("AF_PACKET socket on {ifname}: {e}"))?;
+        Ok(PacketSocket { raw })
     }
 
     fn dest(&self, frame: &[u8]) -> libc::sockaddr_ll {
@@ -447,7 +419,7 @@ impl PacketSocket {
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
         sll.sll_protocol = u16::from_be_bytes([frame[12], frame[13]]).to_be();
-        sll.sll_ifindex = self.ifindex;
+        sll.sll_ifindex = self.raw.ifindex();
         sll.sll_halen = 6;
         sll.sll_addr[..6].copy_from_slice(&frame[..6]);
         sll
@@ -623,7 +595,7 @@ impl Blaster {
     fn send(&self, sock: &PacketSocket, frame: &[u8], amount: Amount) -> Res<Blast> {
         let (reply, result) = mpsc::channel();
         let job = Job {
-            fd: sock.fd.as_raw_fd(),
+            fd: sock.raw.as_raw_fd(),
             sll: sock.dest(frame),
             frame: frame.to_vec(),
             amount,
