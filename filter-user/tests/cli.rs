@@ -969,3 +969,74 @@ fn malformed_xenbus_path_is_a_usage_error() {
         "state created on a usage error"
     );
 }
+
+/// The xl hook script (scripts/vif-vifguard) never has a vif bridged
+/// without its filter: online runs the bridge script only after vifguard
+/// attached (and not at all when vifguard failed closed), offline runs it
+/// before vifguard detaches. A stand-in bridge script records, when it
+/// runs, whether the vif has vifguard's ingress filter.
+#[test]
+fn hook_script_keeps_an_unfiltered_vif_off_the_bridge() {
+    let mut h = Host::new();
+    let vif = h.vif(60, 0);
+    let bad = h.vif(61, 0);
+    let dir = std::env::temp_dir().join(format!("vg-hook-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let log = dir.join("bridge.log");
+    let bridge = dir.join("vif-bridge");
+    std::fs::write(
+        &bridge,
+        "#!/bin/sh\nn=$(tc filter show dev \"$vif\" ingress | grep -c vifguard_)\necho \"$1 $vif $n\" >>\"$LOG\"\n",
+    )
+    .expect("write the stand-in bridge script");
+    Command::new("chmod")
+        .args(["755", &bridge.to_string_lossy()])
+        .status()
+        .expect("chmod");
+    let hook = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/vif-vifguard");
+    let run_hook = |action: &str, vif: &str, domid: u32| -> Output {
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", h.dom0.name))
+            .args(["bash", hook, action])
+            .env("vif", vif)
+            .env("XENBUS_PATH", format!("backend/vif/{domid}/0"))
+            .env("VIFGUARD", BIN)
+            .env("VIFGUARD_BRIDGE_SCRIPT", &bridge)
+            .env("VIFGUARD_BPFFS", &h.root)
+            .env("VIFGUARD_CONFIG", &h.config)
+            .env("XENSTORED_PATH", h.xs.socket_path())
+            .env("LOG", &log)
+            .output()
+            .expect("run the hook script")
+    };
+    let logged = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    let out = run_hook("online", &vif, 60);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(logged(), format!("online {vif} 1\n"), "bridged unfiltered");
+
+    let out = run_hook("offline", &vif, 60);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        logged(),
+        format!("online {vif} 1\noffline {vif} 1\n"),
+        "filter removed while still bridged"
+    );
+    assert!(h.attached().is_empty(), "{:?}", h.attached());
+
+    // A policy vifguard cannot use: it fails closed, and the vif is not
+    // bridged at all.
+    h.xs.tool_ok(
+        "xenstore-write",
+        &["/local/domain/0/backend/vif/61/0/mac", "not-a-mac"],
+    )
+    .expect("xenstore-write");
+    let out = run_hook("online", &bad, 61);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        !logged().contains(&bad),
+        "bridged after a failure: {}",
+        logged()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
