@@ -16,9 +16,8 @@ fn detached_link_frees_the_hook_at_once() {
     let ns = NetNs::new("tcxl");
     let peer = NetNs::new("tcxp");
     veth(&ns, "vif9.2", &peer, "eth0");
-    let root = std::path::PathBuf::from(format!("/sys/fs/bpf/vifguard-tcx-{}", std::process::id()));
-    std::fs::create_dir_all(&root).expect("pin dir");
-    let pin = root.join("link");
+    let root = vifguard_tests::kernel::BpffsDir::new("tcx");
+    let pin = root.path().join("link");
     let mut ebpf = datapath::load(16, None).expect("load the programs");
     let prog = datapath::tc_program(&mut ebpf, program_names::TC_FROM_GUEST).expect("program");
     let _in = ns.enter();
@@ -30,5 +29,4 @@ fn detached_link_frees_the_hook_at_once() {
         assert!(!pin.exists());
     }
     assert!(!detach_pinned_link(&pin).expect("no pin"));
-    let _ = std::fs::remove_dir_all(&root);
 }

@@ -266,3 +266,30 @@ impl Kernel {
         }
     }
 }
+
+/// A bpffs directory of one test, `/sys/fs/bpf/vifguard-test-<label>-<pid>`:
+/// created empty, removed with everything pinned in it when dropped, also
+/// when the test panics.
+pub struct BpffsDir(std::path::PathBuf);
+
+impl BpffsDir {
+    pub fn new(label: &str) -> BpffsDir {
+        let p = std::path::PathBuf::from(format!(
+            "/sys/fs/bpf/vifguard-test-{label}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create the test's bpffs directory");
+        BpffsDir(p)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for BpffsDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

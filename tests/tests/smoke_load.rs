@@ -56,14 +56,9 @@ fn trie_entries_follow_the_policy_across_commands() {
     use filter_user::policy::{MacAddr, Policy};
     use std::collections::BTreeSet;
 
-    let dir = std::path::PathBuf::from(format!(
-        "/sys/fs/bpf/vifguard-test-tries-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("bpffs test directory");
-    let _ebpf = filter_user::datapath::load(64, Some(&dir)).expect("load");
-    let open = || Maps::open_pinned(&dir).expect("open the pinned maps");
+    let dir = vifguard_tests::kernel::BpffsDir::new("tries");
+    let _ebpf = filter_user::datapath::load(64, Some(dir.path())).expect("load");
+    let open = || Maps::open_pinned(dir.path()).expect("open the pinned maps");
     let v4 = |m: &Maps| -> BTreeSet<(u32, [u8; 4], [u8; 4])> {
         m.src_v4
             .keys()
@@ -135,6 +130,4 @@ fn trie_entries_follow_the_policy_across_commands() {
     // Removal takes the entries along.
     assert!(third.remove(9).expect("remove"));
     assert!(v4(&third).is_empty());
-    drop(third);
-    let _ = std::fs::remove_dir_all(&dir);
 }
