@@ -550,15 +550,7 @@ impl Xenstore {
             endpoint: endpoint.clone(),
             source,
         })?;
-        let mut x = Xenstore {
-            conn: Conn::Socket(s),
-            endpoint,
-            next_req_id: 1,
-            tx: 0,
-            timeout: DEFAULT_TIMEOUT,
-            pending: Vec::new(),
-            unawaited: Vec::new(),
-        };
+        let mut x = Xenstore::new(Conn::Socket(s), endpoint);
         x.set_timeout(DEFAULT_TIMEOUT)?;
         Ok(x)
     }
@@ -574,15 +566,39 @@ impl Xenstore {
                 endpoint: endpoint.clone(),
                 source,
             })?;
-        Ok(Xenstore {
-            conn: Conn::Device(f),
+        Ok(Xenstore::new(Conn::Device(f), endpoint))
+    }
+
+    fn new(conn: Conn, endpoint: PathBuf) -> Xenstore {
+        Xenstore {
+            conn,
             endpoint,
             next_req_id: 1,
             tx: 0,
             timeout: DEFAULT_TIMEOUT,
             pending: Vec::new(),
             unawaited: Vec::new(),
-        })
+        }
+    }
+
+    /// The next request id and the framed message for `op` (`path` only
+    /// names it in the error when the payload is too large).
+    fn message(
+        &mut self,
+        op: MsgType,
+        tx_id: u32,
+        payload: &[u8],
+        path: &str,
+    ) -> Result<(u32, Vec<u8>), XsError> {
+        let req_id = self.next_req_id;
+        self.next_req_id = self.next_req_id.wrapping_add(1);
+        let msg =
+            encode_message(op as u32, req_id, tx_id, payload).ok_or_else(|| XsError::TooLarge {
+                op,
+                path: path.to_string(),
+                len: payload.len(),
+            })?;
+        Ok((req_id, msg))
     }
 
     /// The socket or device this client talks to.
@@ -611,19 +627,12 @@ impl Xenstore {
     /// [`XsError::Conflict`] or [`XsError::Daemon`]; `path` only names the
     /// request in errors. Watch events arriving meanwhile are skipped.
     pub fn request(&mut self, op: MsgType, path: &str, payload: &[u8]) -> Result<Vec<u8>, XsError> {
-        let req_id = self.next_req_id;
-        self.next_req_id = self.next_req_id.wrapping_add(1);
         let tx_id = match op {
             // Not legal inside a transaction, or ignored there.
             MsgType::TransactionStart | MsgType::Watch | MsgType::Unwatch => 0,
             _ => self.tx,
         };
-        let msg =
-            encode_message(op as u32, req_id, tx_id, payload).ok_or_else(|| XsError::TooLarge {
-                op,
-                path: path.to_string(),
-                len: payload.len(),
-            })?;
+        let (req_id, msg) = self.message(op, tx_id, payload, path)?;
         let deadline = Instant::now() + self.timeout;
         self.send(&msg, deadline, op, path)?;
         loop {
@@ -656,14 +665,7 @@ impl Xenstore {
         let mut batch = Vec::new();
         for (op, path) in reqs {
             Xenstore::check_path(path)?;
-            let req_id = self.next_req_id;
-            self.next_req_id = self.next_req_id.wrapping_add(1);
-            let msg = encode_message(*op as u32, req_id, self.tx, &join_strings(&[path]))
-                .ok_or_else(|| XsError::TooLarge {
-                    op: *op,
-                    path: path.to_string(),
-                    len: path.len(),
-                })?;
+            let (_, msg) = self.message(*op, self.tx, &join_strings(&[path]), path)?;
             match self.conn {
                 // The xenbus device wants one message per write().
                 Conn::Device(_) => self.send(&msg, deadline, *op, path)?,
@@ -890,11 +892,7 @@ impl Xenstore {
 
     /// The value of a node, or `None` when it does not exist.
     pub fn read_opt(&mut self, path: &str) -> Result<Option<Vec<u8>>, XsError> {
-        match self.read(path) {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        found(self.read(path))
     }
 
     /// Whether a node exists.
@@ -974,10 +972,7 @@ impl Xenstore {
     /// The permissions of a node.
     pub fn get_perms(&mut self, path: &str) -> Result<Perms, XsError> {
         let body = self.path_request(MsgType::GetPerms, path, &[])?;
-        Perms::from_wire(&body).map_err(|source| XsError::BadPerms {
-            path: path.to_string(),
-            source,
-        })
+        perms_reply(path, &body)
     }
 
     /// Writes a value, creating the node and missing parents.
@@ -1063,16 +1058,8 @@ impl Xenstore {
         if self.tx == 0 {
             return Ok(());
         }
-        let req_id = self.next_req_id;
-        self.next_req_id = self.next_req_id.wrapping_add(1);
         let op = MsgType::TransactionEnd;
-        let msg = encode_message(op as u32, req_id, self.tx, &join_strings(&["F"])).ok_or(
-            XsError::TooLarge {
-                op,
-                path: String::new(),
-                len: 2,
-            },
-        )?;
+        let (req_id, msg) = self.message(op, self.tx, &join_strings(&["F"]), "")?;
         self.tx = 0;
         let deadline = Instant::now() + self.timeout;
         self.send(&msg, deadline, op, "")?;
@@ -1083,6 +1070,23 @@ impl Xenstore {
     /// The id of the open transaction, 0 if none.
     pub fn transaction(&self) -> u32 {
         self.tx
+    }
+}
+
+/// The permissions in a `GET_PERMS` reply for `path`.
+pub fn perms_reply(path: &str, body: &[u8]) -> Result<Perms, XsError> {
+    Perms::from_wire(body).map_err(|source| XsError::BadPerms {
+        path: path.to_string(),
+        source,
+    })
+}
+
+/// `r` with a missing node as `None`.
+pub fn found<T>(r: Result<T, XsError>) -> Result<Option<T>, XsError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -57,7 +57,7 @@ use crate::policy::{
     Cidr, Cidr4, Cidr6, MAX_ADDRESSES, MacAddr, Mode, Options, Policy, PolicyError,
     parse_ethertype, parse_link_local, parse_mode,
 };
-use crate::xenstore::{Domid, Perms, Xenstore, XsError};
+use crate::xenstore::{Domid, Perms, Xenstore, XsError, found, perms_reply};
 
 /// Read access to a xenstore tree: implemented by [`Xenstore`]; tests can
 /// use an in-memory map.
@@ -76,11 +76,7 @@ impl Store for Xenstore {
     }
 
     fn directory_opt(&mut self, path: &str) -> Result<Option<Vec<String>>, XsError> {
-        match self.directory(path) {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        found(self.directory(path))
     }
 
     fn get_perms(&mut self, path: &str) -> Result<Perms, XsError> {
@@ -832,9 +828,7 @@ impl<'a> Prefetched<'a> {
 impl Store for Prefetched<'_> {
     fn read_opt(&mut self, path: &str) -> Result<Option<Vec<u8>>, XsError> {
         match self.reads.remove(path) {
-            Some(Ok(v)) => Ok(Some(v)),
-            Some(Err(e)) if e.is_not_found() => Ok(None),
-            Some(Err(e)) => Err(e),
+            Some(reply) => found(reply),
             None => self.xs.read_opt(path),
         }
     }
@@ -851,11 +845,7 @@ impl Store for Prefetched<'_> {
 
     fn get_perms(&mut self, path: &str) -> Result<Perms, XsError> {
         match self.perms.remove(path) {
-            Some(Ok(body)) => Perms::from_wire(&body).map_err(|source| XsError::BadPerms {
-                path: path.to_string(),
-                source,
-            }),
-            Some(Err(e)) => Err(e),
+            Some(reply) => perms_reply(path, &reply?),
             None => self.xs.get_perms(path),
         }
     }
