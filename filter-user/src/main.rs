@@ -79,7 +79,7 @@ fn config(cli: &Cli) -> Result<HostConfig> {
 
 fn vif_for(iface: &str, xenbus_path: Option<&str>) -> Result<VifId> {
     match xenbus_path {
-        Some(p) => Ok(VifId::from_xenbus_path(p, 0).map_err(|e| usage(e.to_string()))?),
+        Some(p) => Ok(VifId::from_xenbus_path(p, 0).map_err(|e| usage(format!("{iface}: {e}")))?),
         None => lifecycle::vif_of_ifname(iface).ok_or_else(|| {
             usage(format!(
                 "{iface}: not named vif<domid>.<devid> or tap<domid>.<devid>; pass --xenbus-path backend/vif/<domid>/<devid>"
@@ -104,8 +104,7 @@ fn run(cli: Cli) -> Result<()> {
                     let path = std::env::var("XENBUS_PATH").map_err(|_| {
                         usage("hotplug: environment variable `XENBUS_PATH` is not set")
                     })?;
-                    let vif = VifId::from_xenbus_path(&path, 0)
-                        .map_err(|e| usage(format!("{iface}: {e}")))?;
+                    let vif = vif_for(&iface, Some(&path))?;
                     attach(&cfg, &iface, &vif)
                 }
                 HotplugAction::Offline | HotplugAction::Remove => detach(&cfg, &iface),
