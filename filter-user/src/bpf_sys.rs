@@ -17,9 +17,14 @@ const BPF_LINK_DETACH: libc::c_long = 34;
 #[repr(C, align(8))]
 struct BpfAttr([u8; 24]);
 
-fn bpf(cmd: libc::c_long, attr: &mut BpfAttr) -> io::Result<libc::c_long> {
-    // SAFETY: `attr` is a zero-padded bpf_attr prefix of the size passed.
-    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), attr.0.len()) };
+/// bpf(2) with `attr` as the attribute union.
+///
+/// # Safety
+/// `attr` is the prefix of `union bpf_attr` that `cmd` reads, and every
+/// pointer in it is valid for what the kernel reads or writes there.
+unsafe fn bpf<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<libc::c_long> {
+    // SAFETY: the caller's promise; the size passed is the attribute's own.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut A, std::mem::size_of::<A>()) };
     if rc < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -34,7 +39,8 @@ pub fn obj_get(path: &Path) -> io::Result<OwnedFd> {
     // BPF_OBJ_GET: pathname (u64) first.
     let mut attr = BpfAttr([0; 24]);
     attr.0[..8].copy_from_slice(&(cpath.as_ptr() as u64).to_ne_bytes());
-    let fd = bpf(BPF_OBJ_GET, &mut attr)?;
+    // SAFETY: a BPF_OBJ_GET prefix; the path outlives the call.
+    let fd = unsafe { bpf(BPF_OBJ_GET, &mut attr) }?;
     // SAFETY: BPF_OBJ_GET returned a new descriptor we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
@@ -52,7 +58,8 @@ pub fn detach_pinned_link(path: &Path) -> io::Result<bool> {
             attr.0[..4].copy_from_slice(&(fd.as_raw_fd() as u32).to_ne_bytes());
             // Links whose kind cannot be detached, or that are detached
             // already, go with their pin.
-            if let Err(e) = bpf(BPF_LINK_DETACH, &mut attr)
+            // SAFETY: a BPF_LINK_DETACH prefix, no pointers.
+            if let Err(e) = unsafe { bpf(BPF_LINK_DETACH, &mut attr) }
                 && !matches!(
                     e.raw_os_error(),
                     Some(libc::EOPNOTSUPP | libc::ENOLINK | libc::EINVAL)
@@ -113,29 +120,22 @@ pub fn lookup_batch<K: aya::Pod, V: aya::Pod>(
             elem_flags: 0,
             flags: 0,
         };
-        // SAFETY: keys/values have room for `count` elements of the map's
-        // key and value size (checked when the map was opened as
-        // HashMap<K, V>); the tokens are 8 bytes; attr is a bpf_attr prefix.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_LOOKUP_BATCH,
-                &mut attr as *mut BatchAttr,
-                std::mem::size_of::<BatchAttr>(),
-            )
-        };
-        let err = (rc < 0).then(io::Error::last_os_error);
-        let done = match err.as_ref().and_then(io::Error::raw_os_error) {
-            None => false,
-            Some(libc::ENOENT) => true,
-            Some(libc::ENOSPC) if chunk < 1 << 20 => {
-                // One bucket holds more than `chunk` entries: retry bigger.
-                chunk *= 4;
-                continue;
-            }
-            // 524: the kernel's ENOTSUPP, for map types without batch ops.
-            Some(libc::EINVAL | 524 | libc::EOPNOTSUPP) if first => return Ok(None),
-            Some(_) => return Err(err.unwrap_or_else(io::Error::last_os_error)),
+        // SAFETY: a batch-lookup prefix; keys/values have room for `count`
+        // elements of the map's key and value size (checked when the map
+        // was opened as HashMap<K, V>); the tokens are 8 bytes.
+        let done = match unsafe { bpf(BPF_MAP_LOOKUP_BATCH, &mut attr) } {
+            Ok(_) => false,
+            Err(e) => match e.raw_os_error() {
+                Some(libc::ENOENT) => true,
+                Some(libc::ENOSPC) if chunk < 1 << 20 => {
+                    // One bucket holds more than `chunk` entries: retry bigger.
+                    chunk *= 4;
+                    continue;
+                }
+                // 524: the kernel's ENOTSUPP, for map types without batch ops.
+                Some(libc::EINVAL | 524 | libc::EOPNOTSUPP) if first => return Ok(None),
+                _ => return Err(e),
+            },
         };
         let n = (attr.count as usize).min(chunk);
         // SAFETY: the kernel wrote `n` keys and values.
