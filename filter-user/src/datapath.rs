@@ -169,6 +169,23 @@ struct Index {
     tries: StdHashMap<u32, Entries>,
 }
 
+/// The data part of a trie key: the interface it belongs to comes first.
+trait TrieKey: Copy + aya::Pod {
+    fn ifindex(&self) -> u32;
+}
+
+impl TrieKey for V4Key {
+    fn ifindex(&self) -> u32 {
+        u32::from_ne_bytes(self.ifindex)
+    }
+}
+
+impl TrieKey for V6Key {
+    fn ifindex(&self) -> u32 {
+        u32::from_ne_bytes(self.ifindex)
+    }
+}
+
 macro_rules! typed {
     ($map:expr, $name:expr) => {
         $map.try_into().map_err(|e| DatapathError::WrongMap {
@@ -381,17 +398,16 @@ impl Maps {
 
     /// Every interface's slot and trie entries, as the maps hold them.
     fn read_index(&self) -> Result<Index, DatapathError> {
-        fn scan<K: Copy + aya::Pod>(
+        fn scan<K: TrieKey>(
             trie: &LpmTrie<MapData, K, u32>,
             name: &'static str,
-            ifindex: impl Fn(&K) -> u32,
             tries: &mut StdHashMap<u32, Entries>,
             field: impl Fn(&mut Entries) -> &mut Vec<(u32, K)>,
         ) -> Result<(), DatapathError> {
             for key in trie.keys() {
                 let key = key.map_err(map_err(name, "iterate"))?;
                 let e = tries
-                    .entry(ifindex(&key.data()))
+                    .entry(key.data().ifindex())
                     .or_insert_with(Entries::none);
                 field(e).push((key.prefix_len(), key.data()));
             }
@@ -402,34 +418,10 @@ impl Maps {
             index.slots.insert(ifindex, p.slot);
         }
         let t = &mut index.tries;
-        scan(
-            &self.src_v4,
-            names::SRC_V4,
-            |k| u32::from_ne_bytes(k.ifindex),
-            t,
-            |e| &mut e.src_v4,
-        )?;
-        scan(
-            &self.src_v6,
-            names::SRC_V6,
-            |k| u32::from_ne_bytes(k.ifindex),
-            t,
-            |e| &mut e.src_v6,
-        )?;
-        scan(
-            &self.dst_v4,
-            names::DST_V4,
-            |k| u32::from_ne_bytes(k.ifindex),
-            t,
-            |e| &mut e.dst_v4,
-        )?;
-        scan(
-            &self.dst_v6,
-            names::DST_V6,
-            |k| u32::from_ne_bytes(k.ifindex),
-            t,
-            |e| &mut e.dst_v6,
-        )?;
+        scan(&self.src_v4, names::SRC_V4, t, |e| &mut e.src_v4)?;
+        scan(&self.src_v6, names::SRC_V6, t, |e| &mut e.src_v6)?;
+        scan(&self.dst_v4, names::DST_V4, t, |e| &mut e.dst_v4)?;
+        scan(&self.dst_v6, names::DST_V6, t, |e| &mut e.dst_v6)?;
         Ok(index)
     }
 
