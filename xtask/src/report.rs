@@ -55,15 +55,20 @@ pub fn machine_description() -> String {
             })
         })
         .unwrap_or_default();
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_default();
+    let load = load_average(0).unwrap_or_default();
     format!(
         "{cpu}{mhz}, {} cores{virt}{mem}, kernel {}, {os}; load average {load} when the run started",
         output_of("nproc", &[]),
         output_of("uname", &["-r"]),
     )
+}
+
+/// The host's load average over the last minute (`window` 0), 5 minutes
+/// (1) or 15 minutes (2), as /proc/loadavg prints it.
+pub fn load_average(window: usize) -> Option<String> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().nth(window).map(str::to_string))
 }
 
 /// Puts `section` (which starts with `begin` and ends with `end`) into

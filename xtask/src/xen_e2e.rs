@@ -154,10 +154,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let text = String::from_utf8_lossy(&text);
     let verdict = judge(&text, timed_out);
     // Other work on the host slows TCG down a lot: say how busy it was.
-    let load = fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
-        .unwrap_or_else(|| "?".into());
+    let load = crate::report::load_average(1).unwrap_or_else(|| "?".into());
     eprintln!(
         "xtask: QEMU ran {} s, whole run {} s (host load average {load} over the last 5 minutes); serial log {}",
         boot.elapsed().as_secs(),
