@@ -267,12 +267,12 @@ impl Kernel {
     }
 }
 
-/// A bpffs directory of one test, `/sys/fs/bpf/vifguard-test-<label>-<pid>`:
-/// created empty, removed with everything pinned in it when dropped, also
-/// when the test panics.
+/// A bpffs directory owned by a test or benchmark: removed with
+/// everything pinned in it when dropped, also on a panic.
 pub struct BpffsDir(std::path::PathBuf);
 
 impl BpffsDir {
+    /// `/sys/fs/bpf/vifguard-test-<label>-<pid>`, created empty.
     pub fn new(label: &str) -> BpffsDir {
         let p = std::path::PathBuf::from(format!(
             "/sys/fs/bpf/vifguard-test-{label}-{}",
@@ -281,6 +281,11 @@ impl BpffsDir {
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("create the test's bpffs directory");
         BpffsDir(p)
+    }
+
+    /// `path`, left to whoever creates it (vifguard, as a bpffs root).
+    pub fn adopt(path: std::path::PathBuf) -> BpffsDir {
+        BpffsDir(path)
     }
 
     pub fn path(&self) -> &std::path::Path {

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use vifguard_tests::demo::find_vifguard;
 use vifguard_tests::frames::{Frame, Mac};
+use vifguard_tests::kernel::BpffsDir;
 use vifguard_tests::netns::{NetNs, RawSocket};
 use vifguard_tests::xenstored::TestXenstored;
 
@@ -808,14 +809,6 @@ fn clear(ns: &NetNs, root: &Path, vifs: &[String]) -> Res<()> {
 }
 
 /// Removes a bpffs root when dropped (detaching its pinned links).
-struct BpffsRoot(PathBuf);
-
-impl Drop for BpffsRoot {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// One simulated dom0 with N vifs and one of the three setups.
 struct Host {
     setup: Setup,
@@ -825,7 +818,7 @@ struct Host {
     /// A vif created after the filter was installed, for the apply timing.
     extra: u32,
     sock: PacketSocket,
-    bpffs: BpffsRoot,
+    bpffs: BpffsDir,
     dom0: NetNs,
     _guest: NetNs,
     sink: NetNs,
@@ -851,7 +844,7 @@ impl Host {
         let dom0 = new_ns(&ctx.run_id, &format!("{label}-dom0"))?;
         let guest = new_ns(&ctx.run_id, &format!("{label}-guest"))?;
         let sink = new_ns(&ctx.run_id, &format!("{label}-sink"))?;
-        let bpffs = BpffsRoot(ctx.bpffs(&label));
+        let bpffs = BpffsDir::adopt(ctx.bpffs(&label));
         let legacy = u8::from(setup == Setup::Legacy).to_string();
         for key in [
             "bridge-nf-call-iptables",
@@ -908,8 +901,8 @@ impl Host {
             Setup::NoFilter => "none".to_string(),
             Setup::Legacy => install_legacy(&dom0, n)?,
             Setup::Vifguard => {
-                run(ctx.vifguard(&dom0, &bpffs.0).arg("sync"))?;
-                let hooks = count_attached(&dom0, &bpffs.0)?;
+                run(ctx.vifguard(&dom0, bpffs.path()).arg("sync"))?;
+                let hooks = count_attached(&dom0, bpffs.path())?;
                 if hooks != 2 * n {
                     return Err(format!(
                         "vifguard sync attached {hooks} hooks, expected {}",
@@ -1427,7 +1420,7 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
     let online = legacy_online_script(legacy.extra);
     let offline = legacy_offline_script(legacy.extra);
     let vg_cmd_with = |action: &str, attach: Attach| {
-        let mut c = ctx.vifguard_timed(&vg.bpffs.0, attach);
+        let mut c = ctx.vifguard_timed(vg.bpffs.path(), attach);
         c.args(["hotplug", action])
             .env("vif", vif_name(extra))
             .env("XENBUS_PATH", format!("backend/vif/{extra}/0"));
@@ -1453,7 +1446,7 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
         }
         r.apply_vifguard
             .push(timed(&vg.dom0, &mut vg_cmd("online"))?);
-        let hooks = count_attached(&vg.dom0, &vg.bpffs.0)?;
+        let hooks = count_attached(&vg.dom0, vg.bpffs.path())?;
         if hooks != 2 * (n + 1) {
             return Err(format!(
                 "vifguard hotplug online: {hooks} hooks attached, expected {}",
@@ -1475,7 +1468,7 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
         vg.renew_extra()?;
         r.apply_tcx
             .push(timed(&vg.dom0, &mut vg_cmd_with("online", Attach::Tcx))?);
-        let hooks = count_attached(&vg.dom0, &vg.bpffs.0)?;
+        let hooks = count_attached(&vg.dom0, vg.bpffs.path())?;
         if hooks != 2 * (n + 1) {
             return Err(format!(
                 "vifguard hotplug online (tcx): {hooks} hooks attached, expected {}",
@@ -1504,7 +1497,7 @@ fn bench_sync(ctx: &Ctx, cfg: &Config) -> Res<SyncResult> {
         let _ = writeln!(b, "link set g{d} up");
     }
     ip_batch(&dom0, &b)?;
-    let root = BpffsRoot(ctx.bpffs("sync"));
+    let root = BpffsDir::adopt(ctx.bpffs("sync"));
     let vifs: Vec<String> = (1..=count as u32).map(vif_name).collect();
     let mut runs = Vec::new();
     for (attach, prefixes) in [
@@ -1522,9 +1515,9 @@ fn bench_sync(ctx: &Ctx, cfg: &Config) -> Res<SyncResult> {
             warm: Vec::new(),
         };
         for rep in 0..cfg.sync_reps {
-            clear(&dom0, &root.0, &vifs)?;
-            let cold = timed(&dom0, ctx.vifguard_timed(&root.0, attach).arg("sync"))?;
-            let hooks = count_attached(&dom0, &root.0)?;
+            clear(&dom0, root.path(), &vifs)?;
+            let cold = timed(&dom0, ctx.vifguard_timed(root.path(), attach).arg("sync"))?;
+            let hooks = count_attached(&dom0, root.path())?;
             if hooks != 2 * count {
                 return Err(format!(
                     "vifguard sync ({}) attached {hooks} hooks, expected {}",
@@ -1533,14 +1526,14 @@ fn bench_sync(ctx: &Ctx, cfg: &Config) -> Res<SyncResult> {
                 ));
             }
             if prefixes {
-                let entries = trie_entries(&root.0)?;
+                let entries = trie_entries(root.path())?;
                 if entries != count {
                     return Err(format!(
                         "vifguard sync with prefixes: {entries} SRC_V4 trie entries, expected {count}"
                     ));
                 }
             }
-            let warm = timed(&dom0, ctx.vifguard_timed(&root.0, attach).arg("sync"))?;
+            let warm = timed(&dom0, ctx.vifguard_timed(root.path(), attach).arg("sync"))?;
             progress(&format!(
                 "sync {}{} {}/{}: cold {:.2} s, warm {:.2} s",
                 attach.name(),
@@ -1558,7 +1551,7 @@ fn bench_sync(ctx: &Ctx, cfg: &Config) -> Res<SyncResult> {
             publish_policies(&ctx.xs, 1..=count as u32)?;
         }
     }
-    clear(&dom0, &root.0, &vifs)?;
+    clear(&dom0, root.path(), &vifs)?;
     drop(root);
     drop(dom0);
     Ok(SyncResult { count, runs })
