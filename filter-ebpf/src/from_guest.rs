@@ -106,7 +106,7 @@ fn check_ipv4(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reaso
             return Reason::Ipv4Spoof;
         }
     }
-    if ip.udp == Some((67, 68)) && p.flags & flags::DHCP_SERVER == 0 {
+    if ipv4::is_dhcp_server_message(&ip) && p.flags & flags::DHCP_SERVER == 0 {
         return Reason::DhcpServer;
     }
     if isolated && !ipv4::is_dhcp_client_broadcast(&ip) && !v4_destination(ifindex, ip.dst) {
@@ -169,7 +169,7 @@ fn check_ipv6(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reaso
     }
 
     // Step 7: DHCPv6 server or relay messages.
-    if matches!(ip.udp, Some((547, _))) && p.flags & flags::DHCP_SERVER == 0 {
+    if ipv6::is_dhcp_server_message(&ip) && p.flags & flags::DHCP_SERVER == 0 {
         return Reason::DhcpServer;
     }
 

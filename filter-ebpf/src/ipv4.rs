@@ -6,6 +6,8 @@ use crate::frame::Frame;
 
 pub const ETH_P_IP: u16 = 0x0800;
 pub const IPPROTO_UDP: u8 = 17;
+pub const DHCP_SERVER_PORT: u16 = 67;
+pub const DHCP_CLIENT_PORT: u16 = 68;
 pub const BROADCAST: [u8; 4] = [255; 4];
 
 pub struct Ipv4 {
@@ -56,5 +58,12 @@ pub fn parse(f: &Frame) -> Result<Ipv4, Reason> {
 /// 255.255.255.255, UDP 68 -> 67.
 #[inline(always)]
 pub fn is_dhcp_client_broadcast(ip: &Ipv4) -> bool {
-    ip.dst == BROADCAST && ip.udp == Some((68, 67))
+    ip.dst == BROADCAST && ip.udp == Some((DHCP_CLIENT_PORT, DHCP_SERVER_PORT))
+}
+
+/// A DHCP server or relay message: anything to the client port (clients
+/// accept an offer whatever its source port) or from the server port.
+#[inline(always)]
+pub fn is_dhcp_server_message(ip: &Ipv4) -> bool {
+    matches!(ip.udp, Some((s, d)) if s == DHCP_SERVER_PORT || d == DHCP_CLIENT_PORT)
 }

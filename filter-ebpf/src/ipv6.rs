@@ -8,6 +8,8 @@ use crate::frame::{Frame, eq6};
 pub const ETH_P_IPV6: u16 = 0x86dd;
 pub const IPPROTO_UDP: u8 = 17;
 pub const IPPROTO_ICMPV6: u8 = 58;
+pub const DHCP6_CLIENT_PORT: u16 = 546;
+pub const DHCP6_SERVER_PORT: u16 = 547;
 
 pub const ND_RS: u8 = 133;
 pub const ND_RA: u8 = 134;
@@ -147,6 +149,13 @@ pub fn parse(f: &Frame) -> Result<Ipv6, Reason> {
         _ => {}
     }
     Ok(ip)
+}
+
+/// A DHCPv6 server or relay message: anything to the client port (clients
+/// accept a reply whatever its source port) or from the server port.
+#[inline(always)]
+pub fn is_dhcp_server_message(ip: &Ipv6) -> bool {
+    matches!(ip.udp, Some((s, d)) if s == DHCP6_SERVER_PORT || d == DHCP6_CLIENT_PORT)
 }
 
 pub fn is_nd(t: u8) -> bool {

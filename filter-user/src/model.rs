@@ -377,8 +377,11 @@ fn ipv4_from_guest(p: &Policy, w: &Window) -> Check {
         && p.options.dhcp_client;
     ensure(p.allows_v4(ip.src) || dhcp_bootstrap, Reason::Ipv4Spoof)?;
     // 4. A rogue DHCP server in a guest would hand out its neighbours'
-    // addresses and gateway.
-    let dhcp_server_reply = ports.is_some_and(|p| p.are(DHCP4_SERVER_PORT, DHCP4_CLIENT_PORT));
+    // addresses and gateway. Clients accept an offer whatever its source
+    // port, so anything to the client port counts, as does anything from
+    // the server port.
+    let dhcp_server_reply =
+        ports.is_some_and(|p| p.sport == DHCP4_SERVER_PORT || p.dport == DHCP4_CLIENT_PORT);
     ensure(
         !dhcp_server_reply || p.options.dhcp_server,
         Reason::DhcpServer,
@@ -639,11 +642,13 @@ fn ipv6_from_guest(p: &Policy, w: &Window) -> Check {
     if let Some(nd) = &nd {
         nd_checks(p, w, &ip, &chain, nd)?;
     }
-    // 7. DHCPv6 server or relay messages come from port 547. Clients send
-    // from their link-local address, which 5 already governs: the option
-    // `dhcp_client` adds nothing for IPv6.
+    // 7. DHCPv6 server or relay messages come from port 547 or go to the
+    // client port 546 (clients accept a reply whatever its source port).
+    // Clients send from their link-local address, which 5 already governs:
+    // the option `dhcp_client` adds nothing for IPv6.
     let ports = upper.udp_ports();
-    let dhcp6_server = ports.is_some_and(|p| p.sport == DHCP6_SERVER_PORT);
+    let dhcp6_server =
+        ports.is_some_and(|p| p.sport == DHCP6_SERVER_PORT || p.dport == DHCP6_CLIENT_PORT);
     ensure(!dhcp6_server || p.options.dhcp_server, Reason::DhcpServer)?;
     // 8. Multicast that ND, MLD and DHCPv6 clients need passes without a
     // listed destination; everything else (non-first fragments included)

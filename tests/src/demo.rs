@@ -9,13 +9,17 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use filter_common::{Direction, Reason, map_names};
 use filter_user::datapath::Maps;
 use filter_user::policy::MacAddr;
 
-use crate::frames::{BROADCAST, Frame, Mac, arp_op, dhcpv4_offer, ipv6_multicast_mac, na_flags};
+use crate::frames::{
+    BROADCAST, DHCPDISCOVER, DHCPREQUEST, Frame, Mac, arp_op, dhcpv4_ack, dhcpv4_offer,
+    ipv6_multicast_mac, na_flags, parse_dhcpv4_client_message,
+};
 use crate::netns::{NetNs, RawSocket, veth};
 use crate::xenstored::TestXenstored;
 
@@ -25,6 +29,10 @@ const GATEWAY6: &str = "2001:db8::1";
 /// A MAC the bridge has never seen.
 const NEIGHBOUR: Mac = [0x00, 0x16, 0x3e, 0x00, 0x77, 0x01];
 const WAIT: Duration = Duration::from_millis(700);
+/// What the rogue DHCP server in a guest offers.
+const ROGUE_LEASE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 66);
+/// The source port it answers from: not 67, which clients do not check.
+const ROGUE_PORT: u16 = 1234;
 
 /// How a guest's policy reaches xenstore.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -410,6 +418,44 @@ impl DemoHost {
             .any(|r| r == frame || r.windows(tail.len()).any(|w| w == tail))
     }
 
+    /// Runs busybox udhcpc in `g` (a real DHCP client) and returns the
+    /// lease it accepted as "ADDRESS SERVER", or `None` if it got none.
+    fn dhcp_lease(&self, g: &Guest) -> Option<String> {
+        let dir = std::env::temp_dir().join(format!("vifguard-demo-udhcpc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let (script, lease) = (dir.join("script"), dir.join("lease"));
+        let _ = std::fs::remove_file(&lease);
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n[ \"$1\" = bound ] && echo \"$ip $serverid\" > {}\nexit 0\n",
+                lease.display()
+            ),
+        )
+        .ok()?;
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .ok()?;
+        let script_arg = script.display().to_string();
+        g.ns.exec(&[
+            "busybox",
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-n",
+            "-q",
+            "-f",
+            "-t",
+            "4",
+            "-T",
+            "1",
+            "-s",
+            &script_arg,
+        ]);
+        let got = std::fs::read_to_string(&lease).ok();
+        let _ = std::fs::remove_dir_all(&dir);
+        got.map(|l| l.trim().to_string())
+    }
+
     fn ping(&self, from: &Guest, to: &str) -> bool {
         let v6 = to.contains(':');
         from.ns
@@ -630,6 +676,32 @@ impl DemoHost {
             },
         )?;
         row(
+            "rogue DHCP server on port 1234 vs guest2's real DHCP client",
+            true,
+            g1,
+            Direction::FromGuest,
+            Reason::DhcpServer,
+            &|| {
+                // Reaches when guest2 saw a rogue answer or leased anything
+                // but its address from dnsmasq (which also shows that the
+                // legitimate server still works).
+                let seen_by_client = RawSocket::open(&g2.ns, "eth0");
+                let rogue = RawSocket::open(&g1.ns, "eth0");
+                let stop = AtomicBool::new(false);
+                let lease = std::thread::scope(|s| {
+                    s.spawn(|| rogue_dhcp_server(&rogue, g1, &stop));
+                    let lease = self.dhcp_lease(g2);
+                    stop.store(true, Ordering::Relaxed);
+                    lease
+                });
+                let rogue_seen = seen_by_client
+                    .drain(Duration::from_millis(100))
+                    .iter()
+                    .any(|f| f.get(6..12) == Some(&g1.mac[..]));
+                rogue_seen || lease.as_deref() != Some(&format!("{} {GATEWAY}", g2.ipv4))
+            },
+        )?;
+        row(
             "VLAN-tagged frame carrying a spoofed packet",
             true,
             g1,
@@ -681,6 +753,30 @@ impl DemoHost {
             &|| self.ping(g4, &g2.ipv4.to_string()),
         )?;
         Ok(rows)
+    }
+}
+
+/// A rogue DHCP server inside guest `g`: answers every DHCPDISCOVER and
+/// DHCPREQUEST it sees on `sock` with an offer or ack of [`ROGUE_LEASE`],
+/// broadcast from [`ROGUE_PORT`] to the client port, until `stop`.
+fn rogue_dhcp_server(sock: &RawSocket, g: &Guest, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        for frame in sock.drain(Duration::from_millis(20)) {
+            let Some((xid, client, kind)) = parse_dhcpv4_client_message(&frame) else {
+                continue;
+            };
+            let payload = match kind {
+                DHCPDISCOVER => dhcpv4_offer(client, xid, ROGUE_LEASE, g.ipv4),
+                DHCPREQUEST => dhcpv4_ack(client, xid, ROGUE_LEASE, g.ipv4),
+                _ => continue,
+            };
+            let reply = Frame::eth(g.mac, BROADCAST)
+                .ipv4(g.ipv4, Ipv4Addr::BROADCAST)
+                .udp(ROGUE_PORT, 68)
+                .payload(&payload)
+                .build();
+            let _ = sock.try_send(&reply);
+        }
     }
 }
 

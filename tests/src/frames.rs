@@ -1022,8 +1022,10 @@ impl<N: Network> Opaque<N> {
 // ---------------------------------------------------------------------------
 
 /// DHCP message types (option 53).
-const DHCPDISCOVER: u8 = 1;
+pub const DHCPDISCOVER: u8 = 1;
 const DHCPOFFER: u8 = 2;
+pub const DHCPREQUEST: u8 = 3;
+const DHCPACK: u8 = 5;
 
 /// A BOOTP header (RFC 2131 2) with the DHCP magic cookie, before options.
 fn bootp(op: u8, xid: u32, client: Mac, yiaddr: Ipv4Addr, siaddr: Ipv4Addr) -> Vec<u8> {
@@ -1057,8 +1059,23 @@ pub fn dhcpv4_discover(client: Mac, xid: u32) -> Vec<u8> {
 /// port 67 -> 68): message type, server identifier, lease time 1 h,
 /// subnet mask /24.
 pub fn dhcpv4_offer(client: Mac, xid: u32, yiaddr: Ipv4Addr, server: Ipv4Addr) -> Vec<u8> {
+    dhcpv4_server_reply(DHCPOFFER, client, xid, yiaddr, server)
+}
+
+/// A DHCPACK, otherwise as [`dhcpv4_offer`].
+pub fn dhcpv4_ack(client: Mac, xid: u32, yiaddr: Ipv4Addr, server: Ipv4Addr) -> Vec<u8> {
+    dhcpv4_server_reply(DHCPACK, client, xid, yiaddr, server)
+}
+
+fn dhcpv4_server_reply(
+    msg_type: u8,
+    client: Mac,
+    xid: u32,
+    yiaddr: Ipv4Addr,
+    server: Ipv4Addr,
+) -> Vec<u8> {
     let mut m = bootp(2, xid, client, yiaddr, server);
-    m.extend_from_slice(&[53, 1, DHCPOFFER]);
+    m.extend_from_slice(&[53, 1, msg_type]);
     m.extend_from_slice(&[54, 4]);
     m.extend_from_slice(&server.octets());
     m.extend_from_slice(&[51, 4]);
@@ -1066,6 +1083,39 @@ pub fn dhcpv4_offer(client: Mac, xid: u32, yiaddr: Ipv4Addr, server: Ipv4Addr) -
     m.extend_from_slice(&[1, 4, 255, 255, 255, 0]);
     m.push(255);
     m
+}
+
+/// A DHCP client message (BOOTP op 1) in an Ethernet frame carrying IPv4
+/// and UDP to port 67: its transaction id, `chaddr` and message type
+/// (option 53). `None` for anything else.
+pub fn parse_dhcpv4_client_message(frame: &[u8]) -> Option<(u32, Mac, u8)> {
+    if frame.get(12..14)? != ethertype::IPV4.to_be_bytes() || *frame.get(23)? != proto::UDP {
+        return None;
+    }
+    let l4 = 14 + 4 * usize::from(frame.get(14)? & 0x0f);
+    if frame.get(l4 + 2..l4 + 4)? != 67_u16.to_be_bytes() {
+        return None;
+    }
+    let bootp = frame.get(l4 + 8..)?;
+    if *bootp.first()? != 1 {
+        return None;
+    }
+    let xid = u32::from_be_bytes(bootp.get(4..8)?.try_into().ok()?);
+    let chaddr: Mac = bootp.get(28..34)?.try_into().ok()?;
+    let mut options = bootp.get(240..)?;
+    loop {
+        match *options.first()? {
+            0 => options = &options[1..],
+            255 => return None,
+            code => {
+                let len = usize::from(*options.get(1)?);
+                if code == 53 && len == 1 {
+                    return Some((xid, chaddr, *options.get(2)?));
+                }
+                options = options.get(2 + len..)?;
+            }
+        }
+    }
 }
 
 /// A DHCPv6 option (RFC 8415 21.1).
@@ -1172,6 +1222,26 @@ mod tests {
         // BOOTP: 236 bytes, cookie, options.
         assert_eq!(&f[42 + 236..42 + 240], &[99, 130, 83, 99]);
         assert_eq!(f.len(), 42 + 240 + 3 + 5 + 1);
+    }
+
+    #[test]
+    fn a_dhcp_client_message_is_parsed_back_and_a_server_reply_is_not() {
+        let discover = Frame::eth(GUEST, BROADCAST)
+            .ipv4(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST)
+            .udp(68, 67)
+            .payload(&dhcpv4_discover(GUEST, 7))
+            .build();
+        assert_eq!(
+            parse_dhcpv4_client_message(&discover),
+            Some((7, GUEST, DHCPDISCOVER))
+        );
+        let offer = Frame::eth(ROUTER, BROADCAST)
+            .ipv4(v4("192.0.2.1"), Ipv4Addr::BROADCAST)
+            .udp(67, 68)
+            .payload(&dhcpv4_offer(GUEST, 7, v4("192.0.2.9"), v4("192.0.2.1")))
+            .build();
+        assert_eq!(parse_dhcpv4_client_message(&offer), None);
+        assert_eq!(parse_dhcpv4_client_message(&discover[..100]), None);
     }
 
     #[test]

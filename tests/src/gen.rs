@@ -613,6 +613,8 @@ fn udp_ports_v4(rng: &mut Rng) -> (u16, u16) {
         (53, 40000),
         (a, 67),
         (67, b),
+        (a, 68),
+        (a, 68),
         (a, b),
     ])
 }
@@ -655,7 +657,7 @@ fn ipv4(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
             let (sport, dport) = udp_ports_v4(rng);
             let payload = match (sport, dport) {
                 (68, 67) if rng.percent(60) => dhcpv4_discover(w.mac, rng.next_u64() as u32),
-                (67, 68) if rng.percent(60) => {
+                (_, 68) if rng.percent(60) => {
                     dhcpv4_offer(w.mac, rng.next_u64() as u32, w.v4(rng), w.v4(rng))
                 }
                 _ => rng.bytes(payload_len),
@@ -802,11 +804,13 @@ fn ipv6(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
                 (53, 40000),
                 (a, 547),
                 (547, b),
+                (a, 546),
+                (a, 546),
                 (a, b),
             ]);
             let payload = match (sport, dport) {
                 (546, 547) => dhcpv6_solicit(w.mac, rng.next_u64() as u32),
-                (547, 546) => {
+                (_, 546) => {
                     dhcpv6_advertise(w.mac, w.foreign_mac(rng), rng.u16().into(), w.v6(rng))
                 }
                 _ => rng.bytes(payload_len),

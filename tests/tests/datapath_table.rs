@@ -511,6 +511,39 @@ fn ipv4_sources_and_dhcp() {
                 .build(),
             Reason::Pass,
         ),
+        from_guest(
+            "DHCP offer from a non-standard source port is dhcp_server",
+            locked(),
+            Frame::eth(GUEST, BROADCAST)
+                .ipv4(v4("192.0.2.10"), v4("255.255.255.255"))
+                .udp(1234, 68)
+                .payload(&dhcpv4_offer(OTHER, 7, v4("192.0.2.50"), v4("192.0.2.10")))
+                .build(),
+            Reason::DhcpServer,
+        ),
+        from_guest(
+            "DHCP offer from a non-standard source port with option dhcp_server passes",
+            {
+                let mut p = locked();
+                p.options.dhcp_server = true;
+                p
+            },
+            Frame::eth(GUEST, BROADCAST)
+                .ipv4(v4("192.0.2.10"), v4("255.255.255.255"))
+                .udp(1234, 68)
+                .payload(&dhcpv4_offer(OTHER, 7, v4("192.0.2.50"), v4("192.0.2.10")))
+                .build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "UDP from the client port to another port passes",
+            locked(),
+            Frame::eth(GUEST, OTHER)
+                .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+                .udp(68, 1234)
+                .build(),
+            Reason::Pass,
+        ),
     ]);
 }
 
@@ -880,6 +913,30 @@ fn neighbor_discovery_and_router_guard() {
             Frame::eth(GUEST, OTHER)
                 .ipv6(guest_ll(), v6("fe80::99"))
                 .udp(547, 546)
+                .payload(&dhcpv6_advertise(OTHER, GUEST, 9, v6("2001:db8::99")))
+                .build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DHCPv6 advertise from a non-standard source port is dhcp_server",
+            locked(),
+            Frame::eth(GUEST, OTHER)
+                .ipv6(guest_ll(), v6("fe80::99"))
+                .udp(1234, 546)
+                .payload(&dhcpv6_advertise(OTHER, GUEST, 9, v6("2001:db8::99")))
+                .build(),
+            Reason::DhcpServer,
+        ),
+        from_guest(
+            "DHCPv6 advertise from a non-standard source port with option dhcp_server passes",
+            {
+                let mut p = locked();
+                p.options.dhcp_server = true;
+                p
+            },
+            Frame::eth(GUEST, OTHER)
+                .ipv6(guest_ll(), v6("fe80::99"))
+                .udp(1234, 546)
                 .payload(&dhcpv6_advertise(OTHER, GUEST, 9, v6("2001:db8::99")))
                 .build(),
             Reason::Pass,

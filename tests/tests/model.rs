@@ -860,8 +860,24 @@ fn from_guest_ipv4_step4_dhcp_server_replies_need_option_dhcp_server() {
         DhcpServer,
         "unicast DHCPOFFER, dhcp_server off",
     );
+    // Clients accept an offer whatever its source port.
+    let odd_port_offer = v4_from_guest(GUEST_V4, Ipv4Addr::BROADCAST)
+        .udp(1234, 68)
+        .payload(&dhcpv4_offer(OTHER, XID, OTHER_V4, GUEST_V4))
+        .build();
+    sent_by_guest(
+        &odd_port_offer,
+        DhcpServer,
+        "DHCPOFFER from port 1234, dhcp_server off",
+    );
     let p = with(locked(), |p| p.options.dhcp_server = true);
     from_guest(&p, &offer, Pass, "DHCPOFFER with dhcp_server on");
+    from_guest(
+        &p,
+        &odd_port_offer,
+        Pass,
+        "DHCPOFFER from port 1234 with dhcp_server on",
+    );
     from_guest(
         &p,
         &unicast_offer,
@@ -1629,8 +1645,24 @@ fn from_guest_ipv6_step7_dhcpv6_server_messages_need_option_dhcp_server() {
         DhcpServer,
         "DHCPv6 relay 547 -> 547, dhcp_server off",
     );
+    let odd_port_advertise = v6_from_guest(guest_ll(), link_local(OTHER))
+        .udp(1234, 546)
+        .payload(&dhcpv6_advertise(OTHER, GUEST, XID, OTHER_V6))
+        .build();
+    from_guest(
+        &locked(),
+        &odd_port_advertise,
+        DhcpServer,
+        "DHCPv6 ADVERTISE from port 1234, dhcp_server off",
+    );
     let p = with(locked(), |p| p.options.dhcp_server = true);
     from_guest(&p, &advertise, Pass, "DHCPv6 ADVERTISE, dhcp_server on");
+    from_guest(
+        &p,
+        &odd_port_advertise,
+        Pass,
+        "DHCPv6 ADVERTISE from port 1234, dhcp_server on",
+    );
     from_guest(&p, &relay, Pass, "DHCPv6 relay, dhcp_server on");
 
     sent_by_guest(
