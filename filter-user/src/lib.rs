@@ -13,4 +13,3 @@ pub mod pins;
 pub mod policy;
 pub mod sources;
 pub mod tc;
-pub mod xenstore;

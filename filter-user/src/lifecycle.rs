@@ -21,7 +21,7 @@ use crate::pins::{HOOKS, Layout, Lock, PinError};
 use crate::policy::{MacAddr, Policy};
 use crate::sources::{self, Resolved, VifId};
 use crate::tc::{Rtnl, TcError};
-use crate::xenstore::Xenstore;
+use xenstore::Xenstore;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -34,7 +34,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
-use filter_user::xenstore::{
+use xenstore::{
     Domid, HEADER_LEN, Header, MsgType, PAYLOAD_MAX, Perms, encode_message, join_strings,
     split_strings, valid_path,
 };
@@ -456,9 +456,9 @@ impl State {
         }
     }
 
-    fn access(domid: Domid, node: &Node) -> filter_user::xenstore::Access {
+    fn access(domid: Domid, node: &Node) -> xenstore::Access {
         if domid == 0 {
-            filter_user::xenstore::Access::Both
+            xenstore::Access::Both
         } else {
             node.perms.access_for(domid)
         }
@@ -901,10 +901,8 @@ impl TestXenstored {
     }
 
     /// A client connected as dom0.
-    pub fn client(
-        &self,
-    ) -> Result<filter_user::xenstore::Xenstore, filter_user::xenstore::XsError> {
-        filter_user::xenstore::Xenstore::open_socket(&self.socket)
+    pub fn client(&self) -> Result<xenstore::Xenstore, xenstore::XsError> {
+        xenstore::Xenstore::open_socket(&self.socket)
     }
 
     /// Runs a real xenstore-utils command (`xenstore-write`, ...) against

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use filter_user::config::HostConfig;
 use filter_user::policy::{Cidr, Cidr4, Cidr6, LinkLocal, MacAddr, Mode, PolicyError};
 use filter_user::sources::{Origin, SourceError, SourceKind, VifId, resolve};
-use filter_user::xenstore::{Access, Perms, Xenstore, XsError};
 use vifguard_tests::xenstored::TestXenstored;
+use xenstore::{Access, Perms, Xenstore, XsError};
 
 const BACKEND: &str = "/local/domain/0/backend/vif/5/0";
 const DOM: &str = "/local/domain/5";
@@ -956,7 +956,7 @@ fn daemon_binary_serves_the_real_tools() {
 /// its own request, in order, errors included.
 #[test]
 fn pipelined_requests_get_their_own_replies() {
-    use filter_user::xenstore::MsgType;
+    use xenstore::MsgType;
     let d = TestXenstored::start();
     write(&d, &format!("{BACKEND}/mac"), MAC);
     write(&d, &format!("{BACKEND}/ip"), "192.0.2.9");

@@ -57,7 +57,7 @@ use crate::policy::{
     Cidr, Cidr4, Cidr6, MAX_ADDRESSES, MacAddr, Mode, Options, Policy, PolicyError,
     parse_ethertype, parse_link_local, parse_mode,
 };
-use crate::xenstore::{Domid, Perms, Xenstore, XsError, found, perms_reply};
+use xenstore::{Domid, Perms, Xenstore, XsError, found, perms_reply};
 
 /// Read access to a xenstore tree: implemented by [`Xenstore`]; tests can
 /// use an in-memory map.
@@ -792,7 +792,7 @@ type Replies = std::collections::HashMap<String, Result<Vec<u8>, XsError>>;
 
 impl<'a> Prefetched<'a> {
     fn fetch(xs: &'a mut Xenstore, vif: &VifId) -> Prefetched<'a> {
-        use crate::xenstore::MsgType;
+        use xenstore::MsgType;
         let nodes = common_nodes(vif);
         let dirs = common_dirs(vif);
         let mut reqs: Vec<(MsgType, &str)> = Vec::new();
