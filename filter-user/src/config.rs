@@ -52,7 +52,7 @@ pub const DEFAULT_TC_PRIORITY: u16 = 1;
 /// How the programs are attached to a vif's hooks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AttachMethod {
-    /// A clsact qdisc and cls_bpf filters over netlink (see [`crate::tc`]).
+    /// A clsact qdisc and cls_bpf filters over netlink (see [`crate::hooks::tc`]).
     #[default]
     Tc,
     /// Pinned TCX bpf links (kernel 6.6 or later).

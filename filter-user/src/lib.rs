@@ -1,15 +1,26 @@
-//! vifguard's userspace: policy types, the reference model of the datapath,
-//! policy sources (xenstore), and the loader that fills and pins BPF maps.
+//! vifguard's userspace, in the order data flows through it:
+//!
+//! - [`xen`]: which vif a hotplug is about and where its policy lives in
+//!   xenstore ([`xen::sources`]: xl, XAPI, OpenStack, precedence, trust).
+//! - [`policy`]: the policy types every source produces.
+//! - [`config`]: the host configuration (`/etc/vifguard/vifguard.toml`).
+//! - [`datapath`]: the eBPF object, its pinned maps, how a policy is
+//!   encoded into them, counters and drop events.
+//! - [`hooks`]: attaching the programs to a vif (tc cls_bpf or TCX).
+//! - [`lifecycle`]: the commands' orchestration (attach, detach, sync).
+//! - [`report`]: status, JSON and Prometheus text over counter snapshots.
+//! - [`model`]: the reference model of the datapath the tests compare the
+//!   kernel with.
+//! - [`sys`]: the system calls without a safe std wrapper; the only module
+//!   tree with `unsafe`.
+#![deny(unsafe_code)]
 
-pub mod attach;
-pub mod bpf_sys;
 pub mod config;
 pub mod datapath;
-pub mod encode;
-pub mod events;
+pub mod hooks;
 pub mod lifecycle;
 pub mod model;
-pub mod pins;
 pub mod policy;
-pub mod sources;
-pub mod tc;
+pub mod report;
+pub mod sys;
+pub mod xen;

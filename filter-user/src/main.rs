@@ -1,4 +1,5 @@
 //! `vifguard`: the command a Xen host runs (see `vifguard --help`).
+#![deny(unsafe_code)]
 
 mod cli;
 
@@ -10,10 +11,10 @@ use clap::Parser;
 use filter_common::{Direction, IfacePolicy, Mode, Reason};
 use filter_user::config::HostConfig;
 use filter_user::datapath::Maps;
+use filter_user::datapath::pins::Layout;
 use filter_user::lifecycle::{self, LifecycleError};
-use filter_user::pins::Layout;
 use filter_user::policy::MacAddr;
-use filter_user::sources::VifId;
+use filter_user::xen::sources::VifId;
 
 use cli::{Cli, Command, HotplugAction};
 
@@ -35,10 +36,9 @@ const USAGE: u8 = 2;
 struct Usage(String);
 
 fn main() -> ExitCode {
-    // Die quietly on a closed pipe (`vifguard status | head`), as other
-    // command-line tools do, instead of panicking on the write.
-    // SAFETY: setting a signal disposition before any thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // Die quietly on a closed pipe (`vifguard status | head`) instead of
+    // panicking on the write.
+    filter_user::sys::signal::default_sigpipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,7 +135,7 @@ fn run(cli: Cli) -> Result<()> {
 
 /// Prints drop events as they come: one line each, JSON with --json.
 fn events(cfg: &HostConfig, json: bool, count: Option<u64>, timeout: Option<u64>) -> Result<()> {
-    use filter_user::events::{EventReader, describe};
+    use filter_user::datapath::events::{EventReader, describe};
     use std::io::Write as _;
     use std::time::{Duration, Instant};
 
@@ -260,7 +260,7 @@ struct Row {
 }
 
 fn rows(layout: &Layout, maps: &Maps, only: Option<u32>) -> Result<Vec<Row>> {
-    let mut rtnl = filter_user::tc::Rtnl::open()?;
+    let mut rtnl = filter_user::hooks::tc::Rtnl::open()?;
     let mut out = Vec::new();
     let mut policies = maps.policies()?;
     policies.sort_by_key(|(ix, _)| *ix);

@@ -654,7 +654,7 @@ fn upgrade_without_unfiltered_moment(method: &str) {
                 .expect("re-point link at the old program");
         } else {
             let _in = h.dom0.enter();
-            let mut rtnl = filter_user::tc::Rtnl::open().expect("rtnetlink");
+            let mut rtnl = filter_user::hooks::tc::Rtnl::open().expect("rtnetlink");
             let fd = old.fd().expect("fd");
             rtnl.set_filter(
                 ix.parse().expect("ifindex"),

@@ -1,4 +1,4 @@
-//! The classic tc attachment (filter_user::tc) against the kernel: a veth
+//! The classic tc attachment (filter_user::hooks::tc) against the kernel: a veth
 //! in a namespace the test creates, vifguard's real programs, and what
 //! `tc` itself lists afterwards. Needs root.
 
@@ -6,7 +6,7 @@ use std::os::fd::AsFd;
 
 use filter_common::{Direction, program_names};
 use filter_user::datapath;
-use filter_user::tc::{Rtnl, TcError};
+use filter_user::hooks::tc::{Rtnl, TcError};
 use vifguard_tests::netns::{NetNs, veth};
 
 /// `tc filter show` of one hook, as text.

@@ -2,9 +2,9 @@
 //! Linux 6.6+.
 
 use filter_common::{Direction, program_names};
-use filter_user::attach::attach_tc;
-use filter_user::bpf_sys::detach_pinned_link;
 use filter_user::datapath;
+use filter_user::hooks::tcx::attach_tc;
+use filter_user::sys::bpf::detach_pinned_link;
 use vifguard_tests::netns::{NetNs, veth};
 
 /// Unpinning a link leaves its release to a kernel work item (it happens

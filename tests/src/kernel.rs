@@ -105,7 +105,7 @@ impl Kernel {
     /// Attaches the program of `hook` to `ifname` in the calling thread's
     /// network namespace; detached when the returned link drops.
     pub fn attach(&mut self, hook: Hook, ifname: &str) -> aya::programs::links::FdLink {
-        use filter_user::attach;
+        use filter_user::hooks::tcx as attach;
         match hook {
             Hook::XdpFromGuest => {
                 let prog = datapath::xdp_program(&mut self.ebpf, progs::XDP_FROM_GUEST)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use filter_user::config::HostConfig;
 use filter_user::policy::{Cidr, Cidr4, Cidr6, LinkLocal, MacAddr, Mode, PolicyError};
-use filter_user::sources::{Origin, SourceError, SourceKind, VifId, resolve};
+use filter_user::xen::sources::{Origin, SourceError, SourceKind, VifId, resolve};
 use vifguard_tests::xenstored::TestXenstored;
 use xenstore::{Access, Perms, Xenstore, XsError};
 
@@ -75,12 +75,12 @@ fn host(guests: &[u32]) -> TestXenstored {
 fn resolve_with(
     d: &TestXenstored,
     config: &HostConfig,
-) -> Result<filter_user::sources::Resolved, SourceError> {
+) -> Result<filter_user::xen::sources::Resolved, SourceError> {
     let mut c = d.client().expect("connect to the test daemon");
     resolve(&mut c, &vif(), config)
 }
 
-fn resolved(d: &TestXenstored) -> filter_user::sources::Resolved {
+fn resolved(d: &TestXenstored) -> filter_user::xen::sources::Resolved {
     resolve_with(d, &HostConfig::default()).unwrap_or_else(|e| panic!("resolve: {e}"))
 }
 

@@ -356,7 +356,7 @@ fn ip_of(domid: u32) -> Ipv4Addr {
 
 /// Entries of the SRC_V4 trie pinned under the bpffs root `root`.
 fn trie_entries(root: &Path) -> Res<usize> {
-    let dir = filter_user::pins::Layout::new(root).maps();
+    let dir = filter_user::datapath::pins::Layout::new(root).maps();
     let maps = filter_user::datapath::Maps::open_pinned(&dir)
         .map_err(|e| format!("open the maps in {}: {e}", dir.display()))?;
     Ok(maps.src_v4.keys().count())

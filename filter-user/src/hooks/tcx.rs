@@ -1,7 +1,7 @@
 //! Attaching the programs to an interface as bpf links (`attach = "tcx"`,
 //! and XDP). Links can be pinned (the filter outlives the loader) and
 //! atomically replaced (an upgrade leaves no unfiltered moment); see
-//! [`crate::tc`] for the default, classic tc filters.
+//! [`crate::hooks::tc`] for the default, classic tc filters.
 
 use aya::programs::links::FdLink;
 use aya::programs::{ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode};

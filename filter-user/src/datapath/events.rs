@@ -3,7 +3,6 @@
 //! spoofed frames cannot flood this reader.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::Duration;
 
@@ -48,20 +47,7 @@ impl EventReader {
         if !out.is_empty() {
             return Ok(out);
         }
-        let mut pfd = libc::pollfd {
-            fd: self.ring.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd for the duration of the call.
-        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(EventsError::Poll(e));
-            }
-        }
+        crate::sys::poll::wait_readable(&self.ring, wait).map_err(EventsError::Poll)?;
         out.extend(self.drain());
         Ok(out)
     }
@@ -69,10 +55,9 @@ impl EventReader {
     fn drain(&mut self) -> Vec<DropEvent> {
         let mut out = Vec::new();
         while let Some(item) = self.ring.next() {
-            if item.len() >= std::mem::size_of::<DropEvent>() {
-                // SAFETY: the datapath writes whole DropEvents; the length
-                // is checked above and read_unaligned needs no alignment.
-                out.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<DropEvent>()) });
+            // The datapath writes whole DropEvents.
+            if let Some(e) = crate::sys::poll::read_record::<DropEvent>(&item) {
+                out.push(e);
             }
         }
         out

@@ -16,7 +16,9 @@
 //! kernel's own extended-ack message.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use crate::sys::netlink::RouteSocket;
 
 use filter_common::Direction;
 
@@ -216,42 +218,15 @@ struct Refusal {
 
 /// An rtnetlink socket for tc requests.
 pub struct Rtnl {
-    fd: OwnedFd,
+    sock: RouteSocket,
     seq: u32,
     buf: Vec<u8>,
 }
 
 impl Rtnl {
     pub fn open() -> Result<Rtnl, TcError> {
-        // SAFETY: plain socket(2) call.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if raw < 0 {
-            return Err(TcError::Socket(io::Error::last_os_error()));
-        }
-        // SAFETY: raw is a descriptor we own from here on.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        for opt in [libc::NETLINK_EXT_ACK, libc::NETLINK_CAP_ACK] {
-            let on: libc::c_int = 1;
-            // SAFETY: valid descriptor, option value and its size. Older
-            // kernels without these options still work (plain errors).
-            unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::SOL_NETLINK,
-                    opt,
-                    (&on as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-        }
         Ok(Rtnl {
-            fd,
+            sock: RouteSocket::open().map_err(TcError::Socket)?,
             seq: std::process::id().wrapping_mul(65536),
             buf: vec![0u8; 64 * 1024],
         })
@@ -263,30 +238,11 @@ impl Rtnl {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let bytes = msg.finish(seq);
-        // SAFETY: sending our own buffer; the kernel is the default peer.
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        self.sock.send(&bytes)?;
         let mut out = Vec::new();
         loop {
-            // SAFETY: receiving into our own buffer of that length.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            let mut rest = &self.buf[..n as usize];
+            let n = self.sock.recv(&mut self.buf)?;
+            let mut rest = &self.buf[..n];
             while let (Some(len), Some(kind), Some(flags), Some(mseq)) = (
                 u32_at(rest, 0),
                 u16_at(rest, 4),

@@ -15,7 +15,11 @@ use filter_common::{
     SlotCounters, V4Key, V6Key, map_names as names,
 };
 
-use crate::encode::{Entries, encode};
+pub mod encode;
+pub mod events;
+pub mod pins;
+
+use crate::datapath::encode::{Entries, encode};
 use crate::policy::Policy;
 
 /// The eBPF object built from filter-ebpf (empty when the build had no
@@ -273,7 +277,7 @@ impl Maps {
     pub fn policies(&self) -> Result<Vec<(u32, IfacePolicy)>, DatapathError> {
         use aya::maps::IterableMap as _;
         use std::os::fd::AsFd as _;
-        match crate::bpf_sys::lookup_batch::<u32, IfacePolicy>(self.policy.map().fd().as_fd()) {
+        match crate::sys::bpf::lookup_batch::<u32, IfacePolicy>(self.policy.map().fd().as_fd()) {
             Ok(Some(all)) => return Ok(all),
             Ok(None) => {}
             Err(e) => {

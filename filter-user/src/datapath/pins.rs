@@ -11,10 +11,8 @@
 //! Hooks are `tc-ingress` (frames from the guest) and `tc-egress` (frames
 //! to the guest).
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use filter_common::{ABI_VERSION, Direction};
@@ -172,7 +170,7 @@ impl Layout {
             // would stack two bpffs instances and split the pins.
             let _guard = lock_file(&Path::new(RUN_DIR).join("mount.lock"))?;
             if fs_magic(Path::new(BPFFS_MOUNT))? != BPF_FS_MAGIC {
-                mount_bpffs().map_err(|source| PinError::Mount {
+                crate::sys::fs::mount_bpffs().map_err(|source| PinError::Mount {
                     root: self.root.clone(),
                     source,
                 })?;
@@ -201,7 +199,7 @@ impl Layout {
     pub fn lock(&self) -> Result<Lock, PinError> {
         let dir = self.versioned();
         let f = File::open(&dir).map_err(io_err(&dir, "open for locking"))?;
-        match flock(&f) {
+        match crate::sys::fs::flock_exclusive(&f) {
             Ok(()) => Ok(Lock { _file: f }),
             Err(e)
                 if matches!(
@@ -226,20 +224,6 @@ pub struct Lock {
     _file: File,
 }
 
-fn flock(f: &File) -> io::Result<()> {
-    loop {
-        // SAFETY: flock on a descriptor we own.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
 fn lock_file(path: &Path) -> Result<Lock, PinError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_err(parent, "create directory"))?;
@@ -250,7 +234,7 @@ fn lock_file(path: &Path) -> Result<Lock, PinError> {
         .write(true)
         .open(path)
         .map_err(io_err(path, "open lock file"))?;
-    flock(&f).map_err(io_err(path, "flock"))?;
+    crate::sys::fs::flock_exclusive(&f).map_err(io_err(path, "flock"))?;
     Ok(Lock { _file: f })
 }
 
@@ -265,45 +249,7 @@ fn nearest_existing(p: &Path) -> PathBuf {
     cur
 }
 
-fn cpath(p: &Path) -> Result<CString, PinError> {
-    CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| PinError::Io {
-        path: p.to_path_buf(),
-        action: "use path",
-        source: io::Error::from(io::ErrorKind::InvalidInput),
-    })
-}
-
 /// The filesystem magic of the filesystem `p` is on.
 pub fn fs_magic(p: &Path) -> Result<i64, PinError> {
-    let c = cpath(p)?;
-    // SAFETY: zeroed statfs is a valid output buffer.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: valid NUL-terminated path and output buffer.
-    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
-    if rc != 0 {
-        return Err(io_err(p, "statfs")(io::Error::last_os_error()));
-    }
-    #[allow(clippy::unnecessary_cast)]
-    Ok(st.f_type as i64)
-}
-
-fn mount_bpffs() -> io::Result<()> {
-    let src = c"bpf";
-    let target = c"/sys/fs/bpf";
-    let fstype = c"bpf";
-    // SAFETY: valid NUL-terminated strings, no data argument.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    crate::sys::fs::fs_magic(p).map_err(io_err(p, "statfs"))
 }

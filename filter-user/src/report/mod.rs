@@ -1,0 +1,1 @@
+//! What the commands print: status text and JSON, Prometheus metrics.
