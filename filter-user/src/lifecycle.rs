@@ -90,18 +90,7 @@ pub enum LifecycleError {
 
 pub use crate::sys::netdev::{ifindex, ifname, interfaces};
 
-/// The vif a netback (`vifN.M`) or qemu (`tapN.M`) interface is for.
-pub fn vif_of_ifname(name: &str) -> Option<VifId> {
-    let rest = name
-        .strip_prefix("vif")
-        .or_else(|| name.strip_prefix("tap"))?;
-    let (d, i) = rest.split_once('.')?;
-    let digits = |s: &str| !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(d) || !digits(i) {
-        return None;
-    }
-    VifId::from_xenbus_path(&format!("backend/vif/{d}/{i}"), 0).ok()
-}
+pub use crate::xen::vif::vif_of_ifname;
 
 /// A policy that drops everything: what a vif gets when its own cannot be
 /// trusted.

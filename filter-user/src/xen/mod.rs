@@ -1,3 +1,5 @@
-//! The Xen side: the vif a command is about and its policy in xenstore.
+//! The Xen side: the vif a command is about ([`vif`]) and its policy in
+//! xenstore ([`sources`]).
 
 pub mod sources;
+pub mod vif;

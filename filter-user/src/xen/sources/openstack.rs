@@ -203,7 +203,7 @@ pub(crate) fn read(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::mem::MemStore;
+    use super::super::store::mem::MemStore;
     use super::super::{SourceKind, VifId, resolve_from};
     use super::NETWORKING_DIR;
     use crate::config::HostConfig;

@@ -1,0 +1,187 @@
+//! A resolved policy with the origin of every field, and its description
+//! for `vifguard policy`.
+
+use std::fmt;
+
+use crate::config::ConfigKey;
+use crate::policy::Policy;
+use crate::xen::vif::VifId;
+
+/// Which convention supplied the mode and the addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SourceKind {
+    Xapi,
+    OpenStack,
+    Xl,
+}
+
+impl SourceKind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            SourceKind::Xapi => "xapi",
+            SourceKind::OpenStack => "openstack",
+            SourceKind::Xl => "xl",
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where one value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A xenstore node (absolute path).
+    Xenstore(String),
+    /// A key of the host configuration (or its default).
+    HostConfig(ConfigKey),
+    /// POLICY.md's default, nothing configured it.
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Xenstore(p) => write!(f, "xenstore {p}"),
+            Origin::HostConfig(k) => write!(f, "host config {k}"),
+            Origin::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// Origins of each option.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OptionsProvenance {
+    pub dhcp_client: Origin,
+    pub dhcp_server: Origin,
+    pub router: Origin,
+    pub ipv6_link_local: Origin,
+    pub egress_filter: Origin,
+    pub ethertypes: Origin,
+}
+
+/// Origins of each field of a resolved policy. List fields can come from
+/// several nodes; an empty list means nothing set it (empty list).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    pub mode: Vec<Origin>,
+    pub mac: Vec<Origin>,
+    pub bridge: Vec<Origin>,
+    pub ipv4: Vec<Origin>,
+    pub ipv6: Vec<Origin>,
+    pub destinations: Vec<Origin>,
+    pub options: OptionsProvenance,
+}
+
+/// A resolved, validated policy and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub vif: VifId,
+    pub source: SourceKind,
+    /// The backend's `bridge` key, if set.
+    pub bridge: Option<String>,
+    pub policy: Policy,
+    pub provenance: Provenance,
+}
+
+fn join_origins(o: &[Origin]) -> String {
+    if o.is_empty() {
+        "not set".to_string()
+    } else {
+        o.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn join_list<T: fmt::Display>(v: &[T]) -> String {
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl Resolved {
+    /// Human-readable lines: each field, its value, and where it came from.
+    pub fn describe(&self) -> String {
+        let p = &self.policy;
+        let o = &p.options;
+        let po = &self.provenance.options;
+        let onoff = |b: bool| if b { "on" } else { "off" };
+        let ethertypes: Vec<String> = o.ethertypes.iter().map(|e| format!("0x{e:04x}")).collect();
+        let rows: Vec<(&str, String, String)> = vec![
+            (
+                "mode",
+                p.mode.name().to_string(),
+                join_origins(&self.provenance.mode),
+            ),
+            ("mac", p.mac.to_string(), join_origins(&self.provenance.mac)),
+            (
+                "bridge",
+                self.bridge.clone().unwrap_or_else(|| "(none)".into()),
+                join_origins(&self.provenance.bridge),
+            ),
+            (
+                "ipv4",
+                join_list(&p.ipv4),
+                join_origins(&self.provenance.ipv4),
+            ),
+            (
+                "ipv6",
+                join_list(&p.ipv6),
+                join_origins(&self.provenance.ipv6),
+            ),
+            (
+                "destinations",
+                join_list(&p.destinations),
+                join_origins(&self.provenance.destinations),
+            ),
+            (
+                "dhcp_client",
+                onoff(o.dhcp_client).into(),
+                po.dhcp_client.to_string(),
+            ),
+            (
+                "dhcp_server",
+                onoff(o.dhcp_server).into(),
+                po.dhcp_server.to_string(),
+            ),
+            ("router", onoff(o.router).into(), po.router.to_string()),
+            (
+                "ipv6_link_local",
+                o.link_local.name().into(),
+                po.ipv6_link_local.to_string(),
+            ),
+            (
+                "egress_filter",
+                onoff(o.egress_filter).into(),
+                po.egress_filter.to_string(),
+            ),
+            (
+                "ethertypes",
+                join_list(&ethertypes),
+                po.ethertypes.to_string(),
+            ),
+        ];
+        let mut out = format!(
+            "{} (domain {}, device {}, backend {}), source {}\n",
+            self.vif,
+            self.vif.domid,
+            self.vif.devid,
+            self.vif.backend_path(),
+            self.source
+        );
+        for (name, value, origin) in rows {
+            out.push_str(&format!("  {name:<16} {value}  <- {origin}\n"));
+        }
+        out
+    }
+}
