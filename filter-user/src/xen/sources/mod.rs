@@ -28,7 +28,8 @@
 //! - the bridge is the backend's `bridge` key (used for `network_default`);
 //! - `vifguard/destinations` (for `isolated`) and
 //!   `vifguard/options/<name>` in the backend directory apply, over the
-//!   option defaults of the host configuration, over POLICY.md's defaults;
+//!   option defaults of the host configuration, over the defaults of
+//!   docs/policy.md;
 //! - `network_default` resolves through the host configuration's
 //!   `[network_default]` table for the vif's bridge.
 //!
@@ -277,7 +278,7 @@ pub enum Origin {
     Xenstore(String),
     /// A key of the host configuration (or its default).
     HostConfig(ConfigKey),
-    /// POLICY.md's default, nothing configured it.
+    /// The default of docs/policy.md, nothing configured it.
     Default,
 }
 
