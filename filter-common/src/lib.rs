@@ -29,7 +29,7 @@ pub const MAX_IPV6_EXT: usize = 8;
 /// Neighbor Discovery options walked before the message counts as malformed.
 pub const MAX_ND_OPTS: usize = 16;
 
-/// Filtering mode of one interface (POLICY.md section 2).
+/// Filtering mode of one interface (docs/policy.md section 2).
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -120,7 +120,7 @@ impl Direction {
     }
 }
 
-/// Option bits of [`IfacePolicy::flags`] (POLICY.md section 6).
+/// Option bits of [`IfacePolicy::flags`] (docs/policy.md section 6).
 pub mod flags {
     pub const DHCP_CLIENT: u16 = 1 << 0;
     pub const DHCP_SERVER: u16 = 1 << 1;

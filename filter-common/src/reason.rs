@@ -1,5 +1,5 @@
 //! The one list of verdict reasons. Counters, drop events, the CLI, the
-//! metrics and the docs all use these names (POLICY.md's vocabulary).
+//! metrics and the docs all use these names (docs/policy.md, section 7).
 
 /// Why a frame passed or was dropped. The numbers are the counter index and
 /// the `reason` byte of drop events: append new reasons, never renumber.
@@ -77,7 +77,7 @@ impl Reason {
         }
     }
 
-    /// The public name: POLICY.md's word for this verdict.
+    /// The public name: docs/policy.md's word for this verdict.
     pub const fn name(self) -> &'static str {
         match self {
             Reason::Pass => "pass",

@@ -16,7 +16,7 @@
 //! [network_default.bridges]
 //! xenbr1 = "locked"
 //!
-//! [options]                        # option defaults (POLICY.md section 6)
+//! [options]                        # option defaults (docs/policy.md section 6)
 //! dhcp_client = true
 //! dhcp_server = false
 //! router = false

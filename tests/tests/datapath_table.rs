@@ -1,4 +1,4 @@
-//! Every rule of POLICY.md sections 2-6 (as docs/datapath.md reads them):
+//! Every rule of docs/policy.md sections 2-6 (as docs/datapath.md reads them):
 //! a frame that passes and a frame that drops, run through the real
 //! programs with BPF_PROG_TEST_RUN (TC, and XDP for the guest's side),
 //! asserting the verdict, the one counter that moved (reason, direction,

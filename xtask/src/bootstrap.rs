@@ -1,6 +1,9 @@
 //! Installs what building the eBPF programs and running the tests need, on a
 //! fresh Debian 12 machine of this project's kind. Idempotent: checks first,
-//! installs only what is missing (TOOLCHAIN.md has the recipe's origin).
+//! installs only what is missing. The recipe was verified by hand on such a
+//! machine: Debian's rustc-web 1.96 (LLVM 22) with its library source for
+//! `-Z build-std=core`, and bpf-linker 0.13.0 built against the same LLVM 22
+//! (the linker's LLVM must be the major version the rustc emits bitcode for).
 
 use std::path::PathBuf;
 use std::process::Command;

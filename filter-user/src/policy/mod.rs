@@ -1,5 +1,6 @@
-//! The policy of one interface, as POLICY.md section 1 defines it: validated
-//! types, independent of where the policy came from and of the BPF maps.
+//! The policy of one interface, as docs/policy.md section 1 defines it:
+//! validated types, independent of where the policy came from and of the
+//! BPF maps.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -297,7 +298,7 @@ impl fmt::Display for Cidr {
     }
 }
 
-/// The options of POLICY.md section 6, each with its safe default.
+/// The options of docs/policy.md section 6, each with its safe default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     pub dhcp_client: bool,
@@ -396,7 +397,7 @@ impl Policy {
     }
 }
 
-/// fe80::/64, the link-local prefix of POLICY.md.
+/// fe80::/64, the link-local prefix of docs/policy.md.
 pub fn is_link_local_64(a: Ipv6Addr) -> bool {
     u128::from(a) >> 64 == 0xfe80_0000_0000_0000
 }

@@ -28,7 +28,8 @@
 //! - the bridge is the backend's `bridge` key (used for `network_default`);
 //! - `vifguard/destinations` (for `isolated`) and
 //!   `vifguard/options/<name>` in the backend directory apply, over the
-//!   option defaults of the host configuration, over POLICY.md's defaults;
+//!   option defaults of the host configuration, over the defaults of
+//!   docs/policy.md;
 //! - `network_default` resolves through the host configuration's
 //!   `[network_default]` table for the vif's bridge.
 //!

@@ -38,7 +38,7 @@ pub enum Origin {
     Xenstore(String),
     /// A key of the host configuration (or its default).
     HostConfig(ConfigKey),
-    /// POLICY.md's default, nothing configured it.
+    /// The default of docs/policy.md, nothing configured it.
     Default,
 }
 
