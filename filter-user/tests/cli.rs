@@ -582,6 +582,9 @@ fn upgrade_replaces_tc_filter_programs_without_unfiltered_moment() {
 
 #[test]
 fn upgrade_replaces_tcx_link_programs_without_unfiltered_moment() {
+    if !tcx_here() {
+        return;
+    }
     upgrade_without_unfiltered_moment("tcx");
 }
 
@@ -733,6 +736,9 @@ fn upgrade_without_unfiltered_moment(method: &str) {
 /// reproduced in tests/tcx_links.rs).
 #[test]
 fn tcx_offline_then_online_at_once() {
+    if !tcx_here() {
+        return;
+    }
     let mut h = Host::new();
     h.set_attach("tcx");
     let vif = h.vif(42, 0);
@@ -754,6 +760,9 @@ fn tcx_offline_then_online_at_once() {
 /// place and the old one gone, one program per hook.
 #[test]
 fn switching_the_attach_method() {
+    if !tcx_here() {
+        return;
+    }
     let mut h = Host::new();
     let vif = h.vif(43, 0);
     let ix = h.dom0.ifindex(&vif);
@@ -1039,4 +1048,15 @@ fn hook_script_keeps_an_unfiltered_vif_off_the_bridge() {
         logged()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether TCX tests can run on this kernel; says why not on stderr.
+fn tcx_here() -> bool {
+    match vifguard_tests::kernel::tcx_supported() {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            false
+        }
+    }
 }

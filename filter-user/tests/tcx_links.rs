@@ -13,6 +13,10 @@ use vifguard_tests::netns::{NetNs, veth};
 /// first, so a re-plug right after an unplug attaches at once.
 #[test]
 fn detached_link_frees_the_hook_at_once() {
+    if let Err(why) = vifguard_tests::kernel::tcx_supported() {
+        eprintln!("skipped: {why}");
+        return;
+    }
     let ns = NetNs::new("tcxl");
     let peer = NetNs::new("tcxp");
     veth(&ns, "vif9.2", &peer, "eth0");

@@ -6,6 +6,7 @@ use aya::Ebpf;
 use aya::programs::{SchedClassifier, TestRun, TestRunOptions, Xdp};
 use filter_common::{Counter, Direction, Reason, program_names as progs};
 use filter_user::datapath::{self, Counters, Maps};
+use filter_user::hooks::tc::Rtnl;
 use filter_user::policy::Policy;
 
 /// BPF_PROG_TEST_RUN runs TC and XDP programs on the loopback device of the
@@ -71,6 +72,49 @@ pub struct Outcome {
     pub counted: Counter,
 }
 
+/// How a TC program goes on an interface: as a host does by default, or
+/// as a TCX link (`attach = "tcx"`, Linux 6.6+).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcWay {
+    ClsBpf,
+    Tcx,
+}
+
+/// A program on an interface, taken off when dropped.
+pub enum Attached {
+    Filter {
+        rtnl: Rtnl,
+        ifindex: u32,
+        dir: Direction,
+    },
+    Link(aya::programs::links::FdLink),
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        if let Attached::Filter { rtnl, ifindex, dir } = self {
+            // The interface may be gone with its namespace already.
+            let _ = rtnl.delete_vifguard_filters(*ifindex, *dir);
+        }
+    }
+}
+
+/// Whether this kernel has TCX links (Linux 6.6+); `Err` names the kernel
+/// for the skip message of a test that needs them.
+pub fn tcx_supported() -> Result<(), String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_err(|e| format!("cannot read the kernel release: {e}"))?;
+    let release = release.trim();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    if (major, minor) >= (6, 6) {
+        Ok(())
+    } else {
+        Err(format!("kernel {release} has no TCX links (Linux 6.6+)"))
+    }
+}
+
 pub struct Kernel {
     ebpf: Ebpf,
     pub maps: Maps,
@@ -103,26 +147,50 @@ impl Kernel {
     }
 
     /// Attaches the program of `hook` to `ifname` in the calling thread's
-    /// network namespace; detached when the returned link drops.
-    pub fn attach(&mut self, hook: Hook, ifname: &str) -> aya::programs::links::FdLink {
-        use filter_user::hooks::tcx as attach;
-        match hook {
+    /// network namespace the way a host does by default: TC hooks as a
+    /// cls_bpf filter on a clsact qdisc over rtnetlink (`attach = "tc"`),
+    /// XDP as a link. Detached when the returned value drops.
+    pub fn attach(&mut self, hook: Hook, ifname: &str) -> Attached {
+        self.attach_via(hook, ifname, TcWay::ClsBpf)
+    }
+
+    /// As [`Kernel::attach`], TC hooks the given way.
+    pub fn attach_via(&mut self, hook: Hook, ifname: &str, way: TcWay) -> Attached {
+        use filter_user::hooks::tcx;
+        let name = match hook {
             Hook::XdpFromGuest => {
                 let prog = datapath::xdp_program(&mut self.ebpf, progs::XDP_FROM_GUEST)
                     .expect("XDP program");
-                attach::attach_xdp(prog, ifname, aya::programs::XdpMode::default())
+                let link = tcx::attach_xdp(prog, ifname, aya::programs::XdpMode::default())
+                    .expect("attach the XDP program");
+                return Attached::Link(link);
             }
-            Hook::TcFromGuest | Hook::TcToGuest => {
-                let name = if hook == Hook::TcFromGuest {
-                    progs::TC_FROM_GUEST
-                } else {
-                    progs::TC_TO_GUEST
-                };
-                let prog = datapath::tc_program(&mut self.ebpf, name).expect("TC program");
-                attach::attach_tc(prog, ifname, hook.direction())
+            Hook::TcFromGuest => progs::TC_FROM_GUEST,
+            Hook::TcToGuest => progs::TC_TO_GUEST,
+        };
+        let prog = datapath::tc_program(&mut self.ebpf, name).expect("TC program");
+        let dir = hook.direction();
+        match way {
+            TcWay::Tcx => Attached::Link(
+                tcx::attach_tc(prog, ifname, dir).expect("attach the TC program as a TCX link"),
+            ),
+            TcWay::ClsBpf => {
+                use std::os::fd::AsFd as _;
+                let ifindex = filter_user::sys::netdev::ifindex(ifname).expect("the interface");
+                let mut rtnl = Rtnl::open().expect("rtnetlink socket");
+                rtnl.ensure_clsact(ifindex).expect("clsact qdisc");
+                let fd = prog.fd().expect("loaded program");
+                rtnl.set_filter(
+                    ifindex,
+                    dir,
+                    filter_user::config::DEFAULT_TC_PRIORITY,
+                    fd.as_fd(),
+                    name,
+                )
+                .expect("attach the cls_bpf filter");
+                Attached::Filter { rtnl, ifindex, dir }
             }
         }
-        .expect("attach the program")
     }
 
     /// The counters of the interface with policy slot `slot`.

@@ -13,7 +13,7 @@ use filter_common::{Direction, Reason};
 use filter_user::datapath::Counters;
 use filter_user::policy::{MacAddr, Policy};
 use vifguard_tests::frames::{BROADCAST, Frame, Mac, arp_op, ipv6_multicast_mac};
-use vifguard_tests::kernel::{Hook, Kernel};
+use vifguard_tests::kernel::{Hook, Kernel, TcWay, tcx_supported};
 use vifguard_tests::netns::{NetNs, RawSocket, veth};
 
 const G1: Mac = [0x00, 0x16, 0x3e, 0x00, 0x01, 0x01];
@@ -101,15 +101,45 @@ fn assert_counted(
     }
 }
 
-fn check_live(hook: Hook) {
+/// Whether a TCX test can run here; says why not on stderr.
+fn tcx_here() -> bool {
+    match tcx_supported() {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            false
+        }
+    }
+}
+
+/// Whether vif1.0 carries a vifguard cls_bpf filter on the hook of `dir`:
+/// the tests run the path a host uses by default.
+fn has_cls_bpf_filter(h: &Host, dir: Direction) -> bool {
+    let _in = h.dom0.enter();
+    let ix = h.dom0.ifindex("vif1.0");
+    let mut rtnl = filter_user::hooks::tc::Rtnl::open().expect("rtnetlink");
+    rtnl.filters(ix, dir)
+        .expect("list filters")
+        .iter()
+        .any(|f| f.is_vifguard())
+}
+
+fn check_live(hook: Hook, way: TcWay) {
     let h = host();
     let mut kernel = Kernel::load();
     let vif1 = h.dom0.ifindex("vif1.0");
     kernel.set_policy(vif1, &guest1_policy());
     let _link = {
         let _in = h.dom0.enter();
-        kernel.attach(hook, "vif1.0")
+        kernel.attach_via(hook, "vif1.0", way)
     };
+    if hook == Hook::TcFromGuest {
+        assert_eq!(
+            has_cls_bpf_filter(&h, Direction::FromGuest),
+            way == TcWay::ClsBpf,
+            "{way:?}: a cls_bpf filter on vif1.0 exactly when attached that way"
+        );
+    }
     let tx = RawSocket::open(&h.g1, "eth0");
     let rx = RawSocket::open(&h.g2, "eth0");
 
@@ -208,12 +238,19 @@ fn check_live(hook: Hook) {
 
 #[test]
 fn tc_on_a_veth_vif_passes_legitimate_frames_and_stops_forged_ones() {
-    check_live(Hook::TcFromGuest);
+    check_live(Hook::TcFromGuest, TcWay::ClsBpf);
+}
+
+#[test]
+fn tcx_on_a_veth_vif_passes_legitimate_frames_and_stops_forged_ones() {
+    if tcx_here() {
+        check_live(Hook::TcFromGuest, TcWay::Tcx);
+    }
 }
 
 #[test]
 fn xdp_on_a_veth_vif_passes_legitimate_frames_and_stops_forged_ones() {
-    check_live(Hook::XdpFromGuest);
+    check_live(Hook::XdpFromGuest, TcWay::ClsBpf);
 }
 
 /// Frames sent by guest 2 towards the bridge, each with the counter reason
@@ -221,14 +258,30 @@ fn xdp_on_a_veth_vif_passes_legitimate_frames_and_stops_forged_ones() {
 /// does not send it to vif1.0 at all.
 #[test]
 fn tc_egress_keeps_a_guest_from_sniffing_its_neighbours() {
+    check_egress(TcWay::ClsBpf);
+}
+
+#[test]
+fn tcx_egress_keeps_a_guest_from_sniffing_its_neighbours() {
+    if tcx_here() {
+        check_egress(TcWay::Tcx);
+    }
+}
+
+fn check_egress(way: TcWay) {
     let h = host();
     let mut kernel = Kernel::load();
     let vif1 = h.dom0.ifindex("vif1.0");
     kernel.set_policy(vif1, &guest1_policy());
     let _link = {
         let _in = h.dom0.enter();
-        kernel.attach(Hook::TcToGuest, "vif1.0")
+        kernel.attach_via(Hook::TcToGuest, "vif1.0", way)
     };
+    assert_eq!(
+        has_cls_bpf_filter(&h, Direction::ToGuest),
+        way == TcWay::ClsBpf,
+        "{way:?}: a cls_bpf filter on vif1.0 exactly when attached that way"
+    );
     let tx = RawSocket::open(&h.g2, "eth0");
     let rx = RawSocket::open(&h.g1, "eth0");
     let unknown: Mac = [0x00, 0x16, 0x3e, 0x00, 0x03, 0x01];
