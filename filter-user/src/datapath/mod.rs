@@ -275,9 +275,7 @@ impl Maps {
     /// so a new vif's slot search and a status of 1,000 vifs do not cost
     /// two syscalls per vif.
     pub fn policies(&self) -> Result<Vec<(u32, IfacePolicy)>, DatapathError> {
-        use aya::maps::IterableMap as _;
-        use std::os::fd::AsFd as _;
-        match crate::sys::bpf::lookup_batch::<u32, IfacePolicy>(self.policy.map().fd().as_fd()) {
+        match crate::sys::bpf::lookup_batch(&self.policy) {
             Ok(Some(all)) => return Ok(all),
             Ok(None) => {}
             Err(e) => {

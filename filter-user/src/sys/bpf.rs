@@ -5,7 +5,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 const BPF_OBJ_GET: libc::c_long = 7;
@@ -79,11 +79,25 @@ pub fn detach_pinned_link(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// Every entry of the hash map `fd` by BPF_MAP_LOOKUP_BATCH; `None` when
-/// the kernel has no batch operations for it.
+/// Every entry of the hash map by BPF_MAP_LOOKUP_BATCH; `None` when the
+/// kernel has no batch operations for it.
+///
+/// The kernel writes `count` keys and values of the map's own sizes into
+/// our buffers, so the map must be the typed aya map: aya checked its key
+/// and value sizes against `K` and `V` when it was opened. A bare
+/// descriptor does not compile:
+///
+/// ```compile_fail
+/// # fn f(fd: std::os::fd::BorrowedFd<'_>) {
+/// let _ = filter_user::sys::bpf::lookup_batch::<u32, u64>(fd);
+/// # }
+/// ```
 pub fn lookup_batch<K: aya::Pod, V: aya::Pod>(
-    fd: BorrowedFd<'_>,
+    map: &aya::maps::HashMap<aya::maps::MapData, K, V>,
 ) -> io::Result<Option<Vec<(K, V)>>> {
+    use aya::maps::IterableMap as _;
+    use std::os::fd::AsFd as _;
+    let fd = map.map().fd().as_fd();
     // union bpf_attr, batch part: in_batch, out_batch, keys, values (u64
     // pointers), count, map_fd (u32), elem_flags, flags (u64).
     #[repr(C)]
@@ -121,8 +135,9 @@ pub fn lookup_batch<K: aya::Pod, V: aya::Pod>(
             flags: 0,
         };
         // SAFETY: a batch-lookup prefix; keys/values have room for `count`
-        // elements of the map's key and value size (checked when the map
-        // was opened as HashMap<K, V>); the tokens are 8 bytes.
+        // elements of the map's key and value size (aya checked them
+        // against K and V when it opened the typed map); the tokens are
+        // 8 bytes.
         let done = match unsafe { bpf(BPF_MAP_LOOKUP_BATCH, &mut attr) } {
             Ok(_) => false,
             Err(e) => match e.raw_os_error() {
