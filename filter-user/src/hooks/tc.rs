@@ -20,6 +20,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use crate::sys::netlink::RouteSocket;
 
+use aya_obj::generated;
 use filter_common::Direction;
 
 /// The filter handle vifguard uses at its priority.
@@ -27,23 +28,25 @@ pub const FILTER_HANDLE: u32 = 1;
 /// Prefix of the names vifguard gives its filters (the program names).
 pub const NAME_PREFIX: &str = "vifguard_";
 
-const NLMSG_HDRLEN: usize = 16;
-const TCMSG_LEN: usize = 20;
-const NLMSGERR_ATTR_MSG: u16 = 1;
-const NLM_F_ACK_TLVS: u16 = 0x200;
-const NLA_F_NESTED: u16 = 0x8000;
-const NLA_TYPE_MASK: u16 = 0x3fff;
+// Kernel numbers from the uapi headers: libc's netlink constants and aya's
+// generated bindings (linux/pkt_sched.h, linux/pkt_cls.h), not copies.
+const NLMSG_HDRLEN: usize = std::mem::size_of::<libc::nlmsghdr>();
+const TCMSG_LEN: usize = std::mem::size_of::<generated::tcmsg>();
+const NLMSGERR_ATTR_MSG: u16 = generated::nlmsgerr_attrs::NLMSGERR_ATTR_MSG as u16;
+const NLM_F_ACK_TLVS: u16 = libc::NLM_F_ACK_TLVS as u16;
+const NLA_F_NESTED: u16 = libc::NLA_F_NESTED as u16;
+const NLA_TYPE_MASK: u16 = libc::NLA_TYPE_MASK as u16;
 
-const TC_H_CLSACT: u32 = 0xffff_fff1;
-const TC_H_MIN_INGRESS: u32 = 0xfff2;
-const TC_H_MIN_EGRESS: u32 = 0xfff3;
-const ETH_P_ALL: u16 = 0x0003;
+const TC_H_CLSACT: u32 = generated::TC_H_CLSACT;
+const TC_H_MIN_INGRESS: u32 = generated::TC_H_MIN_INGRESS;
+const TC_H_MIN_EGRESS: u32 = generated::TC_H_MIN_EGRESS;
+const ETH_P_ALL: u16 = libc::ETH_P_ALL as u16;
 
-const TCA_BPF_FD: u16 = 6;
-const TCA_BPF_NAME: u16 = 7;
-const TCA_BPF_FLAGS: u16 = 8;
-const TCA_BPF_ID: u16 = 11;
-const TCA_BPF_FLAG_ACT_DIRECT: u32 = 1;
+const TCA_BPF_FD: u16 = generated::TCA_BPF_FD as u16;
+const TCA_BPF_NAME: u16 = generated::TCA_BPF_NAME as u16;
+const TCA_BPF_FLAGS: u16 = generated::TCA_BPF_FLAGS as u16;
+const TCA_BPF_ID: u16 = generated::TCA_BPF_ID as u16;
+const TCA_BPF_FLAG_ACT_DIRECT: u32 = generated::TCA_BPF_FLAG_ACT_DIRECT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TcError {

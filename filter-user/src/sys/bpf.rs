@@ -8,9 +8,11 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-const BPF_OBJ_GET: libc::c_long = 7;
-const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
-const BPF_LINK_DETACH: libc::c_long = 34;
+use aya_obj::generated::bpf_cmd;
+
+const BPF_OBJ_GET: libc::c_long = bpf_cmd::BPF_OBJ_GET as libc::c_long;
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = bpf_cmd::BPF_MAP_LOOKUP_BATCH as libc::c_long;
+const BPF_LINK_DETACH: libc::c_long = bpf_cmd::BPF_LINK_DETACH as libc::c_long;
 
 /// A zero-padded prefix of `union bpf_attr`, large enough for the
 /// commands used here.
