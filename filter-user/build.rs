@@ -104,7 +104,7 @@ fn build_object(out: &Path) {
         ]);
     let status = cmd.status().expect("run Debian's cargo for the eBPF build");
     assert!(status.success(), "building filter-ebpf failed: {status}");
-    let built = target.join("bpfel-unknown-none/release/vifguard");
+    let built = target.join("bpfel-unknown-none/release/vifguard-ebpf");
     std::fs::copy(&built, out).expect("copy the eBPF object into OUT_DIR");
 }
 

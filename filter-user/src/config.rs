@@ -212,11 +212,6 @@ pub fn valid_ifname(name: &str) -> bool {
 }
 
 impl HostConfig {
-    /// Reads [`DEFAULT_PATH`].
-    pub fn load_default() -> Result<HostConfig, ConfigError> {
-        HostConfig::load(Path::new(DEFAULT_PATH))
-    }
-
     /// Reads `path`; a file that does not exist gives the defaults.
     pub fn load(path: &Path) -> Result<HostConfig, ConfigError> {
         match std::fs::read_to_string(path) {
