@@ -12,8 +12,8 @@ use aya::programs::{SchedClassifier, tc::SchedClassifierLink};
 use filter_common::{Direction, Mode, program_names};
 
 use crate::config::{AttachMethod, HostConfig};
-use crate::datapath::pins::{HOOKS, Layout, Lock, PinError};
-use crate::datapath::{self, DatapathError, Maps};
+use crate::datapath::pins::{HOOKS, Layout, PinError};
+use crate::datapath::{self, DatapathError, Interface, Maps, MapsWriter};
 use crate::hooks::tc::{Rtnl, TcError};
 use crate::hooks::tcx::{AttachError, attach_tc};
 use crate::policy::{MacAddr, Policy};
@@ -119,7 +119,8 @@ fn tc_name(dir: Direction) -> &'static str {
 /// State held under the lock: the pinned maps and programs.
 pub struct Loaded {
     pub layout: Layout,
-    pub maps: Maps,
+    /// The maps, written under the lock this writer holds.
+    pub maps: MapsWriter,
     pub version: String,
     /// This version's pinned programs, [from the guest, to the guest]:
     /// plain descriptors, all cls_bpf needs.
@@ -131,7 +132,6 @@ pub struct Loaded {
     /// One xenstore connection for every vif of this command (a sync
     /// resolves them all), opened at the first need.
     xs: Option<Xenstore>,
-    _lock: Lock,
 }
 
 /// One hook of an interface with a vifguard program on it.
@@ -274,7 +274,7 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
         obj_get(&path).map_err(io_err(&path, "open pinned program"))
     };
     let prog_fds = [open(Direction::FromGuest)?, open(Direction::ToGuest)?];
-    let maps = open_pinned_maps(&layout)?;
+    let maps = MapsWriter::new(open_pinned_maps(&layout)?, lock);
     let rtnl = Rtnl::open().map_err(tc_err(0))?;
     Ok(Loaded {
         layout,
@@ -284,7 +284,6 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
         classifiers: None,
         rtnl,
         xs: None,
-        _lock: lock,
     })
 }
 
@@ -339,11 +338,14 @@ impl Loaded {
     /// links (replacing the program of existing pinned links atomically).
     /// An unusable policy installs [`disabled_policy`], still attaches,
     /// and returns [`LifecycleError::FailedClosed`].
+    /// `interface` says whether `ifname` is new (a hotplug `online`): its
+    /// counters then start at zero even if its index had a stale entry.
     pub fn attach(
         &mut self,
         ifname: &str,
         vif: &VifId,
         config: &HostConfig,
+        interface: Interface,
     ) -> Result<u32, LifecycleError> {
         let ix = ifindex(ifname).ok_or_else(|| LifecycleError::UnknownInterface(ifname.into()))?;
         let resolved = self.resolve(vif, config);
@@ -351,7 +353,8 @@ impl Loaded {
             Ok(r) => (r.policy, None),
             Err(e) => (disabled_policy(), Some(e)),
         };
-        self.maps.install(ix, &policy, config.events_per_sec)?;
+        self.maps
+            .install(ix, &policy, config.events_per_sec, interface)?;
         if let Err(e) = self.attach_hooks(ix, ifname, config) {
             if ifindex(ifname) != Some(ix) {
                 // Gone mid-operation: leave nothing behind for its index.

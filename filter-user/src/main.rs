@@ -10,8 +10,8 @@ use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use filter_common::{Direction, IfacePolicy, Mode, Reason};
 use filter_user::config::HostConfig;
-use filter_user::datapath::Maps;
 use filter_user::datapath::pins::Layout;
+use filter_user::datapath::{Interface, Maps};
 use filter_user::lifecycle::{self, LifecycleError};
 use filter_user::policy::MacAddr;
 use filter_user::xen::sources::VifId;
@@ -93,7 +93,7 @@ fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Attach { iface, xenbus_path } => {
             let vif = vif_for(iface, xenbus_path.as_deref())?;
-            attach(&cfg, iface, &vif)
+            attach(&cfg, iface, &vif, Interface::Known)
         }
         Command::Detach { iface } => detach(&cfg, iface),
         Command::Hotplug { action } => {
@@ -105,7 +105,8 @@ fn run(cli: Cli) -> Result<()> {
                         usage("hotplug: environment variable `XENBUS_PATH` is not set")
                     })?;
                     let vif = vif_for(&iface, Some(&path))?;
-                    attach(&cfg, &iface, &vif)
+                    // The kernel has just created the interface.
+                    attach(&cfg, &iface, &vif, Interface::New)
                 }
                 HotplugAction::Offline | HotplugAction::Remove => detach(&cfg, &iface),
             }
@@ -189,12 +190,12 @@ fn events(cfg: &HostConfig, json: bool, count: Option<u64>, timeout: Option<u64>
     }
 }
 
-fn attach(cfg: &HostConfig, iface: &str, vif: &VifId) -> Result<()> {
+fn attach(cfg: &HostConfig, iface: &str, vif: &VifId, interface: Interface) -> Result<()> {
     if lifecycle::ifindex(iface).is_none() {
         return Err(LifecycleError::UnknownInterface(iface.into()).into());
     }
     let mut loaded = lifecycle::ensure_loaded(cfg)?;
-    let ix = loaded.attach(iface, vif, cfg)?;
+    let ix = loaded.attach(iface, vif, cfg, interface)?;
     say!("vifguard: {iface} (ifindex {ix}, {vif}) attached");
     Ok(())
 }
@@ -227,7 +228,7 @@ fn sync(cfg: &HostConfig) -> Result<()> {
         let Some(vif) = lifecycle::vif_of_ifname(&name) else {
             continue;
         };
-        if let Err(e) = loaded.attach(&name, &vif, cfg) {
+        if let Err(e) = loaded.attach(&name, &vif, cfg, Interface::Known) {
             say!("vifguard: {e}");
             failures.push(name);
         }

@@ -75,9 +75,25 @@ impl Host {
     /// A vif<domid>.<devid> in dom0 with its guest end, and xl's backend
     /// keys in xenstore (locked to one IPv4 address).
     fn vif(&mut self, domid: u32, devid: u32) -> String {
+        self.vif_at(domid, devid, None)
+    }
+
+    /// As [`Host::vif`], the dom0 end with interface index `index`.
+    fn vif_at(&mut self, domid: u32, devid: u32, index: Option<u32>) -> String {
         let g = NetNs::new("cg");
         let name = format!("vif{domid}.{devid}");
-        veth(&self.dom0, &name, &g, "eth0");
+        match index {
+            None => veth(&self.dom0, &name, &g, "eth0"),
+            Some(ix) => {
+                let ix = ix.to_string();
+                self.dom0.ip(&[
+                    "link", "add", &name, "index", &ix, "type", "veth", "peer", "name", "eth0",
+                    "netns", &g.name,
+                ]);
+                self.dom0.ip(&["link", "set", &name, "up"]);
+                g.ip(&["link", "set", "eth0", "up"]);
+            }
+        }
         g.ip(&[
             "link",
             "set",
@@ -280,6 +296,45 @@ fn online_traffic_offline() {
     );
     assert!(h.attached().is_empty(), "{:?}", h.attached());
     assert!(h.status().is_empty());
+}
+
+/// A vif that vanished without its offline hotplug leaves its policy entry
+/// and counter slot behind; a new vif that the kernel gives the same
+/// interface index starts with zeroed counters, not the old vif's drops.
+#[test]
+fn a_new_vif_on_a_recycled_ifindex_starts_at_zero() {
+    let mut h = Host::new();
+    let old = h.vif(5, 0);
+    let ix = h.dom0.ifindex(&old);
+    assert!(h.hotplug("online", &old).status.success());
+    h.spoof_from(0, 5, 0);
+    let e = h.entry(&old).expect("old vif in status");
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        1,
+        "{e}"
+    );
+    // Gone without `offline` (a crashed backend, a killed hotplug).
+    h.dom0.ip(&["link", "del", &old]);
+    let new = h.vif_at(6, 0, Some(ix));
+    assert_eq!(h.dom0.ifindex(&new), ix, "the kernel reused the index");
+    let out = h.hotplug("online", &new);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let e = h.entry(&new).expect("new vif in status");
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        0,
+        "the new vif inherited the old one's drops: {e}"
+    );
+    // A re-apply on the same interface keeps its counters.
+    h.spoof_from(1, 6, 0);
+    h.ok(&["attach", &new], &[]);
+    let e = h.entry(&new).expect("new vif in status");
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        1,
+        "{e}"
+    );
 }
 
 #[test]

@@ -362,9 +362,9 @@ impl DemoHost {
         let ifindex = self.dom0.ifindex(&g.ifname);
         let maps = self.maps()?;
         let policy = maps
-            .policy
-            .get(&ifindex, 0)
-            .map_err(|e| format!("{} has no policy entry: {e}", g.ifname))?;
+            .policy_of(ifindex)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{} has no policy entry", g.ifname))?;
         let c = maps.counters(policy.slot).map_err(|e| e.to_string())?;
         Ok(Reason::ALL
             .iter()

@@ -5,7 +5,7 @@
 use aya::Ebpf;
 use aya::programs::{SchedClassifier, TestRun, TestRunOptions, Xdp};
 use filter_common::{Counter, Direction, Reason, program_names as progs};
-use filter_user::datapath::{self, Counters, Maps};
+use filter_user::datapath::{self, Counters, Interface, Maps, MapsWriter};
 use filter_user::hooks::tc::Rtnl;
 use filter_user::policy::Policy;
 
@@ -117,7 +117,37 @@ pub fn tcx_supported() -> Result<(), String> {
 
 pub struct Kernel {
     ebpf: Ebpf,
-    pub maps: Maps,
+    pub maps: MapsWriter,
+    /// The directory whose lock the writer holds (private maps need no
+    /// lock, but writing takes one like everywhere else).
+    _lock_dir: LockDir,
+}
+
+/// A scratch layout root to take a write lock in; removed on drop.
+pub struct LockDir(std::path::PathBuf);
+
+impl LockDir {
+    /// A fresh directory and the layout lock on it, for a test that writes
+    /// maps only it can see.
+    pub fn take() -> (LockDir, filter_user::datapath::pins::Lock) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "vifguard-kernel-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let layout = filter_user::datapath::pins::Layout::new(&root);
+        std::fs::create_dir_all(layout.versioned()).expect("create the lock directory");
+        let lock = layout.lock().expect("take the layout lock");
+        (LockDir(root), lock)
+    }
+}
+
+impl Drop for LockDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Kernel {
@@ -132,13 +162,18 @@ impl Kernel {
         let mut ebpf =
             datapath::load(max_interfaces, None).expect("load the eBPF object into the kernel");
         let maps = Maps::take_from(&mut ebpf).expect("open the object's maps");
-        Kernel { ebpf, maps }
+        let (dir, lock) = LockDir::take();
+        Kernel {
+            ebpf,
+            maps: MapsWriter::new(maps, lock),
+            _lock_dir: dir,
+        }
     }
 
     pub fn set_policy(&mut self, ifindex: u32, policy: &Policy) -> u32 {
         policy.validate().expect("test policies are valid");
         self.maps
-            .install(ifindex, policy, 1000)
+            .install(ifindex, policy, 1000, Interface::Known)
             .expect("write the policy into the maps")
     }
 
@@ -197,8 +232,8 @@ impl Kernel {
     pub fn counters_of(&self, ifindex: u32) -> Counters {
         let slot = self
             .maps
-            .policy
-            .get(&ifindex, 0)
+            .policy_of(ifindex)
+            .expect("read the policy map")
             .expect("policy entry")
             .slot;
         self.maps.counters(slot).expect("read counters")
@@ -269,7 +304,11 @@ impl Kernel {
     /// of this interface moved, by one packet and the frame's length in
     /// bytes, in the hook's direction.
     pub fn run(&self, hook: Hook, frame: &[u8]) -> Outcome {
-        let slot = self.maps.policy.get(&TEST_IFINDEX, 0).ok().map(|p| p.slot);
+        let slot = self
+            .maps
+            .policy_of(TEST_IFINDEX)
+            .expect("read the policy map")
+            .map(|p| p.slot);
         let dir = hook.direction();
         let before = self.snapshot(slot);
         let no_policy_before = self.maps.no_policy_counters(TEST_IFINDEX).expect("read");

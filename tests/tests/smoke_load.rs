@@ -51,17 +51,28 @@ fn many_interfaces_get_distinct_slots_and_read_back() {
 /// their ifindex is installed again.
 #[test]
 fn trie_entries_follow_the_policy_across_commands() {
+    use aya::maps::{LpmTrie, Map, MapData};
     use filter_common::V4Key;
-    use filter_user::datapath::Maps;
+    use filter_user::datapath::{Interface, Maps, MapsWriter};
     use filter_user::policy::{MacAddr, Policy};
     use std::collections::BTreeSet;
 
     let dir = vifguard_tests::kernel::BpffsDir::new("tries");
     let _ebpf = filter_user::datapath::load(64, Some(dir.path())).expect("load");
-    let open = || Maps::open_pinned(dir.path()).expect("open the pinned maps");
-    let v4 = |m: &Maps| -> BTreeSet<(u32, [u8; 4], [u8; 4])> {
-        m.src_v4
-            .keys()
+    // Each command takes the lock and opens the pinned maps.
+    let open = || {
+        let (lock_dir, lock) = vifguard_tests::kernel::LockDir::take();
+        let maps = Maps::open_pinned(dir.path()).expect("open the pinned maps");
+        (MapsWriter::new(maps, lock), lock_dir)
+    };
+    // The tries as the kernel holds them, read past vifguard's API.
+    let trie = |name: &str| {
+        let data = MapData::from_pin(dir.path().join(name)).expect("pinned trie");
+        Map::from_map_data(data).expect("map")
+    };
+    let v4 = |_: &MapsWriter| -> BTreeSet<(u32, [u8; 4], [u8; 4])> {
+        let t: LpmTrie<MapData, V4Key, u32> = trie("SRC_V4").try_into().expect("IPv4 trie");
+        t.keys()
             .map(|k| k.expect("key"))
             .map(|k| {
                 let d: V4Key = k.data();
@@ -69,7 +80,11 @@ fn trie_entries_follow_the_policy_across_commands() {
             })
             .collect()
     };
-    let v6 = |m: &Maps| -> usize { m.src_v6.keys().count() };
+    let v6 = |_: &MapsWriter| -> usize {
+        let t: LpmTrie<MapData, filter_common::V6Key, u32> =
+            trie("SRC_V6").try_into().expect("IPv6 trie");
+        t.keys().count()
+    };
     let policy = |prefixes: &[&str]| {
         let mut p = Policy::locked(MacAddr([0x00, 0x16, 0x3e, 0, 0, 7]));
         for c in prefixes {
@@ -83,9 +98,14 @@ fn trie_entries_follow_the_policy_across_commands() {
     };
     let ix = 7u32.to_ne_bytes();
 
-    let mut first = open();
+    let (mut first, _l1) = open();
     first
-        .install(7, &policy(&["198.51.100.0/24", "2001:db8:7::/48"]), 100)
+        .install(
+            7,
+            &policy(&["198.51.100.0/24", "2001:db8:7::/48"]),
+            100,
+            Interface::Known,
+        )
         .expect("install");
     assert_eq!(
         v4(&first),
@@ -94,33 +114,35 @@ fn trie_entries_follow_the_policy_across_commands() {
     assert_eq!(v6(&first), 1);
     // Same command: the /24 is replaced, the IPv6 prefix dropped.
     first
-        .install(7, &policy(&["203.0.113.0/24"]), 100)
+        .install(7, &policy(&["203.0.113.0/24"]), 100, Interface::Known)
         .expect("re-install");
     assert_eq!(
         v4(&first),
         BTreeSet::from([(32 + 24, ix, [203, 0, 113, 0])])
     );
     assert_eq!(v6(&first), 0);
-    drop(first);
+    drop((first, _l1));
 
     // Next command: reads the maps, drops the prefix.
-    let mut second = open();
-    second.install(7, &policy(&[]), 100).expect("install");
+    let (mut second, _l2) = open();
+    second
+        .install(7, &policy(&[]), 100, Interface::Known)
+        .expect("install");
     assert!(v4(&second).is_empty());
     // Entries with no policy (a killed install) for ifindex 9 ...
     let orphan = V4Key {
         ifindex: 9u32.to_ne_bytes(),
         addr: [192, 0, 2, 0],
     };
-    second
-        .src_v4
+    let mut src_v4: LpmTrie<MapData, V4Key, u32> = trie("SRC_V4").try_into().expect("IPv4 trie");
+    src_v4
         .insert(&aya::maps::lpm_trie::Key::new(32 + 24, orphan), 1, 0)
         .expect("orphan");
-    drop(second);
+    drop((second, _l2));
     // ... are gone when the next command installs ifindex 9.
-    let mut third = open();
+    let (mut third, _l3) = open();
     third
-        .install(9, &policy(&["198.51.100.0/25"]), 100)
+        .install(9, &policy(&["198.51.100.0/25"]), 100, Interface::Known)
         .expect("install");
     let ix9 = 9u32.to_ne_bytes();
     assert_eq!(

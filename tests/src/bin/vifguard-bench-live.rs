@@ -359,7 +359,12 @@ fn trie_entries(root: &Path) -> Res<usize> {
     let dir = filter_user::datapath::pins::Layout::new(root).maps();
     let maps = filter_user::datapath::Maps::open_pinned(&dir)
         .map_err(|e| format!("open the maps in {}: {e}", dir.display()))?;
-    Ok(maps.src_v4.keys().count())
+    Ok(maps
+        .trie_entries()
+        .map_err(|e| e.to_string())?
+        .values()
+        .map(|e| e.src_v4.len())
+        .sum())
 }
 
 /// The vifs' `ip` nodes as the /24 around their address: one LPM trie

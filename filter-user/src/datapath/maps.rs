@@ -1,0 +1,520 @@
+//! The pinned maps: reading them, and writing one interface's policy
+//! into them (or removing it) under the layout's lock.
+
+use std::collections::HashMap as StdHashMap;
+use std::path::Path;
+
+use aya::Ebpf;
+use aya::maps::{
+    HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues,
+    lpm_trie::Key,
+};
+use filter_common::{
+    Counter, EventBudget, IfacePolicy, NoPolicyCounters, SlotCounters, V4Key, V6Key,
+    map_names as names,
+};
+
+use super::counters::Counters;
+use super::encode::{Entries, encode};
+use super::object::{DatapathError, map_err};
+use super::pins::Lock;
+use crate::policy::Policy;
+
+/// The pinned maps, to read. Writing needs the layout's lock: see
+/// [`MapsWriter`].
+pub struct Maps {
+    policy: HashMap<MapData, u32, IfacePolicy>,
+    src_v4: LpmTrie<MapData, V4Key, u32>,
+    src_v6: LpmTrie<MapData, V6Key, u32>,
+    dst_v4: LpmTrie<MapData, V4Key, u32>,
+    dst_v6: LpmTrie<MapData, V6Key, u32>,
+    counters: PerCpuArray<MapData, SlotCounters>,
+    no_policy: PerCpuHashMap<MapData, u32, NoPolicyCounters>,
+    event_budget: PerCpuArray<MapData, EventBudget>,
+}
+
+/// The data part of a trie key: the interface it belongs to comes first.
+trait TrieKey: Copy + aya::Pod {
+    fn ifindex(&self) -> u32;
+}
+
+impl TrieKey for V4Key {
+    fn ifindex(&self) -> u32 {
+        u32::from_ne_bytes(self.ifindex)
+    }
+}
+
+impl TrieKey for V6Key {
+    fn ifindex(&self) -> u32 {
+        u32::from_ne_bytes(self.ifindex)
+    }
+}
+
+macro_rules! typed {
+    ($map:expr, $name:expr) => {
+        $map.try_into().map_err(|e| DatapathError::WrongMap {
+            name: $name,
+            source: Box::new(e),
+        })?
+    };
+}
+
+/// Checks that the pin `dir/name` is a bpf map of the type, key size and
+/// value size this object declares for `name` (the loader would otherwise
+/// reuse whatever is pinned there).
+pub fn check_pinned_map(dir: &Path, name: &'static str) -> Result<(), DatapathError> {
+    let data = MapData::from_pin(dir.join(name)).map_err(map_err(name, "open pinned"))?;
+    let map = Map::from_map_data(data).map_err(map_err(name, "open pinned"))?;
+    match name {
+        names::POLICY => {
+            let _: HashMap<MapData, u32, IfacePolicy> = typed!(map, names::POLICY);
+        }
+        names::SRC_V4 | names::DST_V4 => {
+            let _: LpmTrie<MapData, V4Key, u32> = typed!(map, name);
+        }
+        names::SRC_V6 | names::DST_V6 => {
+            let _: LpmTrie<MapData, V6Key, u32> = typed!(map, name);
+        }
+        names::COUNTERS => {
+            let _: PerCpuArray<MapData, SlotCounters> = typed!(map, names::COUNTERS);
+        }
+        names::NO_POLICY => {
+            let _: PerCpuHashMap<MapData, u32, NoPolicyCounters> = typed!(map, names::NO_POLICY);
+        }
+        names::EVENT_BUDGET => {
+            let _: PerCpuArray<MapData, EventBudget> = typed!(map, names::EVENT_BUDGET);
+        }
+        names::EVENTS => {
+            let _: aya::maps::RingBuf<MapData> = typed!(map, names::EVENTS);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl Maps {
+    /// Takes the maps out of a freshly loaded object.
+    pub fn take_from(ebpf: &mut Ebpf) -> Result<Maps, DatapathError> {
+        let mut take =
+            |name: &'static str| ebpf.take_map(name).ok_or(DatapathError::MissingMap(name));
+        Ok(Maps {
+            policy: typed!(take(names::POLICY)?, names::POLICY),
+            src_v4: typed!(take(names::SRC_V4)?, names::SRC_V4),
+            src_v6: typed!(take(names::SRC_V6)?, names::SRC_V6),
+            dst_v4: typed!(take(names::DST_V4)?, names::DST_V4),
+            dst_v6: typed!(take(names::DST_V6)?, names::DST_V6),
+            counters: typed!(take(names::COUNTERS)?, names::COUNTERS),
+            no_policy: typed!(take(names::NO_POLICY)?, names::NO_POLICY),
+            event_budget: typed!(take(names::EVENT_BUDGET)?, names::EVENT_BUDGET),
+        })
+    }
+
+    /// Opens the maps pinned in `dir` (one file per map, named as in the
+    /// object).
+    pub fn open_pinned(dir: &Path) -> Result<Maps, DatapathError> {
+        let open = |name: &'static str| -> Result<Map, DatapathError> {
+            let data = MapData::from_pin(dir.join(name)).map_err(map_err(name, "open pinned"))?;
+            Map::from_map_data(data).map_err(map_err(name, "open pinned"))
+        };
+        Ok(Maps {
+            policy: typed!(open(names::POLICY)?, names::POLICY),
+            src_v4: typed!(open(names::SRC_V4)?, names::SRC_V4),
+            src_v6: typed!(open(names::SRC_V6)?, names::SRC_V6),
+            dst_v4: typed!(open(names::DST_V4)?, names::DST_V4),
+            dst_v6: typed!(open(names::DST_V6)?, names::DST_V6),
+            counters: typed!(open(names::COUNTERS)?, names::COUNTERS),
+            no_policy: typed!(open(names::NO_POLICY)?, names::NO_POLICY),
+            event_budget: typed!(open(names::EVENT_BUDGET)?, names::EVENT_BUDGET),
+        })
+    }
+
+    /// Every interface with a policy entry: a few BPF_MAP_LOOKUP_BATCH
+    /// calls (one lookup per entry on kernels without batch operations),
+    /// so a new vif's slot search and a status of 1,000 vifs do not cost
+    /// two syscalls per vif.
+    pub fn policies(&self) -> Result<Vec<(u32, IfacePolicy)>, DatapathError> {
+        match crate::sys::bpf::lookup_batch(&self.policy) {
+            Ok(Some(all)) => return Ok(all),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(map_err(names::POLICY, "read")(MapError::SyscallError(
+                    aya::sys::SyscallError {
+                        call: "bpf_map_lookup_batch",
+                        io_error: e,
+                    },
+                )));
+            }
+        }
+        self.policy
+            .iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err(names::POLICY, "iterate"))
+    }
+
+    /// Every interface's trie entries (sources and destinations beyond
+    /// the inline host addresses), by ifindex; the `policy` field of each
+    /// is left zero.
+    pub fn trie_entries(&self) -> Result<StdHashMap<u32, Entries>, DatapathError> {
+        fn scan<K: TrieKey>(
+            trie: &LpmTrie<MapData, K, u32>,
+            name: &'static str,
+            tries: &mut StdHashMap<u32, Entries>,
+            field: impl Fn(&mut Entries) -> &mut Vec<(u32, K)>,
+        ) -> Result<(), DatapathError> {
+            for key in trie.keys() {
+                let key = key.map_err(map_err(name, "iterate"))?;
+                let e = tries
+                    .entry(key.data().ifindex())
+                    .or_insert_with(Entries::none);
+                field(e).push((key.prefix_len(), key.data()));
+            }
+            Ok(())
+        }
+        let mut t = StdHashMap::new();
+        scan(&self.src_v4, names::SRC_V4, &mut t, |e| &mut e.src_v4)?;
+        scan(&self.src_v6, names::SRC_V6, &mut t, |e| &mut e.src_v6)?;
+        scan(&self.dst_v4, names::DST_V4, &mut t, |e| &mut e.dst_v4)?;
+        scan(&self.dst_v6, names::DST_V6, &mut t, |e| &mut e.dst_v6)?;
+        Ok(t)
+    }
+
+    /// The policy entry of `ifindex`, if it has one.
+    pub fn policy_of(&self, ifindex: u32) -> Result<Option<IfacePolicy>, DatapathError> {
+        match self.policy.get(&ifindex, 0) {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(map_err(names::POLICY, "read")(e)),
+        }
+    }
+
+    /// The counters of a slot, summed over CPUs.
+    pub fn counters(&self, slot: u32) -> Result<Counters, DatapathError> {
+        let per_cpu = self
+            .counters
+            .get(&slot, 0)
+            .map_err(map_err(names::COUNTERS, "read"))?;
+        let mut sum = Counters::default();
+        for row in per_cpu.iter() {
+            for (i, c) in row.c.iter().enumerate() {
+                sum.0[i].packets += c.packets;
+                sum.0[i].bytes += c.bytes;
+            }
+        }
+        Ok(sum)
+    }
+
+    /// Drops counted on `ifindex` while it had no policy entry, per
+    /// direction, summed over CPUs.
+    pub fn no_policy_counters(&self, ifindex: u32) -> Result<[Counter; 2], DatapathError> {
+        match self.no_policy.get(&ifindex, 0) {
+            Ok(per_cpu) => Ok(per_cpu.iter().fold([Counter::default(); 2], |mut acc, v| {
+                for (a, c) in acc.iter_mut().zip(v.c.iter()) {
+                    a.packets += c.packets;
+                    a.bytes += c.bytes;
+                }
+                acc
+            })),
+            Err(e) if is_not_found(&e) => Ok([Counter::default(); 2]),
+            Err(e) => Err(map_err(names::NO_POLICY, "read")(e)),
+        }
+    }
+}
+
+/// A lookup or delete of a key that is not there (aya reports it either
+/// way, depending on the call).
+pub fn is_not_found(e: &MapError) -> bool {
+    match e {
+        MapError::KeyNotFound => true,
+        MapError::SyscallError(s) => s.io_error.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
+/// Write access to the maps. It exists only with the layout's lock
+/// (taken by [`MapsWriter::new`]'s caller and held for the writer's
+/// life), so every write happens under the lock and the index below is
+/// never read without it.
+pub struct MapsWriter {
+    maps: Maps,
+    /// Built on the first write, see [`Index`].
+    index: Option<Index>,
+    _lock: Lock,
+}
+
+/// Who holds what, read from the maps once per command and then kept in
+/// step with every write the command makes: it holds the layout's lock,
+/// and the programs never write these maps. Without it every install
+/// would read the whole policy map (to find a free slot) and iterate all
+/// four tries (to find the interface's old entries): a sync of N vifs
+/// with prefixes would cost O(N²) syscalls. Dropped after a failed write
+/// (what was written is unknown; the next write reads the maps again).
+#[derive(Default)]
+struct Index {
+    slots: StdHashMap<u32, u32>,
+    tries: StdHashMap<u32, Entries>,
+}
+
+impl std::ops::Deref for MapsWriter {
+    type Target = Maps;
+
+    fn deref(&self) -> &Maps {
+        &self.maps
+    }
+}
+
+/// Whether the interface being installed is new (a hotplug `online`:
+/// whatever entry its index had belongs to a vif that vanished without
+/// its offline, and the counters start at zero) or the one the entry
+/// is for (a re-apply keeps the counters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interface {
+    New,
+    Known,
+}
+
+impl MapsWriter {
+    pub fn new(maps: Maps, lock: Lock) -> MapsWriter {
+        MapsWriter {
+            maps,
+            index: None,
+            _lock: lock,
+        }
+    }
+
+    /// Writes `policy` for `ifindex`. Fail closed, in this order: the
+    /// tries first, then the policy value (one atomic element update; until
+    /// then the old policy or none applies), then stale trie entries of a
+    /// previous policy are removed. Returns the counter slot.
+    pub fn install(
+        &mut self,
+        ifindex: u32,
+        policy: &Policy,
+        events_per_sec: u32,
+        interface: Interface,
+    ) -> Result<u32, DatapathError> {
+        let r = self.install_indexed(ifindex, policy, events_per_sec, interface);
+        if r.is_err() {
+            self.index = None;
+        }
+        r
+    }
+
+    fn install_indexed(
+        &mut self,
+        ifindex: u32,
+        policy: &Policy,
+        events_per_sec: u32,
+        interface: Interface,
+    ) -> Result<u32, DatapathError> {
+        let index = self.index()?;
+        let existing = index.slots.get(&ifindex).copied();
+        let old = index.tries.get(&ifindex).cloned();
+        let slot = match existing {
+            Some(slot) if interface == Interface::Known => slot,
+            Some(slot) => {
+                // A stale entry of a vanished vif: its numbers are not
+                // this interface's.
+                self.reset_slot(slot)?;
+                self.remove_no_policy(ifindex)?;
+                slot
+            }
+            None => {
+                let slot = self.free_slot()?;
+                self.reset_slot(slot)?;
+                slot
+            }
+        };
+        let new = encode(policy, ifindex, slot, events_per_sec);
+        for (len, k) in &new.src_v4 {
+            self.maps
+                .src_v4
+                .insert(&Key::new(*len, *k), 1, 0)
+                .map_err(map_err(names::SRC_V4, "insert"))?;
+        }
+        for (len, k) in &new.src_v6 {
+            self.maps
+                .src_v6
+                .insert(&Key::new(*len, *k), 1, 0)
+                .map_err(map_err(names::SRC_V6, "insert"))?;
+        }
+        for (len, k) in &new.dst_v4 {
+            self.maps
+                .dst_v4
+                .insert(&Key::new(*len, *k), 1, 0)
+                .map_err(map_err(names::DST_V4, "insert"))?;
+        }
+        for (len, k) in &new.dst_v6 {
+            self.maps
+                .dst_v6
+                .insert(&Key::new(*len, *k), 1, 0)
+                .map_err(map_err(names::DST_V6, "insert"))?;
+        }
+        self.maps
+            .policy
+            .insert(ifindex, new.policy, 0)
+            .map_err(map_err(names::POLICY, "insert"))?;
+        if let Some(old) = &old {
+            self.remove_trie_entries(old, Some(&new))?;
+        }
+        let index = self.index()?;
+        index.slots.insert(ifindex, slot);
+        index.tries.insert(ifindex, new);
+        Ok(slot)
+    }
+
+    /// Removes every entry of `ifindex`: the policy first (the interface
+    /// then fails closed as `no_policy`), then its trie entries.
+    pub fn remove(&mut self, ifindex: u32) -> Result<bool, DatapathError> {
+        let r = self.remove_indexed(ifindex);
+        if r.is_err() {
+            self.index = None;
+        }
+        r
+    }
+
+    fn remove_indexed(&mut self, ifindex: u32) -> Result<bool, DatapathError> {
+        let had = match self.maps.policy.remove(&ifindex) {
+            Ok(()) => true,
+            Err(e) if is_not_found(&e) => false,
+            Err(e) => return Err(map_err(names::POLICY, "remove")(e)),
+        };
+        if let Some(old) = self.index()?.tries.get(&ifindex).cloned() {
+            self.remove_trie_entries(&old, None)?;
+        }
+        self.remove_no_policy(ifindex)?;
+        let index = self.index()?;
+        index.slots.remove(&ifindex);
+        index.tries.remove(&ifindex);
+        Ok(had)
+    }
+
+    /// Forgets the drops counted on `ifindex` while it had no policy.
+    fn remove_no_policy(&mut self, ifindex: u32) -> Result<(), DatapathError> {
+        match self.maps.no_policy.remove(&ifindex) {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(map_err(names::NO_POLICY, "remove")(e)),
+        }
+    }
+
+    /// The index, read from the maps on first use.
+    fn index(&mut self) -> Result<&mut Index, DatapathError> {
+        if self.index.is_none() {
+            self.index = Some(self.read_index()?);
+        }
+        Ok(self.index.get_or_insert_with(Index::default))
+    }
+
+    /// Every interface's slot and trie entries, as the maps hold them.
+    fn read_index(&self) -> Result<Index, DatapathError> {
+        let mut index = Index {
+            tries: self.maps.trie_entries()?,
+            ..Index::default()
+        };
+        for (ifindex, p) in self.maps.policies()? {
+            index.slots.insert(ifindex, p.slot);
+        }
+        Ok(index)
+    }
+
+    fn remove_trie_entries(
+        &mut self,
+        old: &Entries,
+        keep: Option<&Entries>,
+    ) -> Result<(), DatapathError> {
+        fn sweep<K: Copy + PartialEq + aya::Pod>(
+            trie: &mut LpmTrie<MapData, K, u32>,
+            name: &'static str,
+            old: &[(u32, K)],
+            keep: Option<&[(u32, K)]>,
+        ) -> Result<(), DatapathError> {
+            for e in old {
+                if keep.is_some_and(|k| k.contains(e)) {
+                    continue;
+                }
+                match trie.remove(&Key::new(e.0, e.1)) {
+                    Ok(()) => {}
+                    Err(err) if is_not_found(&err) => {}
+                    Err(err) => return Err(map_err(name, "remove")(err)),
+                }
+            }
+            Ok(())
+        }
+        sweep(
+            &mut self.maps.src_v4,
+            names::SRC_V4,
+            &old.src_v4,
+            keep.map(|k| &k.src_v4[..]),
+        )?;
+        sweep(
+            &mut self.maps.src_v6,
+            names::SRC_V6,
+            &old.src_v6,
+            keep.map(|k| &k.src_v6[..]),
+        )?;
+        sweep(
+            &mut self.maps.dst_v4,
+            names::DST_V4,
+            &old.dst_v4,
+            keep.map(|k| &k.dst_v4[..]),
+        )?;
+        sweep(
+            &mut self.maps.dst_v6,
+            names::DST_V6,
+            &old.dst_v6,
+            keep.map(|k| &k.dst_v6[..]),
+        )?;
+        Ok(())
+    }
+
+    /// The lowest slot no policy uses. Slot 0 is reserved for interfaces
+    /// without a policy (their event budget).
+    fn free_slot(&mut self) -> Result<u32, DatapathError> {
+        let max = self.maps.counters.len();
+        let mut used = vec![false; max as usize];
+        for &slot in self.index()?.slots.values() {
+            if let Some(u) = used.get_mut(slot as usize) {
+                *u = true;
+            }
+        }
+        (1..max)
+            .find(|s| !used[*s as usize])
+            .ok_or(DatapathError::SlotsExhausted { max: max - 1 })
+    }
+
+    /// Zeroes a slot's counters and event budget before a new interface
+    /// takes it, so it never inherits another interface's numbers.
+    fn reset_slot(&mut self, slot: u32) -> Result<(), DatapathError> {
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| {
+            map_err(names::COUNTERS, "count CPUs")(MapError::SyscallError(aya::sys::SyscallError {
+                call: "nr_cpus",
+                io_error: e,
+            }))
+        })?;
+        let zero_counters =
+            PerCpuValues::try_from(vec![SlotCounters::ZERO; cpus]).map_err(|e| {
+                map_err(names::COUNTERS, "zero")(MapError::SyscallError(aya::sys::SyscallError {
+                    call: "alloc",
+                    io_error: e,
+                }))
+            })?;
+        self.maps
+            .counters
+            .set(slot, zero_counters, 0)
+            .map_err(map_err(names::COUNTERS, "zero"))?;
+        let zero_budget =
+            PerCpuValues::try_from(vec![EventBudget::default(); cpus]).map_err(|e| {
+                map_err(names::EVENT_BUDGET, "zero")(MapError::SyscallError(
+                    aya::sys::SyscallError {
+                        call: "alloc",
+                        io_error: e,
+                    },
+                ))
+            })?;
+        self.maps
+            .event_budget
+            .set(slot, zero_budget, 0)
+            .map_err(map_err(names::EVENT_BUDGET, "zero"))?;
+        Ok(())
+    }
+}
