@@ -62,6 +62,14 @@ pub enum LifecycleError {
         #[source]
         source: BoxError,
     },
+    #[error(
+        "{ifname}: kept the policy it has (not re-applied) because its policy cannot be read now"
+    )]
+    KeptPolicy {
+        ifname: String,
+        #[source]
+        source: BoxError,
+    },
     #[error("{ifname}: cannot read the policy")]
     Policy {
         ifname: String,
@@ -91,6 +99,17 @@ pub enum LifecycleError {
 pub use crate::sys::netdev::{ifindex, ifname, interfaces};
 
 pub use crate::xen::vif::vif_of_ifname;
+
+/// Whether a resolve failure is transient (see
+/// [`crate::xen::sources::SourceError::is_transient`]): xenstore could not
+/// be reached, or the toolstack is halfway through a change.
+fn is_transient(e: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(s) = e.downcast_ref::<crate::xen::sources::SourceError>() {
+        return s.is_transient();
+    }
+    e.downcast_ref::<xenstore::XsError>()
+        .is_some_and(xenstore::XsError::is_unreachable)
+}
 
 /// A policy that drops everything: what a vif gets when its own cannot be
 /// trusted.
@@ -337,7 +356,8 @@ impl Loaded {
     /// Puts `ifname` under `vif`'s policy: policy into the maps, then the
     /// links (replacing the program of existing pinned links atomically).
     /// An unusable policy installs [`disabled_policy`], still attaches,
-    /// and returns [`LifecycleError::FailedClosed`].
+    /// and returns [`LifecycleError::FailedClosed`]; a transient failure
+    /// on a vif that has a policy keeps it ([`LifecycleError::KeptPolicy`]).
     /// `interface` says whether `ifname` is new (a hotplug `online`): its
     /// counters then start at zero even if its index had a stale entry.
     pub fn attach(
@@ -348,13 +368,33 @@ impl Loaded {
         interface: Interface,
     ) -> Result<u32, LifecycleError> {
         let ix = ifindex(ifname).ok_or_else(|| LifecycleError::UnknownInterface(ifname.into()))?;
-        let resolved = self.resolve(vif, config);
-        let (policy, failure) = match resolved {
-            Ok(r) => (r.policy, None),
-            Err(e) => (disabled_policy(), Some(e)),
+        let failure = match self.resolve(vif, config) {
+            Ok(r) => {
+                self.maps
+                    .install(ix, &r.policy, config.events_per_sec, interface)?;
+                None
+            }
+            // xenstore away or the keys half-written: the policy the vif
+            // has is still the best one known (a new interface has none).
+            Err(e)
+                if is_transient(&*e)
+                    && interface == Interface::Known
+                    && self.maps.policy_of(ix)?.is_some() =>
+            {
+                Some(LifecycleError::KeptPolicy {
+                    ifname: ifname.into(),
+                    source: e,
+                })
+            }
+            Err(e) => {
+                self.maps
+                    .install(ix, &disabled_policy(), config.events_per_sec, interface)?;
+                Some(LifecycleError::FailedClosed {
+                    ifname: ifname.into(),
+                    source: e,
+                })
+            }
         };
-        self.maps
-            .install(ix, &policy, config.events_per_sec, interface)?;
         if let Err(e) = self.attach_hooks(ix, ifname, config) {
             if ifindex(ifname) != Some(ix) {
                 // Gone mid-operation: leave nothing behind for its index.
@@ -369,10 +409,7 @@ impl Loaded {
         }
         match failure {
             None => Ok(ix),
-            Some(source) => Err(LifecycleError::FailedClosed {
-                ifname: ifname.into(),
-                source,
-            }),
+            Some(e) => Err(e),
         }
     }
 

@@ -229,7 +229,7 @@ fn sync(cfg: &HostConfig) -> Result<()> {
             continue;
         };
         if let Err(e) = loaded.attach(&name, &vif, cfg, Interface::Known) {
-            say!("vifguard: {e}");
+            say!("vifguard: {:#}", anyhow::Error::new(e));
             failures.push(name);
         }
     }

@@ -906,6 +906,91 @@ fn no_xenstore_fails_closed_without_touching_other_vifs() {
     assert!(h.attached().is_empty());
 }
 
+/// xenstored away (restarting, hung) during a sync, the boot and upgrade
+/// path: every vif keeps the policy it has (exit 1, naming the socket),
+/// none is cut off; a vif without a policy still fails closed (above).
+#[test]
+fn sync_with_xenstore_away_keeps_every_vif_policy() {
+    let mut h = Host::new();
+    let a = h.vif(52, 0);
+    let b = h.vif(53, 0);
+    for v in [&a, &b] {
+        let out = h.hotplug("online", v);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let away = [(
+        "XENSTORED_PATH",
+        "/nonexistent/vifguard-test/xenstored.sock",
+    )];
+    for args in [&["sync"][..], &["attach", &a][..]] {
+        let out = h.run(args, &away);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&a) && err.contains("kept") && err.contains("/nonexistent/vifguard-test"),
+            "{args:?}: {err}"
+        );
+    }
+    for (i, (v, domid)) in [(&a, 52), (&b, 53)].into_iter().enumerate() {
+        let e = h.entry(v).expect("vif in status");
+        assert_eq!(e["mode"], "locked", "{v} lost its policy: {e}");
+        h.spoof_from(i, domid, 0);
+        let e = h.entry(v).expect("vif in status");
+        assert_eq!(
+            counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+            1,
+            "{e}"
+        );
+    }
+}
+
+/// xenopsd's live update deletes `locking-mode` and the address keys, then
+/// writes them one by one: a re-apply that meets the half-written
+/// directory keeps the vif's policy (never falls back to another source,
+/// which would be xl's `network_default`, unlocked).
+#[test]
+fn an_incomplete_xapi_directory_keeps_the_policy() {
+    let mut h = Host::new();
+    let v = h.vif(54, 0);
+    let uuid = "6b3f0c2e-0000-4000-8000-000000000054";
+    let dir = format!("/xapi/{uuid}/private/vif/0");
+    for (k, val) in [
+        ("/local/domain/54/vm".to_string(), format!("/vm/{uuid}")),
+        (format!("{dir}/locking-mode"), "locked".to_string()),
+        (format!("{dir}/ipv4-allowed"), ip_of(54, 0)),
+    ] {
+        h.xs.tool_ok("xenstore-write", &[&k, &val]).expect("write");
+    }
+    h.xs.tool_ok("xenstore-chmod", &["-r", "/xapi", "n0"])
+        .expect("chmod");
+    h.xs.tool_ok("xenstore-chmod", &["-r", "/local/domain/54", "n0", "r54"])
+        .expect("chmod");
+    let out = h.hotplug("online", &v);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(h.ok(&["policy", &v], &[]).contains("source xapi"));
+
+    for k in ["locking-mode", "ipv4-allowed"] {
+        h.xs.tool_ok("xenstore-rm", &[&format!("{dir}/{k}")])
+            .expect("rm");
+    }
+    let out = h.run(&["attach", &v], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("locking-mode") && err.contains("kept"),
+        "{err}"
+    );
+    let e = h.entry(&v).expect("vif in status");
+    assert_eq!(e["mode"], "locked", "{e}");
+    h.spoof_from(0, 54, 0);
+    let e = h.entry(&v).expect("vif in status");
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        1,
+        "{e}"
+    );
+}
+
 #[test]
 fn foreign_pins_are_refused() {
     let h = Host::new();

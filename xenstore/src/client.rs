@@ -95,6 +95,20 @@ pub enum XsError {
 }
 
 impl XsError {
+    /// Whether the daemon could not be reached or did not answer usably
+    /// (not there, restarting, hung, a broken connection): nothing was
+    /// learnt about any node.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            XsError::NoDaemon { .. }
+                | XsError::Connect { .. }
+                | XsError::Timeout { .. }
+                | XsError::Io { .. }
+                | XsError::Protocol { .. }
+        )
+    }
+
     /// Whether the error means the node is absent.
     pub fn is_not_found(&self) -> bool {
         matches!(self, XsError::NotFound { .. })

@@ -86,6 +86,10 @@ pub enum SourceError {
     #[error("{vif}: required xenstore node {node} is missing")]
     Missing { vif: VifId, node: String },
     #[error(
+        "{vif}: the source is incomplete: {node} is missing while its directory exists (a toolstack rewriting the keys?)"
+    )]
+    Incomplete { vif: VifId, node: String },
+    #[error(
         "{vif}: xenstore node {node} is not trusted as policy: {reason} (permissions {perms}); the vif fails closed"
     )]
     Untrusted {
@@ -153,6 +157,20 @@ pub enum SourceError {
         #[source]
         source: PolicyError,
     },
+}
+
+impl SourceError {
+    /// Whether the failure says nothing about the policy itself: xenstore
+    /// could not be reached or answered nothing usable, or a toolstack is
+    /// halfway through rewriting the keys. A vif that has a policy keeps
+    /// it then; only a vif without one fails closed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SourceError::Xenstore { source, .. } => source.is_unreachable(),
+            SourceError::Incomplete { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 /// Keys in the backend directory, relative to it.
@@ -315,6 +333,30 @@ mod tests {
         let mut s = MemStore::default();
         s.put(&format!("{B}/mac"), "00:16:3e:00:00:05", "n0 r5");
         s
+    }
+
+    /// xenopsd's live update: keys deleted, the directory still there.
+    /// Never xl's fallback (network_default: unlocked), and transient.
+    #[test]
+    fn an_empty_xapi_directory_is_incomplete_not_another_source() {
+        let uuid = "6b3f0c2e-0000-4000-8000-000000000005";
+        let dir = format!("/xapi/{uuid}/private/vif/0");
+        let mut s = base();
+        s.put("/local/domain/5/vm", &format!("/vm/{uuid}"), "n0 r5");
+        s.put(&dir, "", "n0");
+        s.put(&format!("{B}/ip"), "192.0.2.5", "n0 r5");
+        let e = resolve_from(&mut s, &vif(), &HostConfig::default()).unwrap_err();
+        assert!(matches!(e, SourceError::Incomplete { .. }), "{e}");
+        assert!(e.is_transient());
+        assert!(e.to_string().contains("locking-mode"), "{e}");
+        // With the keys back, XAPI is the source again.
+        s.put(&format!("{dir}/locking-mode"), "locked", "n0");
+        let r = resolve_from(&mut s, &vif(), &HostConfig::default()).unwrap();
+        assert_eq!(r.source, SourceKind::Xapi);
+        // Not transient: a policy that is wrong, not one being written.
+        s.put(&format!("{dir}/ipv4-allowed"), "192.0.2.5/33", "n0");
+        let e = resolve_from(&mut s, &vif(), &HostConfig::default()).unwrap_err();
+        assert!(!e.is_transient(), "{e}");
     }
 
     #[test]

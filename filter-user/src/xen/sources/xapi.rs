@@ -14,8 +14,9 @@
 //! The VM uuid comes from the guest's `/local/domain/<domid>/vm`
 //! (`/vm/<uuid>`), as xenopsd's `uuid_of_domid` finds it. That node lives in
 //! the guest's tree, so it is trust-checked like every policy node.
-//! The source applies when `locking-mode` exists; a private directory with
-//! address keys but no `locking-mode` is an error (fail closed).
+//! The source applies when `locking-mode` exists. A private directory
+//! without it is an incomplete source ([`SourceError::Incomplete`]): the
+//! vif keeps the policy it has, or fails closed if it has none.
 
 use super::{Addresses, Origin, Reader, SourceError, list_items, parse_v4_list, parse_v6_list};
 use crate::policy::parse_mode;
@@ -61,15 +62,15 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Result<Option<Addresses>, SourceError>
     let v4_node = format!("{dir}/{IPV4_ALLOWED}");
     let v6_node = format!("{dir}/{IPV6_ALLOWED}");
     let Some(mode_text) = r.node(&mode_node)? else {
-        // No locking mode: not a XAPI-managed VIF, unless address keys say
-        // it is one whose mode went missing.
-        for n in [&v4_node, &v6_node] {
-            if r.node(n)?.is_some() {
-                return Err(SourceError::Missing {
-                    vif: r.vif,
-                    node: mode_node,
-                });
-            }
+        // No locking mode: not a XAPI-managed VIF, unless its private
+        // directory exists. xenopsd's live update deletes the keys and
+        // writes them back one by one: meanwhile the source is incomplete,
+        // which is not a policy, and no other source may stand in for it.
+        if r.directory(&dir)?.is_some() {
+            return Err(SourceError::Incomplete {
+                vif: r.vif,
+                node: mode_node,
+            });
         }
         return Ok(None);
     };
