@@ -45,7 +45,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
+use clap::Parser;
 use vifguard_tests::demo::find_vifguard;
 use vifguard_tests::xenstored::TestXenstored;
 
@@ -71,88 +72,101 @@ fn progress(msg: &str) {
     eprintln!("bench-live: {msg}");
 }
 
+/// Live benchmark of vifguard against the legacy ebtables/arptables/iptables
+/// rules on a simulated Xen host. Needs root.
+#[derive(Parser)]
+#[command(name = "vifguard-bench-live")]
 struct Config {
+    /// A short run that checks the benchmark works rather than measures:
+    /// the defaults become --n 1,8 --seconds 0.5 --rounds 2 --apply-reps 3
+    /// --sync 50 --sync-reps 1 (options given explicitly still apply).
+    #[arg(long)]
+    quick: bool,
+    /// Numbers of vifs per host, comma-separated.
+    #[arg(
+        long = "n",
+        value_name = "N,...",
+        value_delimiter = ',',
+        value_parser = positive,
+        default_value = "1,64,512",
+        default_value_if("quick", "true", "1,8")
+    )]
     ns: Vec<usize>,
+    /// Seconds of sending per host and round.
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_parser = positive_seconds,
+        default_value = "2",
+        default_value_if("quick", "true", "0.5")
+    )]
     seconds: f64,
+    /// Rounds over all hosts.
+    #[arg(
+        long,
+        value_parser = positive,
+        default_value = "5",
+        default_value_if("quick", "true", "2")
+    )]
     rounds: usize,
+    /// Times one more vif's policy is applied per N.
+    #[arg(
+        long,
+        value_parser = positive,
+        default_value = "15",
+        default_value_if("quick", "true", "3")
+    )]
     apply_reps: usize,
+    /// Number of vifs for the sync timing.
+    #[arg(
+        long = "sync",
+        value_name = "VIFS",
+        value_parser = positive,
+        default_value = "1000",
+        default_value_if("quick", "true", "50")
+    )]
     sync_count: usize,
+    /// Repetitions of each sync timing.
+    #[arg(
+        long,
+        value_parser = positive,
+        default_value = "3",
+        default_value_if("quick", "true", "1")
+    )]
     sync_reps: usize,
+    /// Write the plot of forwarded rate vs N here (SVG).
+    #[arg(long, value_name = "PATH")]
     svg: Option<PathBuf>,
+    /// The name of this run in everything it creates [default: the pid].
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value_t = std::process::id().to_string(),
+        hide_default_value = true
+    )]
     run_id: String,
 }
 
-const USAGE: &str = "\
-usage: vifguard-bench-live [--quick] [--n 1,64,512] [--seconds 2] [--rounds 5]
-                           [--apply-reps 15] [--sync 1000] [--sync-reps 3]
-                           [--svg PATH] [--run-id ID]";
-
-fn parse_args() -> Result<Config> {
-    let mut c = Config {
-        ns: vec![1, 64, 512],
-        seconds: 2.0,
-        rounds: 5,
-        apply_reps: 15,
-        sync_count: 1000,
-        sync_reps: 3,
-        svg: None,
-        run_id: std::process::id().to_string(),
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    let value = |i: usize| -> Result<&String> {
-        args.get(i + 1)
-            .with_context(|| format!("{} needs a value\n{USAGE}", args[i]))
-    };
-    let num = |s: &str| -> Result<usize> { s.parse().map_err(|e| anyhow!("{s:?}: {e}\n{USAGE}")) };
-    while i < args.len() {
-        match args[i].as_str() {
-            "--quick" => {
-                c.ns = vec![1, 8];
-                c.seconds = 0.5;
-                c.rounds = 2;
-                c.apply_reps = 3;
-                c.sync_count = 50;
-                c.sync_reps = 1;
-                i += 1;
-                continue;
-            }
-            "--n" => {
-                c.ns = value(i)?
-                    .split(',')
-                    .map(num)
-                    .collect::<Result<Vec<usize>>>()?;
-            }
-            "--seconds" => {
-                c.seconds = value(i)?.parse().context("--seconds")?;
-            }
-            "--rounds" => c.rounds = num(value(i)?)?,
-            "--apply-reps" => c.apply_reps = num(value(i)?)?,
-            "--sync" => c.sync_count = num(value(i)?)?,
-            "--sync-reps" => c.sync_reps = num(value(i)?)?,
-            "--svg" => c.svg = Some(PathBuf::from(value(i)?)),
-            "--run-id" => c.run_id = value(i)?.clone(),
-            "-h" | "--help" => bail!(USAGE),
-            other => bail!("unknown argument {other:?}\n{USAGE}"),
-        }
-        i += 2;
+/// A count of at least one.
+fn positive(s: &str) -> Result<usize> {
+    match s.parse()? {
+        0 => bail!("must be positive"),
+        n => Ok(n),
     }
-    if c.ns.is_empty() || c.ns.contains(&0) || c.rounds == 0 || c.apply_reps == 0 {
-        bail!("N values, rounds and reps must be positive\n{USAGE}");
-    }
-    if c.sync_reps == 0 || c.sync_count == 0 {
-        bail!("--sync and --sync-reps must be positive\n{USAGE}");
-    }
-    if c.seconds.is_nan() || c.seconds <= 0.0 {
-        bail!("--seconds must be positive\n{USAGE}");
-    }
-    c.ns.sort_unstable();
-    c.ns.dedup();
-    Ok(c)
 }
 
-fn run() -> Result<()> {
-    let cfg = parse_args()?;
+fn positive_seconds(s: &str) -> Result<f64> {
+    let v: f64 = s.parse()?;
+    if v.is_nan() || v <= 0.0 {
+        bail!("must be positive");
+    }
+    Ok(v)
+}
+
+fn run(mut cfg: Config) -> Result<()> {
+    // Measured and reported by increasing N, each once.
+    cfg.ns.sort_unstable();
+    cfg.ns.dedup();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         bail!("needs root (network namespaces, netfilter rules, eBPF)");
@@ -193,6 +207,7 @@ fn run() -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    let cfg = Config::parse();
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only stores to an atomic.
         unsafe {
@@ -202,11 +217,95 @@ fn main() -> ExitCode {
             )
         };
     }
-    match run() {
+    match run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vifguard-bench-live: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("vifguard-bench-live").chain(args.iter().copied()))
+            .expect("valid arguments")
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Config::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_are_the_full_run_and_quick_the_short_one() {
+        let full = parse(&[]);
+        assert_eq!(full.ns, [1, 64, 512]);
+        assert_eq!(full.seconds, 2.0);
+        assert_eq!(
+            (
+                full.rounds,
+                full.apply_reps,
+                full.sync_count,
+                full.sync_reps
+            ),
+            (5, 15, 1000, 3)
+        );
+        assert_eq!(full.run_id, std::process::id().to_string());
+        assert_eq!(full.svg, None);
+        let quick = parse(&["--quick"]);
+        assert_eq!(quick.ns, [1, 8]);
+        assert_eq!(quick.seconds, 0.5);
+        assert_eq!(
+            (
+                quick.rounds,
+                quick.apply_reps,
+                quick.sync_count,
+                quick.sync_reps
+            ),
+            (2, 3, 50, 1)
+        );
+    }
+
+    #[test]
+    fn options_given_override_quick_as_xtask_passes_them() {
+        let c = parse(&[
+            "--svg",
+            "docs/bench-live.svg",
+            "--run-id",
+            "x42",
+            "--quick",
+            "--n",
+            "2,4",
+            "--sync",
+            "7",
+        ]);
+        assert_eq!(c.ns, [2, 4]);
+        assert_eq!(c.sync_count, 7);
+        assert_eq!(c.rounds, 2);
+        assert_eq!(c.run_id, "x42");
+        assert_eq!(c.svg, Some(PathBuf::from("docs/bench-live.svg")));
+    }
+
+    #[test]
+    fn counts_and_seconds_must_be_positive() {
+        for args in [
+            ["--n", "1,0"],
+            ["--rounds", "0"],
+            ["--apply-reps", "0"],
+            ["--sync", "0"],
+            ["--sync-reps", "0"],
+            ["--seconds", "0"],
+            ["--seconds", "-1"],
+            ["--seconds", "NaN"],
+        ] {
+            let argv = std::iter::once("vifguard-bench-live").chain(args);
+            assert!(Config::try_parse_from(argv).is_err(), "{args:?} accepted");
         }
     }
 }
