@@ -1,0 +1,319 @@
+//! From the guest: IPv4 (`docs/datapath.md`), with DHCP's bootstrap and
+//! server messages.
+
+use super::*;
+
+#[test]
+fn from_guest_ipv4_step1_header_must_fit_and_be_well_formed() {
+    sent_by_guest(&udp4_from_guest(GUEST_V4, REMOTE_V4), Pass, "plain UDP");
+    let with_options = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .options(&[0x94, 0x04, 0x00, 0x00])
+        .udp(40000, 53)
+        .build();
+    sent_by_guest(
+        &with_options,
+        Pass,
+        "UDP with a Router Alert IP option (IHL 6)",
+    );
+
+    let mut bad_checksum = udp4_from_guest(GUEST_V4, REMOTE_V4);
+    bad_checksum[24] ^= 0xff;
+    bad_checksum[16] = 0xff;
+    sent_by_guest(
+        &bad_checksum,
+        Pass,
+        "wrong total length and checksum are not checked",
+    );
+
+    let version6 = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .version(6)
+        .udp(40000, 53)
+        .build();
+    sent_by_guest(&version6, Ipv4Malformed, "version 6 under EtherType 0x0800");
+    let ihl4 = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .ihl(4)
+        .udp(40000, 53)
+        .build();
+    sent_by_guest(&ihl4, Ipv4Malformed, "IHL 4");
+    let ihl15 = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .ihl(15)
+        .protocol(proto::TCP)
+        .payload(&[0; 20])
+        .build();
+    sent_by_guest(
+        &ihl15,
+        Ipv4Malformed,
+        "IHL 15 claims 60 bytes, the frame has 40",
+    );
+    let plain = udp4_from_guest(GUEST_V4, REMOTE_V4);
+    sent_by_guest(&plain[..33], Ipv4Malformed, "IPv4 header cut to 19 bytes");
+    sent_by_guest(&with_options[..37], Ipv4Malformed, "IPv4 options cut");
+}
+
+#[test]
+fn from_guest_ipv4_step2_udp_header_must_fit_unless_non_first_fragment() {
+    let udp = v4_from_guest(GUEST_V4, REMOTE_V4).udp(40000, 53).build();
+    sent_by_guest(&udp, Pass, "UDP with an empty payload");
+    sent_by_guest(&udp[..41], Ipv4Malformed, "UDP header cut to 7 bytes");
+    let with_options = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .options(&[0x94, 0x04, 0x00, 0x00, 0x01, 0x01, 0x01, 0x00])
+        .udp(40000, 53)
+        .build();
+    sent_by_guest(
+        &with_options[..49],
+        Ipv4Malformed,
+        "UDP header after options cut",
+    );
+    let first_fragment = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .more_fragments()
+        .udp(40000, 53)
+        .build();
+    sent_by_guest(
+        &first_fragment[..40],
+        Ipv4Malformed,
+        "first fragment (MF, offset 0) has ports",
+    );
+    let later_fragment = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .fragment_offset(185)
+        .protocol(proto::UDP)
+        .payload(&[0xab; 3])
+        .build();
+    sent_by_guest(
+        &later_fragment,
+        Pass,
+        "non-first UDP fragment has no UDP header",
+    );
+    let tcp = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .protocol(proto::TCP)
+        .build();
+    sent_by_guest(&tcp, Pass, "TCP: only UDP headers are looked at");
+}
+
+#[test]
+fn from_guest_ipv4_step3_source_must_be_allowed() {
+    sent_by_guest(
+        &udp4_from_guest(OTHER_V4, REMOTE_V4),
+        Ipv4Spoof,
+        "a neighbour's source address",
+    );
+    let ping = v4_from_guest(OTHER_V4, REMOTE_V4)
+        .icmp_echo_request(1, 1)
+        .build();
+    sent_by_guest(&ping, Ipv4Spoof, "ICMP from a neighbour's address");
+    let fragment = v4_from_guest(OTHER_V4, REMOTE_V4)
+        .fragment_offset(10)
+        .protocol(proto::UDP)
+        .payload(&[0; 8])
+        .build();
+    sent_by_guest(
+        &fragment,
+        Ipv4Spoof,
+        "a non-first fragment from a neighbour's address",
+    );
+    for p in guarded(|p| p.ipv4 = vec![cidr4("192.0.2.0/24")]) {
+        from_guest(
+            &p,
+            &udp4_from_guest(OTHER_V4, REMOTE_V4),
+            Pass,
+            "source in the allowed /24",
+        );
+        from_guest(
+            &p,
+            &udp4_from_guest(REMOTE_V4, REMOTE_V4),
+            Ipv4Spoof,
+            "source outside the allowed /24",
+        );
+    }
+    for p in guarded(|p| p.ipv4 = vec![cidr4("0.0.0.0/0")]) {
+        from_guest(
+            &p,
+            &udp4_from_guest(OTHER_V4, REMOTE_V4),
+            Pass,
+            "any source with 0.0.0.0/0",
+        );
+    }
+}
+
+#[test]
+fn from_guest_ipv4_step3_dhcp_discover_from_unspecified_needs_option_dhcp_client() {
+    sent_by_guest(
+        &dhcp_discover(),
+        Pass,
+        "DHCPDISCOVER, dhcp_client on (default)",
+    );
+    for p in guarded(|p| p.options.dhcp_client = false) {
+        from_guest(
+            &p,
+            &dhcp_discover(),
+            Ipv4Spoof,
+            "DHCPDISCOVER with dhcp_client off",
+        );
+    }
+    let to_server = v4_from_guest(Ipv4Addr::UNSPECIFIED, GATEWAY_V4)
+        .udp(68, 67)
+        .payload(&dhcpv4_discover(GUEST, XID))
+        .build();
+    sent_by_guest(&to_server, Ipv4Spoof, "from 0.0.0.0 to a unicast server");
+    let wrong_ports = v4_from_guest(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST)
+        .udp(67, 67)
+        .build();
+    sent_by_guest(&wrong_ports, Ipv4Spoof, "from 0.0.0.0, UDP 67 -> 67");
+    let not_udp = v4_from_guest(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST)
+        .protocol(proto::TCP)
+        .payload(&[0, 68, 0, 67])
+        .build();
+    sent_by_guest(&not_udp, Ipv4Spoof, "from 0.0.0.0, TCP 68 -> 67");
+    let fragment = v4_from_guest(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST)
+        .fragment_offset(1)
+        .protocol(proto::UDP)
+        .payload(&[0, 68, 0, 67, 0, 8, 0, 0])
+        .build();
+    sent_by_guest(
+        &fragment,
+        Ipv4Spoof,
+        "a non-first fragment from 0.0.0.0 has no ports",
+    );
+}
+
+#[test]
+fn from_guest_ipv4_step4_dhcp_server_replies_need_option_dhcp_server() {
+    let offer = v4_from_guest(GUEST_V4, Ipv4Addr::BROADCAST)
+        .udp(67, 68)
+        .payload(&dhcpv4_offer(OTHER, XID, OTHER_V4, GUEST_V4))
+        .build();
+    sent_by_guest(
+        &offer,
+        DhcpServer,
+        "DHCPOFFER from the guest, dhcp_server off",
+    );
+    let unicast_offer = v4_from_guest(GUEST_V4, OTHER_V4)
+        .udp(67, 68)
+        .payload(&dhcpv4_offer(OTHER, XID, OTHER_V4, GUEST_V4))
+        .build();
+    from_guest(
+        &locked(),
+        &unicast_offer,
+        DhcpServer,
+        "unicast DHCPOFFER, dhcp_server off",
+    );
+    // Clients accept an offer whatever its source port.
+    let odd_port_offer = v4_from_guest(GUEST_V4, Ipv4Addr::BROADCAST)
+        .udp(1234, 68)
+        .payload(&dhcpv4_offer(OTHER, XID, OTHER_V4, GUEST_V4))
+        .build();
+    sent_by_guest(
+        &odd_port_offer,
+        DhcpServer,
+        "DHCPOFFER from port 1234, dhcp_server off",
+    );
+    let p = with(locked(), |p| p.options.dhcp_server = true);
+    from_guest(&p, &offer, Pass, "DHCPOFFER with dhcp_server on");
+    from_guest(
+        &p,
+        &odd_port_offer,
+        Pass,
+        "DHCPOFFER from port 1234 with dhcp_server on",
+    );
+    from_guest(
+        &p,
+        &unicast_offer,
+        Pass,
+        "unicast DHCPOFFER with dhcp_server on",
+    );
+    let p = with(isolated(), |p| {
+        p.options.dhcp_server = true;
+        p.destinations.push(Cidr::V4(cidr4("255.255.255.255/32")));
+    });
+    from_guest(
+        &p,
+        &offer,
+        Pass,
+        "broadcast DHCPOFFER, dhcp_server on, broadcast listed",
+    );
+    let fragment = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .fragment_offset(1)
+        .protocol(proto::UDP)
+        .payload(&[0, 67, 0, 68])
+        .build();
+    sent_by_guest(
+        &fragment,
+        Pass,
+        "a non-first fragment has no ports to judge",
+    );
+    // A spoofed source is reported as such, before the DHCP server check.
+    let spoofed_offer = v4_from_guest(OTHER_V4, Ipv4Addr::BROADCAST)
+        .udp(67, 68)
+        .build();
+    sent_by_guest(&spoofed_offer, Ipv4Spoof, "DHCPOFFER from a spoofed source");
+}
+
+#[test]
+fn from_guest_ipv4_step5_isolated_destination_must_be_listed() {
+    let renew_broadcast = v4_from_guest(GUEST_V4, Ipv4Addr::BROADCAST)
+        .udp(68, 67)
+        .build();
+    // (frame, verdict in isolated mode, what); locked mode passes all.
+    let table = [
+        (
+            udp4_from_guest(GUEST_V4, REMOTE_V4),
+            Pass,
+            "UDP to a listed /24",
+        ),
+        (
+            udp4_from_guest(GUEST_V4, GATEWAY_V4),
+            Pass,
+            "UDP to the listed gateway",
+        ),
+        (
+            udp4_from_guest(GUEST_V4, FORBIDDEN_V4),
+            Isolation,
+            "UDP to an unlisted address",
+        ),
+        (
+            udp4_from_guest(GUEST_V4, OTHER_V4),
+            Isolation,
+            "UDP to a neighbour",
+        ),
+        (dhcp_discover(), Pass, "the DHCPDISCOVER broadcast"),
+        (
+            renew_broadcast.clone(),
+            Pass,
+            "a DHCP request broadcast from the guest's address",
+        ),
+        (
+            v4_from_guest(GUEST_V4, FORBIDDEN_V4).udp(68, 67).build(),
+            Isolation,
+            "unicast DHCP renewal to an unlisted server",
+        ),
+        (
+            v4_from_guest(GUEST_V4, Ipv4Addr::BROADCAST)
+                .udp(137, 137)
+                .build(),
+            Isolation,
+            "other broadcast (NetBIOS)",
+        ),
+        (
+            v4_from_guest(GUEST_V4, Ipv4Addr::new(224, 0, 0, 251))
+                .udp(5353, 5353)
+                .build(),
+            Isolation,
+            "multicast (mDNS)",
+        ),
+        (
+            v4_from_guest(GUEST_V4, FORBIDDEN_V4)
+                .fragment_offset(8)
+                .protocol(proto::UDP)
+                .payload(&[0; 8])
+                .build(),
+            Isolation,
+            "a non-first fragment to an unlisted address",
+        ),
+    ];
+    for (frame, isolated_verdict, what) in &table {
+        from_guest(&isolated(), frame, *isolated_verdict, what);
+        from_guest(&locked(), frame, Pass, what);
+    }
+    let p = with(isolated(), |p| p.options.dhcp_client = false);
+    let what = "the broadcast exception does not depend on dhcp_client";
+    from_guest(&p, &renew_broadcast, Pass, what);
+}
