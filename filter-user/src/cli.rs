@@ -55,7 +55,7 @@ pub enum Command {
     #[command(after_help = AFTER_HELP)]
     Attach {
         iface: String,
-        /// The vif's backend path (default: derived from a vifN.M/tapN.M name).
+        /// The vif's backend path (default: derived from a vifN.M, vifN.M-emu or tapN.M name).
         #[arg(long)]
         xenbus_path: Option<String>,
     },

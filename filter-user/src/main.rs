@@ -82,7 +82,7 @@ fn vif_for(iface: &str, xenbus_path: Option<&str>) -> Result<VifId> {
         Some(p) => Ok(VifId::from_xenbus_path(p, 0).map_err(|e| usage(format!("{iface}: {e}")))?),
         None => lifecycle::vif_of_ifname(iface).ok_or_else(|| {
             usage(format!(
-                "{iface}: not named vif<domid>.<devid> or tap<domid>.<devid>; pass --xenbus-path backend/vif/<domid>/<devid>"
+                "{iface}: not named vif<domid>.<devid>, vif<domid>.<devid>-emu or tap<domid>.<devid>; pass --xenbus-path backend/vif/<domid>/<devid>"
             ))
         }),
     }

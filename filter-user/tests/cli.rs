@@ -337,6 +337,51 @@ fn a_new_vif_on_a_recycled_ifindex_starts_at_zero() {
     );
 }
 
+/// libxl names an HVM guest's emulated NIC `vifN.M-emu` (XAPI: `tapN.M`):
+/// it gets the vif's policy through attach, hotplug and sync, and status
+/// and metrics name it.
+#[test]
+fn emulated_nics_named_by_libxl() {
+    let mut h = Host::new();
+    let pv = h.vif(8, 0);
+    let emu = format!("{pv}-emu");
+    let g = NetNs::new("cge");
+    veth(&h.dom0, &emu, &g, "eth0");
+    g.ip(&["link", "set", "eth0", "address", &mac_str(mac(8, 0))]);
+    h.guests.push(g);
+
+    h.ok(&["attach", &emu], &[]);
+    let e = h.entry(&emu).expect("the -emu NIC in status");
+    assert_eq!(e["mode"], "locked", "{e}");
+    h.ok(&["detach", &emu], &[]);
+    assert!(h.entry(&emu).is_none());
+    let out = h.run(
+        &["hotplug", "online"],
+        &[("vif", &emu), ("XENBUS_PATH", "backend/vif/8/0")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    h.ok(&["detach", &emu], &[]);
+
+    h.ok(&["sync"], &[]);
+    for v in [&pv, &emu] {
+        let e = h.entry(v).expect("in status after sync");
+        assert_eq!(e["mode"], "locked", "{v}: {e}");
+    }
+    h.spoof_from(1, 8, 0);
+    let e = h.entry(&emu).expect("the -emu NIC in status");
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        1,
+        "{e}"
+    );
+    let m = h.ok(&["metrics"], &[]);
+    assert!(
+        m.lines()
+            .any(|l| l.contains(&format!("interface=\"{emu}\"")) && l.contains("domid=\"8\"")),
+        "{m}"
+    );
+}
+
 #[test]
 fn untrusted_policy_fails_closed() {
     let mut h = Host::new();

@@ -85,15 +85,43 @@ fn parse_num(s: &str) -> Option<u32> {
     s.parse().ok()
 }
 
-/// The vif a netback (`vifN.M`) or qemu (`tapN.M`) interface is for.
+/// The vif an interface is for: netback's `vifN.M`, and the emulated NIC
+/// of an HVM guest, which XAPI names `tapN.M` and libxl `vifN.M-emu`
+/// (both carry the vif's MAC and get its policy).
 pub fn vif_of_ifname(name: &str) -> Option<VifId> {
-    let rest = name
-        .strip_prefix("vif")
-        .or_else(|| name.strip_prefix("tap"))?;
+    let rest = match name.strip_prefix("tap") {
+        Some(rest) => rest,
+        None => {
+            let rest = name.strip_prefix("vif")?;
+            rest.strip_suffix("-emu").unwrap_or(rest)
+        }
+    };
     let (d, i) = rest.split_once('.')?;
     let digits = |s: &str| !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(d) || !digits(i) {
         return None;
     }
     VifId::from_xenbus_path(&format!("backend/vif/{d}/{i}"), 0).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_of_every_toolstack() {
+        for (name, want) in [
+            ("vif5.0", Some(VifId::new(0, 5, 0))),
+            ("tap5.1", Some(VifId::new(0, 5, 1))),
+            ("vif5.2-emu", Some(VifId::new(0, 5, 2))),
+            ("tap5.0-emu", None),
+            ("vif5.0-emux", None),
+            ("vif5-emu", None),
+            ("vif.0", None),
+            ("eth0", None),
+            ("vif0.0", None),
+        ] {
+            assert_eq!(vif_of_ifname(name), want, "{name}");
+        }
+    }
 }
