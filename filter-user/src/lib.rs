@@ -8,7 +8,8 @@
 //!   encoded into them, counters and drop events.
 //! - [`hooks`]: attaching the programs to a vif (tc cls_bpf or TCX).
 //! - [`lifecycle`]: the commands' orchestration (attach, detach, sync).
-//! - [`report`]: status, JSON and Prometheus text over counter snapshots.
+//! - [`report`]: status text and JSON, Prometheus text and its HTTP
+//!   listener, over snapshots of the maps.
 //! - [`model`]: the reference model of the datapath the tests compare the
 //!   kernel with.
 //! - [`sys`]: the system calls without a safe std wrapper; the only module

@@ -17,6 +17,7 @@ use crate::datapath::{self, DatapathError, Interface, Maps, MapsWriter};
 use crate::hooks::tc::{Rtnl, TcError};
 use crate::hooks::tcx::{AttachError, attach_tc};
 use crate::policy::{MacAddr, Policy};
+use crate::report::{Vif, chain};
 use crate::sys::bpf::detach_pinned_link;
 use crate::sys::bpf::obj_get;
 use crate::xen::sources::{self, Resolved, VifId};
@@ -218,18 +219,6 @@ fn programs_pinned(dir: &Path) -> bool {
         .all(|d| dir.join(tc_name(*d)).exists())
 }
 
-/// The message of `e` and of every error under it, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 /// Refuses map pins vifguard did not make: anything at `maps/<NAME>` must
 /// be a bpf map of the declared type and key/value size, or the loader
 /// would reuse it (a directory, a foreign map).
@@ -331,6 +320,34 @@ pub fn open_maps(config: &HostConfig) -> Result<(Layout, Maps), LifecycleError> 
     }
     let maps = open_pinned_maps(&layout)?;
     Ok((layout, maps))
+}
+
+/// Every interface with a policy entry (or only `only`), by ifindex, with
+/// its counters and hooks.
+pub fn snapshot(
+    layout: &Layout,
+    maps: &Maps,
+    only: Option<u32>,
+) -> Result<Vec<Vif>, LifecycleError> {
+    let mut rtnl = Rtnl::open().map_err(tc_err(0))?;
+    let mut out = Vec::new();
+    let mut policies = maps.policies()?;
+    policies.sort_by_key(|(ix, _)| *ix);
+    for (ix, p) in policies {
+        if only.is_some_and(|o| o != ix) {
+            continue;
+        }
+        let no_policy = maps.no_policy_counters(ix)?;
+        out.push(Vif {
+            ifindex: ix,
+            name: ifname(ix),
+            counters: maps.counters(p.slot)?,
+            policy: p,
+            hooks: attachments(layout, &mut rtnl, ix)?,
+            no_policy,
+        });
+    }
+    Ok(out)
 }
 
 /// Resolves a vif's policy from xenstore.

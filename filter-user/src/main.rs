@@ -3,17 +3,15 @@
 
 mod cli;
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
-use filter_common::{Direction, IfacePolicy, Mode, Reason};
 use filter_user::config::HostConfig;
+use filter_user::datapath::Interface;
 use filter_user::datapath::pins::Layout;
-use filter_user::datapath::{Interface, Maps};
 use filter_user::lifecycle::{self, LifecycleError};
-use filter_user::policy::MacAddr;
+use filter_user::report::{http, prometheus, status};
 use filter_user::xen::sources::VifId;
 
 use cli::{Cli, Command, HotplugAction};
@@ -251,61 +249,6 @@ fn sync(cfg: &HostConfig) -> Result<()> {
     }
 }
 
-struct Row {
-    ifindex: u32,
-    name: Option<String>,
-    policy: IfacePolicy,
-    hooks: Vec<lifecycle::Attachment>,
-    counters: Vec<(Direction, Reason, u64, u64)>,
-    no_policy: [u64; 2],
-}
-
-fn rows(layout: &Layout, maps: &Maps, only: Option<u32>) -> Result<Vec<Row>> {
-    let mut rtnl = filter_user::hooks::tc::Rtnl::open()?;
-    let mut out = Vec::new();
-    let mut policies = maps.policies()?;
-    policies.sort_by_key(|(ix, _)| *ix);
-    for (ix, p) in policies {
-        if only.is_some_and(|o| o != ix) {
-            continue;
-        }
-        let c = maps.counters(p.slot)?;
-        let np = maps.no_policy_counters(ix)?;
-        out.push(Row {
-            ifindex: ix,
-            name: lifecycle::ifname(ix),
-            policy: p,
-            hooks: lifecycle::attachments(layout, &mut rtnl, ix)?,
-            counters: c
-                .nonzero()
-                .map(|(d, r, c)| (d, r, c.packets, c.bytes))
-                .collect(),
-            no_policy: [np[0].packets, np[1].packets],
-        });
-    }
-    Ok(out)
-}
-
-fn mode_name(p: &IfacePolicy) -> &'static str {
-    Mode::from_u8(p.mode).map_or("invalid", Mode::name)
-}
-
-fn addresses(p: &IfacePolicy) -> Vec<String> {
-    let mut a: Vec<String> = p
-        .ipv4
-        .iter()
-        .take(usize::from(p.n_ipv4))
-        .map(|b| std::net::Ipv4Addr::from(*b).to_string())
-        .collect();
-    a.extend(
-        p.ipv6
-            .iter()
-            .take(usize::from(p.n_ipv6))
-            .map(|b| std::net::Ipv6Addr::from(*b).to_string()),
-    );
-    a
-}
-
 fn status(cfg: &HostConfig, iface: Option<&str>, json: bool) -> Result<()> {
     let only = match iface {
         Some(name) => Some(
@@ -330,122 +273,27 @@ fn status(cfg: &HostConfig, iface: Option<&str>, json: bool) -> Result<()> {
         Err(e) => return Err(e.into()),
     };
     let versions = layout.prog_versions()?;
-    let rows = rows(&layout, &maps, only)?;
-    if let (Some(name), true) = (iface, rows.is_empty()) {
+    let vifs = lifecycle::snapshot(&layout, &maps, only)?;
+    if let (Some(name), true) = (iface, vifs.is_empty()) {
         return Err(anyhow!("{name}: no policy entry (not attached)"));
     }
     if json {
-        let list: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "ifindex": r.ifindex,
-                    "name": r.name.clone().unwrap_or_else(|| "(gone)".into()),
-                    "mode": mode_name(&r.policy),
-                    "mac": MacAddr(r.policy.mac).to_string(),
-                    "addresses": addresses(&r.policy),
-                    "n_ipv4": r.policy.n_ipv4,
-                    "n_ipv6": r.policy.n_ipv6,
-                    "slot": r.policy.slot,
-                    "hooks": r.hooks.iter().map(|a| a.hook).collect::<Vec<_>>(),
-                    "attach": r.hooks.iter().map(|a| format!("{}:{}", a.hook, a.method.name())).collect::<Vec<_>>(),
-                    "program_versions": versions,
-                    "counters": r.counters.iter().map(|(d, rs, p, b)| serde_json::json!({
-                        "direction": d.name(), "reason": rs.name(), "packets": p, "bytes": b,
-                    })).collect::<Vec<_>>(),
-                    "no_policy_drops": {"from_guest": r.no_policy[0], "to_guest": r.no_policy[1]},
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(());
+        let v = status::json(&vifs, &versions);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", status::text(&vifs, &versions));
     }
-    let mut s = String::new();
-    for r in &rows {
-        let _ = writeln!(
-            s,
-            "{} (ifindex {}): mode {}, mac {}, {} address(es) [{}]",
-            r.name.as_deref().unwrap_or("(gone)"),
-            r.ifindex,
-            mode_name(&r.policy),
-            MacAddr(r.policy.mac),
-            addresses(&r.policy).len(),
-            addresses(&r.policy).join(", ")
-        );
-        let _ = writeln!(
-            s,
-            "  hooks: {}; program version {}",
-            if r.hooks.is_empty() {
-                "none".to_string()
-            } else {
-                r.hooks
-                    .iter()
-                    .map(|a| format!("{} ({})", a.hook, a.method.name()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-            versions.join(", ")
-        );
-        for (d, rs, p, b) in &r.counters {
-            let _ = writeln!(
-                s,
-                "  {:<10} {:<24} {p} packets, {b} bytes",
-                d.name(),
-                rs.name()
-            );
-        }
-    }
-    if rows.is_empty() {
-        s.push_str("no interfaces\n");
-    }
-    print!("{s}");
     Ok(())
 }
 
-fn metrics_text(cfg: &HostConfig) -> Result<String> {
+fn metrics_text(cfg: &HostConfig) -> Result<String, LifecycleError> {
     let (layout, maps) = lifecycle::open_maps(cfg)?;
-    let mut s = String::new();
-    s.push_str("# HELP vifguard_packets_total Packets seen by vifguard, by decision reason.\n");
-    s.push_str("# TYPE vifguard_packets_total counter\n");
-    let rows = rows(&layout, &maps, None)?;
-    let label = |r: &Row| {
-        let name = r
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("ifindex{}", r.ifindex));
-        let (domid, devid) = lifecycle::vif_of_ifname(&name)
-            .map(|v| (v.domid.to_string(), v.devid.to_string()))
-            .unwrap_or_default();
-        (name, domid, devid)
-    };
-    for r in &rows {
-        let (name, domid, devid) = label(r);
-        for (d, rs, p, _) in &r.counters {
-            let _ = writeln!(
-                s,
-                "vifguard_packets_total{{interface=\"{name}\",domid=\"{domid}\",devid=\"{devid}\",direction=\"{}\",reason=\"{}\"}} {p}",
-                d.name(),
-                rs.name()
-            );
-        }
-    }
-    s.push_str("# HELP vifguard_bytes_total Bytes seen by vifguard, by decision reason.\n");
-    s.push_str("# TYPE vifguard_bytes_total counter\n");
-    for r in &rows {
-        let (name, domid, devid) = label(r);
-        for (d, rs, _, b) in &r.counters {
-            let _ = writeln!(
-                s,
-                "vifguard_bytes_total{{interface=\"{name}\",domid=\"{domid}\",devid=\"{devid}\",direction=\"{}\",reason=\"{}\"}} {b}",
-                d.name(),
-                rs.name()
-            );
-        }
-    }
-    Ok(s)
+    Ok(prometheus::render(&lifecycle::snapshot(
+        &layout, &maps, None,
+    )?))
 }
 
-/// Serves [`metrics_text`] on `GET /metrics`, one request at a time.
+/// Serves [`metrics_text`] on `GET /metrics` at `addr`.
 fn serve_metrics(cfg: &HostConfig, addr: &str) -> Result<()> {
     use std::net::{SocketAddr, TcpListener};
     // An IP address, not a host name: resolving names would need glibc's
@@ -460,63 +308,6 @@ fn serve_metrics(cfg: &HostConfig, addr: &str) -> Result<()> {
         "vifguard: serving metrics on http://{}/metrics",
         listener.local_addr()?
     );
-    for conn in listener.incoming() {
-        let mut stream = match conn {
-            Ok(s) => s,
-            Err(e) => {
-                say!("vifguard: metrics: accept: {e}");
-                continue;
-            }
-        };
-        if let Err(e) = answer(cfg, &mut stream) {
-            say!("vifguard: metrics request: {e:#}");
-        }
-    }
-    Ok(())
-}
-
-/// Reads one HTTP request head and answers it (HTTP/1.0, connection closed).
-fn answer(cfg: &HostConfig, stream: &mut std::net::TcpStream) -> Result<()> {
-    use std::io::{Read as _, Write as _};
-    use std::time::Duration;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut head = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n")
-        && !head.windows(2).any(|w| w == b"\n\n")
-        && head.len() < 16 * 1024
-    {
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&chunk[..n]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    let mut words = head.lines().next().unwrap_or("").split_whitespace();
-    let method = words.next().unwrap_or("");
-    let path = words.next().unwrap_or("").split('?').next().unwrap_or("");
-    let text = "text/plain; charset=utf-8";
-    let (status, ctype, body) = if method != "GET" {
-        ("405 Method Not Allowed", text, "only GET\n".to_string())
-    } else if path != "/metrics" {
-        (
-            "404 Not Found",
-            text,
-            "not found; try /metrics\n".to_string(),
-        )
-    } else {
-        match metrics_text(cfg) {
-            Ok(t) => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", t),
-            Err(e) => ("500 Internal Server Error", text, format!("{e:#}\n")),
-        }
-    };
-    write!(
-        stream,
-        "HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    stream.flush()?;
+    http::serve(&listener, || metrics_text(cfg), |m| say!("vifguard: {m}"));
     Ok(())
 }

@@ -1,0 +1,82 @@
+//! `vifguard metrics`: the counters in the Prometheus text exposition
+//! format (version 0.0.4).
+
+use std::fmt::Write as _;
+
+use super::Vif;
+use crate::lifecycle::vif_of_ifname;
+
+/// The labels naming an interface: its name (`ifindex<N>` once gone), and
+/// the domid and devid its name carries (empty for other names).
+fn labels(r: &Vif) -> (String, String, String) {
+    let name = r
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("ifindex{}", r.ifindex));
+    let (domid, devid) = vif_of_ifname(&name)
+        .map(|v| (v.domid.to_string(), v.devid.to_string()))
+        .unwrap_or_default();
+    (name, domid, devid)
+}
+
+/// The metrics text of `vifs`.
+pub fn render(vifs: &[Vif]) -> String {
+    let mut s = String::new();
+    s.push_str("# HELP vifguard_packets_total Packets seen by vifguard, by decision reason.\n");
+    s.push_str("# TYPE vifguard_packets_total counter\n");
+    for r in vifs {
+        let (name, domid, devid) = labels(r);
+        for (d, rs, c) in r.counters.nonzero() {
+            let _ = writeln!(
+                s,
+                "vifguard_packets_total{{interface=\"{name}\",domid=\"{domid}\",devid=\"{devid}\",direction=\"{}\",reason=\"{}\"}} {}",
+                d.name(),
+                rs.name(),
+                c.packets
+            );
+        }
+    }
+    s.push_str("# HELP vifguard_bytes_total Bytes seen by vifguard, by decision reason.\n");
+    s.push_str("# TYPE vifguard_bytes_total counter\n");
+    for r in vifs {
+        let (name, domid, devid) = labels(r);
+        for (d, rs, c) in r.counters.nonzero() {
+            let _ = writeln!(
+                s,
+                "vifguard_bytes_total{{interface=\"{name}\",domid=\"{domid}\",devid=\"{devid}\",direction=\"{}\",reason=\"{}\"}} {}",
+                d.name(),
+                rs.name(),
+                c.bytes
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::vif;
+
+    #[test]
+    fn counters_by_interface_direction_and_reason() {
+        let mut gone = vif();
+        gone.name = None;
+        gone.ifindex = 9;
+        assert_eq!(
+            render(&[vif(), gone]),
+            "# HELP vifguard_packets_total Packets seen by vifguard, by decision reason.\n\
+             # TYPE vifguard_packets_total counter\n\
+             vifguard_packets_total{interface=\"vif5.0\",domid=\"5\",devid=\"0\",direction=\"from_guest\",reason=\"pass\"} 2\n\
+             vifguard_packets_total{interface=\"vif5.0\",domid=\"5\",devid=\"0\",direction=\"from_guest\",reason=\"ipv4_spoof\"} 3\n\
+             vifguard_packets_total{interface=\"ifindex9\",domid=\"\",devid=\"\",direction=\"from_guest\",reason=\"pass\"} 2\n\
+             vifguard_packets_total{interface=\"ifindex9\",domid=\"\",devid=\"\",direction=\"from_guest\",reason=\"ipv4_spoof\"} 3\n\
+             # HELP vifguard_bytes_total Bytes seen by vifguard, by decision reason.\n\
+             # TYPE vifguard_bytes_total counter\n\
+             vifguard_bytes_total{interface=\"vif5.0\",domid=\"5\",devid=\"0\",direction=\"from_guest\",reason=\"pass\"} 1000\n\
+             vifguard_bytes_total{interface=\"vif5.0\",domid=\"5\",devid=\"0\",direction=\"from_guest\",reason=\"ipv4_spoof\"} 180\n\
+             vifguard_bytes_total{interface=\"ifindex9\",domid=\"\",devid=\"\",direction=\"from_guest\",reason=\"pass\"} 1000\n\
+             vifguard_bytes_total{interface=\"ifindex9\",domid=\"\",devid=\"\",direction=\"from_guest\",reason=\"ipv4_spoof\"} 180\n"
+        );
+    }
+}
