@@ -6,8 +6,24 @@ use std::fmt::Write as _;
 use super::Vif;
 use crate::lifecycle::vif_of_ifname;
 
-/// The labels naming an interface: its name (`ifindex<N>` once gone), and
-/// the domid and devid its name carries (empty for other names).
+/// A label value as the text format requires it: backslash, double quote
+/// and line feed escaped (an interface name may hold the first two).
+fn escape(value: &str) -> String {
+    let mut s = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+/// The labels naming an interface, escaped: its name (`ifindex<N>` once
+/// gone), and the domid and devid its name carries (empty for other
+/// names).
 fn labels(r: &Vif) -> (String, String, String) {
     let name = r
         .name
@@ -16,7 +32,7 @@ fn labels(r: &Vif) -> (String, String, String) {
     let (domid, devid) = vif_of_ifname(&name)
         .map(|v| (v.domid.to_string(), v.devid.to_string()))
         .unwrap_or_default();
-    (name, domid, devid)
+    (escape(&name), domid, devid)
 }
 
 /// The metrics text of `vifs`.
@@ -77,6 +93,21 @@ mod tests {
              vifguard_bytes_total{interface=\"vif5.0\",domid=\"5\",devid=\"0\",direction=\"from_guest\",reason=\"ipv4_spoof\"} 180\n\
              vifguard_bytes_total{interface=\"ifindex9\",domid=\"\",devid=\"\",direction=\"from_guest\",reason=\"pass\"} 1000\n\
              vifguard_bytes_total{interface=\"ifindex9\",domid=\"\",devid=\"\",direction=\"from_guest\",reason=\"ipv4_spoof\"} 180\n"
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut odd = vif();
+        odd.name = Some("a\\b\"c\nd".into());
+        let text = render(&[odd]);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("vifguard_packets_total{"))
+            .unwrap();
+        assert!(
+            line.starts_with(r#"vifguard_packets_total{interface="a\\b\"c\nd",domid="","#),
+            "{line}"
         );
     }
 }
