@@ -3,6 +3,7 @@
 //! hooks attached so the filter outlives the command (tc filters or pinned
 //! TCX links, see [`crate::config::AttachMethod`]), and removal.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -323,13 +324,8 @@ pub fn open_maps(config: &HostConfig) -> Result<(Layout, Maps), LifecycleError> 
 }
 
 /// Every interface with a policy entry (or only `only`), by ifindex, with
-/// its counters and hooks.
-pub fn snapshot(
-    layout: &Layout,
-    maps: &Maps,
-    only: Option<u32>,
-) -> Result<Vec<Vif>, LifecycleError> {
-    let mut rtnl = Rtnl::open().map_err(tc_err(0))?;
+/// its counters.
+pub fn snapshot(maps: &Maps, only: Option<u32>) -> Result<Vec<Vif>, LifecycleError> {
     let mut out = Vec::new();
     let mut policies = maps.policies()?;
     policies.sort_by_key(|(ix, _)| *ix);
@@ -343,9 +339,25 @@ pub fn snapshot(
             name: ifname(ix),
             counters: maps.counters(p.slot)?,
             policy: p,
-            hooks: attachments(layout, &mut rtnl, ix)?,
             no_policy,
         });
+    }
+    Ok(out)
+}
+
+/// The hooks running a vifguard program of each of `ifindexes` that has
+/// any: two tc filter dumps per interface.
+pub fn hooks(
+    layout: &Layout,
+    ifindexes: impl IntoIterator<Item = u32>,
+) -> Result<BTreeMap<u32, Vec<Attachment>>, LifecycleError> {
+    let mut rtnl = Rtnl::open().map_err(tc_err(0))?;
+    let mut out = BTreeMap::new();
+    for ix in ifindexes {
+        let a = attachments(layout, &mut rtnl, ix)?;
+        if !a.is_empty() {
+            out.insert(ix, a);
+        }
     }
     Ok(out)
 }

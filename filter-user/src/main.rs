@@ -11,7 +11,8 @@ use filter_user::config::HostConfig;
 use filter_user::datapath::Interface;
 use filter_user::datapath::pins::Layout;
 use filter_user::lifecycle::{self, LifecycleError};
-use filter_user::report::{http, prometheus, status};
+use filter_user::report::status::Status;
+use filter_user::report::{http, prometheus};
 use filter_user::xen::sources::VifId;
 
 use cli::{Cli, Command, HotplugAction};
@@ -272,25 +273,26 @@ fn status(cfg: &HostConfig, iface: Option<&str>, json: bool) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let versions = layout.prog_versions()?;
-    let vifs = lifecycle::snapshot(&layout, &maps, only)?;
+    let vifs = lifecycle::snapshot(&maps, only)?;
     if let (Some(name), true) = (iface, vifs.is_empty()) {
         return Err(anyhow!("{name}: no policy entry (not attached)"));
     }
+    let status = Status {
+        hooks: lifecycle::hooks(&layout, vifs.iter().map(|v| v.ifindex))?,
+        vifs,
+        program_versions: layout.prog_versions()?,
+    };
     if json {
-        let v = status::json(&vifs, &versions);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", serde_json::to_string_pretty(&status.json())?);
     } else {
-        print!("{}", status::text(&vifs, &versions));
+        print!("{}", status.text());
     }
     Ok(())
 }
 
 fn metrics_text(cfg: &HostConfig) -> Result<String, LifecycleError> {
-    let (layout, maps) = lifecycle::open_maps(cfg)?;
-    Ok(prometheus::render(&lifecycle::snapshot(
-        &layout, &maps, None,
-    )?))
+    let (_, maps) = lifecycle::open_maps(cfg)?;
+    Ok(prometheus::render(&lifecycle::snapshot(&maps, None)?))
 }
 
 /// Serves [`metrics_text`] on `GET /metrics` at `addr`.

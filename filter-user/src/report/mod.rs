@@ -6,22 +6,20 @@
 use filter_common::{Counter, IfacePolicy};
 
 use crate::datapath::Counters;
-use crate::lifecycle::Attachment;
 
 pub mod http;
 pub mod prometheus;
 pub mod status;
 
-/// One interface with a policy entry, as read from the maps and the
-/// kernel.
+/// One interface with a policy entry, as read from the maps. Its hooks
+/// are not part of it: listing them dumps the tc filters of every
+/// interface, which only `status` shows (see [`status::Status`]).
 #[derive(Clone, Debug)]
 pub struct Vif {
     pub ifindex: u32,
     /// `None` once the interface is gone.
     pub name: Option<String>,
     pub policy: IfacePolicy,
-    /// Hooks running a vifguard program.
-    pub hooks: Vec<Attachment>,
     /// Summed over CPUs.
     pub counters: Counters,
     /// `no_policy` drops counted on this ifindex, [from the guest, to the
@@ -46,12 +44,11 @@ pub(crate) mod tests {
     use filter_common::{Direction, Reason, SlotCounters};
 
     use super::*;
-    use crate::config::AttachMethod;
     use crate::datapath::encode::encode;
     use crate::policy::{MacAddr, Policy};
 
-    /// vif5.0 at ifindex 7, locked to 198.51.100.6, attached with tc, with
-    /// 3 spoofed packets (180 bytes) and 2 passed (1000 bytes).
+    /// vif5.0 at ifindex 7, locked to 198.51.100.6, with 3 spoofed packets
+    /// (180 bytes) and 2 passed (1000 bytes).
     pub fn vif() -> Vif {
         let mut p = Policy::locked(MacAddr([0x00, 0x16, 0x3e, 0x05, 0x00, 0x00]));
         p.ipv4 = vec!["198.51.100.6".parse().unwrap()];
@@ -68,16 +65,6 @@ pub(crate) mod tests {
             ifindex: 7,
             name: Some("vif5.0".into()),
             policy: encode(&p, 7, 1, 20).policy,
-            hooks: vec![
-                Attachment {
-                    hook: "tc-ingress",
-                    method: AttachMethod::Tc,
-                },
-                Attachment {
-                    hook: "tc-egress",
-                    method: AttachMethod::Tc,
-                },
-            ],
             counters,
             no_policy: [Counter::default(); 2],
         }

@@ -110,4 +110,18 @@ mod tests {
             "{line}"
         );
     }
+
+    /// A scrape reads the maps only: what [`render`] takes holds no hook
+    /// state, whose listing dumps two tc filter lists per interface. (A
+    /// field added to [`Vif`] must be named here, and must not be that.)
+    #[test]
+    fn metrics_take_no_hook_state() {
+        let Vif {
+            ifindex: _,
+            name: _,
+            policy: _,
+            counters: _,
+            no_policy: _,
+        } = vif();
+    }
 }

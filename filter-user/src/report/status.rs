@@ -1,11 +1,25 @@
 //! `vifguard status`: a few lines per interface, or JSON with `--json`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use filter_common::{IfacePolicy, Mode};
 
 use super::Vif;
+use crate::lifecycle::Attachment;
 use crate::policy::MacAddr;
+
+/// What `status` reports.
+#[derive(Clone, Debug, Default)]
+pub struct Status {
+    /// By ifindex.
+    pub vifs: Vec<Vif>,
+    /// The hooks running a vifguard program, by ifindex, as the kernel
+    /// lists them (an ifindex without an entry has none).
+    pub hooks: BTreeMap<u32, Vec<Attachment>>,
+    /// The versions of the pinned programs.
+    pub program_versions: Vec<String>,
+}
 
 fn mode_name(p: &IfacePolicy) -> &'static str {
     Mode::from_u8(p.mode).map_or("invalid", Mode::name)
@@ -27,99 +41,125 @@ fn addresses(p: &IfacePolicy) -> Vec<String> {
     a
 }
 
-/// The human-readable status of `vifs`; `versions` are the pinned program
-/// versions.
-pub fn text(vifs: &[Vif], versions: &[String]) -> String {
-    let mut s = String::new();
-    for r in vifs {
-        let _ = writeln!(
-            s,
-            "{} (ifindex {}): mode {}, mac {}, {} address(es) [{}]",
-            r.name.as_deref().unwrap_or("(gone)"),
-            r.ifindex,
-            mode_name(&r.policy),
-            MacAddr(r.policy.mac),
-            addresses(&r.policy).len(),
-            addresses(&r.policy).join(", ")
-        );
-        let _ = writeln!(
-            s,
-            "  hooks: {}; program version {}",
-            if r.hooks.is_empty() {
-                "none".to_string()
-            } else {
-                r.hooks
-                    .iter()
-                    .map(|a| format!("{} ({})", a.hook, a.method.name()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-            versions.join(", ")
-        );
-        for (d, rs, c) in r.counters.nonzero() {
+impl Status {
+    fn hooks(&self, ifindex: u32) -> &[Attachment] {
+        self.hooks.get(&ifindex).map_or(&[], Vec::as_slice)
+    }
+
+    /// A few lines per interface.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        for r in &self.vifs {
+            let hooks = self.hooks(r.ifindex);
             let _ = writeln!(
                 s,
-                "  {:<10} {:<24} {} packets, {} bytes",
-                d.name(),
-                rs.name(),
-                c.packets,
-                c.bytes
+                "{} (ifindex {}): mode {}, mac {}, {} address(es) [{}]",
+                r.name.as_deref().unwrap_or("(gone)"),
+                r.ifindex,
+                mode_name(&r.policy),
+                MacAddr(r.policy.mac),
+                addresses(&r.policy).len(),
+                addresses(&r.policy).join(", ")
             );
+            let _ = writeln!(
+                s,
+                "  hooks: {}; program version {}",
+                if hooks.is_empty() {
+                    "none".to_string()
+                } else {
+                    hooks
+                        .iter()
+                        .map(|a| format!("{} ({})", a.hook, a.method.name()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                self.program_versions.join(", ")
+            );
+            for (d, rs, c) in r.counters.nonzero() {
+                let _ = writeln!(
+                    s,
+                    "  {:<10} {:<24} {} packets, {} bytes",
+                    d.name(),
+                    rs.name(),
+                    c.packets,
+                    c.bytes
+                );
+            }
         }
+        if self.vifs.is_empty() {
+            s.push_str("no interfaces\n");
+        }
+        s
     }
-    if vifs.is_empty() {
-        s.push_str("no interfaces\n");
-    }
-    s
-}
 
-/// The status of `vifs` as JSON: a list with one object per interface.
-pub fn json(vifs: &[Vif], versions: &[String]) -> serde_json::Value {
-    vifs.iter()
-        .map(|r| {
-            serde_json::json!({
-                "ifindex": r.ifindex,
-                "name": r.name.clone().unwrap_or_else(|| "(gone)".into()),
-                "mode": mode_name(&r.policy),
-                "mac": MacAddr(r.policy.mac).to_string(),
-                "addresses": addresses(&r.policy),
-                "n_ipv4": r.policy.n_ipv4,
-                "n_ipv6": r.policy.n_ipv6,
-                "slot": r.policy.slot,
-                "hooks": r.hooks.iter().map(|a| a.hook).collect::<Vec<_>>(),
-                "attach": r.hooks.iter().map(|a| format!("{}:{}", a.hook, a.method.name())).collect::<Vec<_>>(),
-                "program_versions": versions,
-                "counters": r.counters.nonzero().map(|(d, rs, c)| serde_json::json!({
-                    "direction": d.name(), "reason": rs.name(), "packets": c.packets, "bytes": c.bytes,
-                })).collect::<Vec<_>>(),
-                "no_policy_drops": {"from_guest": r.no_policy[0].packets, "to_guest": r.no_policy[1].packets},
+    /// A list with one object per interface.
+    pub fn json(&self) -> serde_json::Value {
+        self.vifs
+            .iter()
+            .map(|r| {
+                let hooks = self.hooks(r.ifindex);
+                serde_json::json!({
+                    "ifindex": r.ifindex,
+                    "name": r.name.clone().unwrap_or_else(|| "(gone)".into()),
+                    "mode": mode_name(&r.policy),
+                    "mac": MacAddr(r.policy.mac).to_string(),
+                    "addresses": addresses(&r.policy),
+                    "n_ipv4": r.policy.n_ipv4,
+                    "n_ipv6": r.policy.n_ipv6,
+                    "slot": r.policy.slot,
+                    "hooks": hooks.iter().map(|a| a.hook).collect::<Vec<_>>(),
+                    "attach": hooks.iter().map(|a| format!("{}:{}", a.hook, a.method.name())).collect::<Vec<_>>(),
+                    "program_versions": self.program_versions,
+                    "counters": r.counters.nonzero().map(|(d, rs, c)| serde_json::json!({
+                        "direction": d.name(), "reason": rs.name(), "packets": c.packets, "bytes": c.bytes,
+                    })).collect::<Vec<_>>(),
+                    "no_policy_drops": {"from_guest": r.no_policy[0].packets, "to_guest": r.no_policy[1].packets},
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AttachMethod;
     use crate::report::tests::vif;
+
+    /// [`vif`], attached with tc.
+    fn status(vifs: Vec<Vif>) -> Status {
+        let tc = |hook| Attachment {
+            hook,
+            method: AttachMethod::Tc,
+        };
+        Status {
+            hooks: vifs
+                .iter()
+                .map(|v| (v.ifindex, vec![tc("tc-ingress"), tc("tc-egress")]))
+                .collect(),
+            vifs,
+            program_versions: vec!["abc".into()],
+        }
+    }
 
     #[test]
     fn text_lists_policy_hooks_and_counters() {
         assert_eq!(
-            text(&[vif()], &["abc".into()]),
+            status(vec![vif()]).text(),
             "vif5.0 (ifindex 7): mode locked, mac 00:16:3e:05:00:00, 1 address(es) [198.51.100.6]\n\
              \x20 hooks: tc-ingress (tc), tc-egress (tc); program version abc\n\
              \x20 from_guest pass                     2 packets, 1000 bytes\n\
              \x20 from_guest ipv4_spoof               3 packets, 180 bytes\n"
         );
-        assert_eq!(text(&[], &[]), "no interfaces\n");
+        assert_eq!(Status::default().text(), "no interfaces\n");
     }
 
     #[test]
     fn json_has_the_keys_scripts_read() {
         let mut gone = vif();
         gone.name = None;
-        let j = json(&[vif(), gone], &["abc".into()]);
+        gone.ifindex = 9;
+        let j = status(vec![vif(), gone]).json();
         let e = &j[0];
         assert_eq!(e["name"], "vif5.0");
         assert_eq!(e["ifindex"], 7);
