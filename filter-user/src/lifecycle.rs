@@ -18,7 +18,7 @@ use crate::datapath::{self, DatapathError, Interface, Maps, MapsWriter};
 use crate::hooks::tc::{Rtnl, TcError};
 use crate::hooks::tcx::{AttachError, attach_tc};
 use crate::policy::{MacAddr, Policy};
-use crate::report::{Vif, chain};
+use crate::report::{NoPolicy, Snapshot, Vif, chain};
 use crate::sys::bpf::detach_pinned_link;
 use crate::sys::bpf::obj_get;
 use crate::xen::sources::{self, Resolved, VifId};
@@ -323,26 +323,34 @@ pub fn open_maps(config: &HostConfig) -> Result<(Layout, Maps), LifecycleError> 
     Ok((layout, maps))
 }
 
-/// Every interface with a policy entry (or only `only`), by ifindex, with
-/// its counters.
-pub fn snapshot(maps: &Maps, only: Option<u32>) -> Result<Vec<Vif>, LifecycleError> {
-    let mut out = Vec::new();
-    let mut policies = maps.policies()?;
-    policies.sort_by_key(|(ix, _)| *ix);
-    for (ix, p) in policies {
-        if only.is_some_and(|o| o != ix) {
-            continue;
+/// What the maps hold: every interface with a policy entry and every
+/// ifindex with `no_policy` drops (or only `only`'s), with their names.
+pub fn snapshot(maps: &Maps, only: Option<u32>) -> Result<Snapshot, LifecycleError> {
+    let wanted = |ix: u32| only.is_none_or(|o| o == ix);
+    let mut vifs = Vec::new();
+    for (ix, p) in maps.policies()? {
+        if wanted(ix) {
+            vifs.push(Vif {
+                ifindex: ix,
+                name: ifname(ix),
+                counters: maps.counters(p.slot)?,
+                policy: p,
+            });
         }
-        let no_policy = maps.no_policy_counters(ix)?;
-        out.push(Vif {
-            ifindex: ix,
-            name: ifname(ix),
-            counters: maps.counters(p.slot)?,
-            policy: p,
-            no_policy,
-        });
     }
-    Ok(out)
+    vifs.sort_by_key(|v| v.ifindex);
+    let mut no_policy: Vec<NoPolicy> = maps
+        .all_no_policy_counters()?
+        .into_iter()
+        .filter(|(ix, _)| wanted(*ix))
+        .map(|(ifindex, drops)| NoPolicy {
+            ifindex,
+            name: ifname(ifindex),
+            drops,
+        })
+        .collect();
+    no_policy.sort_by_key(|n| n.ifindex);
+    Ok(Snapshot { vifs, no_policy })
 }
 
 /// The hooks running a vifguard program of each of `ifindexes` that has

@@ -273,13 +273,13 @@ fn status(cfg: &HostConfig, iface: Option<&str>, json: bool) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let vifs = lifecycle::snapshot(&maps, only)?;
-    if let (Some(name), true) = (iface, vifs.is_empty()) {
+    let snapshot = lifecycle::snapshot(&maps, only)?;
+    if let (Some(name), true) = (iface, snapshot.vifs.is_empty()) {
         return Err(anyhow!("{name}: no policy entry (not attached)"));
     }
     let status = Status {
-        hooks: lifecycle::hooks(&layout, vifs.iter().map(|v| v.ifindex))?,
-        vifs,
+        hooks: lifecycle::hooks(&layout, snapshot.vifs.iter().map(|v| v.ifindex))?,
+        snapshot,
         program_versions: layout.prog_versions()?,
     };
     if json {

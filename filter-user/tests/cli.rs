@@ -1245,3 +1245,38 @@ fn tcx_here() -> bool {
         }
     }
 }
+
+/// Frames on a hook whose policy entry is gone are dropped as `no_policy`;
+/// metrics export them, per interface.
+#[test]
+fn metrics_export_no_policy_drops() {
+    let mut h = Host::new();
+    let vif = h.vif(74, 0);
+    let out = h.hotplug("online", &vif);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The entry lost (as a crash between map writes could leave it): the
+    // hooks stay and drop everything.
+    let ix = h.dom0.ifindex(&vif);
+    let policy = h.root.join("v1/maps/POLICY");
+    let key: Vec<String> = ix.to_ne_bytes().iter().map(u8::to_string).collect();
+    let out = Command::new("bpftool")
+        .args(["map", "delete", "pinned", &policy.to_string_lossy(), "key"])
+        .args(&key)
+        .output()
+        .expect("bpftool");
+    assert!(out.status.success(), "{}", stderr(&out));
+    h.spoof_from(0, 74, 0);
+    let m = h.ok(&["metrics"], &[]);
+    let line = format!(
+        "vifguard_packets_total{{interface=\"{vif}\",domid=\"74\",devid=\"0\",direction=\"from_guest\",reason=\"{}\"}} ",
+        Reason::NoPolicy.name()
+    );
+    let packets = m
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .unwrap_or_else(|| panic!("no {line:?} in\n{m}"));
+    // At least ours (the guest kernel may send its own frames too).
+    assert!(packets.parse::<u64>().expect("a count") >= 1, "{m}");
+    assert!(h.hotplug("offline", &vif).status.success());
+    assert!(h.attached().is_empty());
+}

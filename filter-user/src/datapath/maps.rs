@@ -207,17 +207,34 @@ impl Maps {
     /// direction, summed over CPUs.
     pub fn no_policy_counters(&self, ifindex: u32) -> Result<[Counter; 2], DatapathError> {
         match self.no_policy.get(&ifindex, 0) {
-            Ok(per_cpu) => Ok(per_cpu.iter().fold([Counter::default(); 2], |mut acc, v| {
-                for (a, c) in acc.iter_mut().zip(v.c.iter()) {
-                    a.packets += c.packets;
-                    a.bytes += c.bytes;
-                }
-                acc
-            })),
+            Ok(per_cpu) => Ok(sum_no_policy(&per_cpu)),
             Err(e) if is_not_found(&e) => Ok([Counter::default(); 2]),
             Err(e) => Err(map_err(names::NO_POLICY, "read")(e)),
         }
     }
+
+    /// Every ifindex with `no_policy` drops, with them per direction,
+    /// summed over CPUs (in the map's order).
+    pub fn all_no_policy_counters(&self) -> Result<Vec<(u32, [Counter; 2])>, DatapathError> {
+        self.no_policy
+            .iter()
+            .map(|entry| {
+                entry
+                    .map(|(ifindex, per_cpu)| (ifindex, sum_no_policy(&per_cpu)))
+                    .map_err(map_err(names::NO_POLICY, "iterate"))
+            })
+            .collect()
+    }
+}
+
+fn sum_no_policy(per_cpu: &PerCpuValues<NoPolicyCounters>) -> [Counter; 2] {
+    per_cpu.iter().fold([Counter::default(); 2], |mut acc, v| {
+        for (a, c) in acc.iter_mut().zip(v.c.iter()) {
+            a.packets += c.packets;
+            a.bytes += c.bytes;
+        }
+        acc
+    })
 }
 
 /// A lookup or delete of a key that is not there (aya reports it either

@@ -1,6 +1,6 @@
 //! What the commands print: status text and JSON, Prometheus metrics and
-//! the HTTP listener that serves them. Pure functions over a snapshot of
-//! the maps ([`Vif`]), which the binary reads (see
+//! the HTTP listener that serves them. Pure functions over a [`Snapshot`]
+//! of the maps, which the binary reads (see
 //! [`crate::lifecycle::snapshot`]): tested without root or kernel state.
 
 use filter_common::{Counter, IfacePolicy};
@@ -11,9 +11,18 @@ pub mod http;
 pub mod prometheus;
 pub mod status;
 
-/// One interface with a policy entry, as read from the maps. Its hooks
-/// are not part of it: listing them dumps the tc filters of every
-/// interface, which only `status` shows (see [`status::Status`]).
+/// What the maps hold, read once per command or scrape. Hooks are not part
+/// of it: listing them dumps the tc filters of every interface, which only
+/// `status` shows (see [`status::Status`]).
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// The interfaces with a policy entry, by ifindex.
+    pub vifs: Vec<Vif>,
+    /// Every ifindex with `no_policy` drops, by ifindex.
+    pub no_policy: Vec<NoPolicy>,
+}
+
+/// One interface with a policy entry.
 #[derive(Clone, Debug)]
 pub struct Vif {
     pub ifindex: u32,
@@ -22,9 +31,27 @@ pub struct Vif {
     pub policy: IfacePolicy,
     /// Summed over CPUs.
     pub counters: Counters,
-    /// `no_policy` drops counted on this ifindex, [from the guest, to the
-    /// guest].
-    pub no_policy: [Counter; 2],
+}
+
+/// The frames dropped on one ifindex because it had a hook but no policy
+/// entry (before its first attach, or after its entry was lost).
+#[derive(Clone, Debug)]
+pub struct NoPolicy {
+    pub ifindex: u32,
+    /// `None` once the interface is gone.
+    pub name: Option<String>,
+    /// [from the guest, to the guest], summed over CPUs.
+    pub drops: [Counter; 2],
+}
+
+impl Snapshot {
+    /// The `no_policy` drops of `ifindex`, [from the guest, to the guest].
+    pub fn no_policy_drops(&self, ifindex: u32) -> [Counter; 2] {
+        self.no_policy
+            .iter()
+            .find(|n| n.ifindex == ifindex)
+            .map_or([Counter::default(); 2], |n| n.drops)
+    }
 }
 
 /// The message of `e` and of every error under it, on one line.
@@ -66,7 +93,6 @@ pub(crate) mod tests {
             name: Some("vif5.0".into()),
             policy: encode(&p, 7, 1, 20).policy,
             counters,
-            no_policy: [Counter::default(); 2],
         }
     }
 

@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::Vif;
+use filter_common::{Counter, Direction, Reason};
+
+use super::Snapshot;
 use crate::lifecycle::vif_of_ifname;
 
 /// A label value as the text format requires it: backslash, double quote
@@ -21,58 +23,78 @@ fn escape(value: &str) -> String {
     s
 }
 
-/// The labels naming an interface, escaped: its name (`ifindex<N>` once
-/// gone), and the domid and devid its name carries (empty for other
-/// names).
-fn labels(r: &Vif) -> (String, String, String) {
-    let name = r
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("ifindex{}", r.ifindex));
+/// The labels of one counter: the interface's name (`ifindex<N>` once
+/// gone), the domid and devid its name carries (empty for other names),
+/// direction and reason.
+fn labels(ifindex: u32, name: Option<&str>, dir: Direction, reason: Reason) -> String {
+    let name = name.map_or_else(|| format!("ifindex{ifindex}"), str::to_string);
     let (domid, devid) = vif_of_ifname(&name)
         .map(|v| (v.domid.to_string(), v.devid.to_string()))
         .unwrap_or_default();
-    (escape(&name), domid, devid)
+    format!(
+        "interface=\"{}\",domid=\"{domid}\",devid=\"{devid}\",direction=\"{}\",reason=\"{}\"",
+        escape(&name),
+        dir.name(),
+        reason.name()
+    )
 }
 
-/// The metrics text of `vifs`.
-pub fn render(vifs: &[Vif]) -> String {
+/// The metrics text of `snapshot`: its non-zero counters, the `no_policy`
+/// drops among them as reason `no_policy`.
+pub fn render(snapshot: &Snapshot) -> String {
+    let mut series: Vec<(u32, Direction, Reason, Option<&str>, Counter)> = Vec::new();
+    for v in &snapshot.vifs {
+        let name = v.name.as_deref();
+        series.extend(
+            v.counters
+                .nonzero()
+                .map(|(d, r, c)| (v.ifindex, d, r, name, c)),
+        );
+    }
+    for n in &snapshot.no_policy {
+        for (d, c) in Direction::ALL.into_iter().zip(n.drops) {
+            if c.packets > 0 {
+                series.push((n.ifindex, d, Reason::NoPolicy, n.name.as_deref(), c));
+            }
+        }
+    }
+    series.sort_by_key(|(ix, d, r, _, _)| (*ix, *d as u8, *r));
+    let series: Vec<(String, Counter)> = series
+        .into_iter()
+        .map(|(ix, d, r, name, c)| (labels(ix, name, d, r), c))
+        .collect();
     let mut s = String::new();
-    s.push_str("# HELP vifguard_packets_total Packets seen by vifguard, by decision reason.\n");
-    s.push_str("# TYPE vifguard_packets_total counter\n");
-    for r in vifs {
-        let (name, domid, devid) = labels(r);
-        for (d, rs, c) in r.counters.nonzero() {
-            let _ = writeln!(
-                s,
-                "vifguard_packets_total{{interface=\"{name}\",domid=\"{domid}\",devid=\"{devid}\",direction=\"{}\",reason=\"{}\"}} {}",
-                d.name(),
-                rs.name(),
-                c.packets
-            );
-        }
-    }
-    s.push_str("# HELP vifguard_bytes_total Bytes seen by vifguard, by decision reason.\n");
-    s.push_str("# TYPE vifguard_bytes_total counter\n");
-    for r in vifs {
-        let (name, domid, devid) = labels(r);
-        for (d, rs, c) in r.counters.nonzero() {
-            let _ = writeln!(
-                s,
-                "vifguard_bytes_total{{interface=\"{name}\",domid=\"{domid}\",devid=\"{devid}\",direction=\"{}\",reason=\"{}\"}} {}",
-                d.name(),
-                rs.name(),
-                c.bytes
-            );
-        }
-    }
+    family(&mut s, "vifguard_packets_total", "Packets", &series, |c| {
+        c.packets
+    });
+    family(&mut s, "vifguard_bytes_total", "Bytes", &series, |c| {
+        c.bytes
+    });
     s
+}
+
+/// One metric: its help and type lines, then a line per series.
+fn family(
+    s: &mut String,
+    metric: &str,
+    what: &str,
+    series: &[(String, Counter)],
+    value: impl Fn(&Counter) -> u64,
+) {
+    let _ = writeln!(
+        s,
+        "# HELP {metric} {what} seen by vifguard, by decision reason.\n# TYPE {metric} counter"
+    );
+    for (labels, c) in series {
+        let _ = writeln!(s, "{metric}{{{labels}}} {}", value(c));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::tests::vif;
+    use crate::report::{NoPolicy, Vif};
 
     #[test]
     fn counters_by_interface_direction_and_reason() {
@@ -80,7 +102,10 @@ mod tests {
         gone.name = None;
         gone.ifindex = 9;
         assert_eq!(
-            render(&[vif(), gone]),
+            render(&Snapshot {
+                vifs: vec![vif(), gone],
+                no_policy: Vec::new(),
+            }),
             "# HELP vifguard_packets_total Packets seen by vifguard, by decision reason.\n\
              # TYPE vifguard_packets_total counter\n\
              vifguard_packets_total{interface=\"vif5.0\",domid=\"5\",devid=\"0\",direction=\"from_guest\",reason=\"pass\"} 2\n\
@@ -100,7 +125,10 @@ mod tests {
     fn label_values_are_escaped() {
         let mut odd = vif();
         odd.name = Some("a\\b\"c\nd".into());
-        let text = render(&[odd]);
+        let text = render(&Snapshot {
+            vifs: vec![odd],
+            no_policy: Vec::new(),
+        });
         let line = text
             .lines()
             .find(|l| l.starts_with("vifguard_packets_total{"))
@@ -113,15 +141,59 @@ mod tests {
 
     /// A scrape reads the maps only: what [`render`] takes holds no hook
     /// state, whose listing dumps two tc filter lists per interface. (A
-    /// field added to [`Vif`] must be named here, and must not be that.)
+    /// field added to [`Snapshot`] or [`Vif`] must be named here, and must
+    /// not be that.)
     #[test]
     fn metrics_take_no_hook_state() {
+        let Snapshot {
+            vifs: _,
+            no_policy: _,
+        } = Snapshot::default();
         let Vif {
             ifindex: _,
             name: _,
             policy: _,
             counters: _,
-            no_policy: _,
         } = vif();
+    }
+
+    /// Drops on a hook without a policy entry are reason `no_policy`, of
+    /// interfaces with or without a policy entry now.
+    #[test]
+    fn no_policy_drops_are_counters_of_their_own_reason() {
+        let drops = |p, b| {
+            [
+                Counter {
+                    packets: p,
+                    bytes: b,
+                },
+                Counter::default(),
+            ]
+        };
+        let text = render(&Snapshot {
+            vifs: vec![vif()],
+            no_policy: vec![
+                NoPolicy {
+                    ifindex: 7,
+                    name: Some("vif5.0".into()),
+                    drops: drops(1, 60),
+                },
+                NoPolicy {
+                    ifindex: 8,
+                    name: Some("vif6.1".into()),
+                    drops: drops(4, 240),
+                },
+            ],
+        });
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("no_policy")).collect();
+        assert_eq!(
+            lines,
+            [
+                "vifguard_packets_total{interface=\"vif5.0\",domid=\"5\",devid=\"0\",direction=\"from_guest\",reason=\"no_policy\"} 1",
+                "vifguard_packets_total{interface=\"vif6.1\",domid=\"6\",devid=\"1\",direction=\"from_guest\",reason=\"no_policy\"} 4",
+                "vifguard_bytes_total{interface=\"vif5.0\",domid=\"5\",devid=\"0\",direction=\"from_guest\",reason=\"no_policy\"} 60",
+                "vifguard_bytes_total{interface=\"vif6.1\",domid=\"6\",devid=\"1\",direction=\"from_guest\",reason=\"no_policy\"} 240",
+            ]
+        );
     }
 }

@@ -5,15 +5,14 @@ use std::fmt::Write as _;
 
 use filter_common::{IfacePolicy, Mode};
 
-use super::Vif;
+use super::Snapshot;
 use crate::lifecycle::Attachment;
 use crate::policy::MacAddr;
 
 /// What `status` reports.
 #[derive(Clone, Debug, Default)]
 pub struct Status {
-    /// By ifindex.
-    pub vifs: Vec<Vif>,
+    pub snapshot: Snapshot,
     /// The hooks running a vifguard program, by ifindex, as the kernel
     /// lists them (an ifindex without an entry has none).
     pub hooks: BTreeMap<u32, Vec<Attachment>>,
@@ -49,7 +48,7 @@ impl Status {
     /// A few lines per interface.
     pub fn text(&self) -> String {
         let mut s = String::new();
-        for r in &self.vifs {
+        for r in &self.snapshot.vifs {
             let hooks = self.hooks(r.ifindex);
             let _ = writeln!(
                 s,
@@ -86,7 +85,7 @@ impl Status {
                 );
             }
         }
-        if self.vifs.is_empty() {
+        if self.snapshot.vifs.is_empty() {
             s.push_str("no interfaces\n");
         }
         s
@@ -94,10 +93,12 @@ impl Status {
 
     /// A list with one object per interface.
     pub fn json(&self) -> serde_json::Value {
-        self.vifs
+        self.snapshot
+            .vifs
             .iter()
             .map(|r| {
                 let hooks = self.hooks(r.ifindex);
+                let no_policy = self.snapshot.no_policy_drops(r.ifindex);
                 serde_json::json!({
                     "ifindex": r.ifindex,
                     "name": r.name.clone().unwrap_or_else(|| "(gone)".into()),
@@ -113,7 +114,7 @@ impl Status {
                     "counters": r.counters.nonzero().map(|(d, rs, c)| serde_json::json!({
                         "direction": d.name(), "reason": rs.name(), "packets": c.packets, "bytes": c.bytes,
                     })).collect::<Vec<_>>(),
-                    "no_policy_drops": {"from_guest": r.no_policy[0].packets, "to_guest": r.no_policy[1].packets},
+                    "no_policy_drops": {"from_guest": no_policy[0].packets, "to_guest": no_policy[1].packets},
                 })
             })
             .collect()
@@ -125,8 +126,9 @@ mod tests {
     use super::*;
     use crate::config::AttachMethod;
     use crate::report::tests::vif;
+    use crate::report::{NoPolicy, Vif};
 
-    /// [`vif`], attached with tc.
+    /// `vifs`, attached with tc.
     fn status(vifs: Vec<Vif>) -> Status {
         let tc = |hook| Attachment {
             hook,
@@ -137,7 +139,10 @@ mod tests {
                 .iter()
                 .map(|v| (v.ifindex, vec![tc("tc-ingress"), tc("tc-egress")]))
                 .collect(),
-            vifs,
+            snapshot: Snapshot {
+                vifs,
+                no_policy: Vec::new(),
+            },
             program_versions: vec!["abc".into()],
         }
     }
@@ -159,7 +164,19 @@ mod tests {
         let mut gone = vif();
         gone.name = None;
         gone.ifindex = 9;
-        let j = status(vec![vif(), gone]).json();
+        let mut st = status(vec![vif(), gone]);
+        st.snapshot.no_policy.push(NoPolicy {
+            ifindex: 7,
+            name: Some("vif5.0".into()),
+            drops: [
+                filter_common::Counter {
+                    packets: 2,
+                    bytes: 120,
+                },
+                filter_common::Counter::default(),
+            ],
+        });
+        let j = st.json();
         let e = &j[0];
         assert_eq!(e["name"], "vif5.0");
         assert_eq!(e["ifindex"], 7);
@@ -178,6 +195,10 @@ mod tests {
         );
         assert_eq!(
             e["no_policy_drops"],
+            serde_json::json!({"from_guest": 2, "to_guest": 0})
+        );
+        assert_eq!(
+            j[1]["no_policy_drops"],
             serde_json::json!({"from_guest": 0, "to_guest": 0})
         );
         assert_eq!(j[1]["name"], "(gone)");
