@@ -3,21 +3,23 @@
 //! hooks attached so the filter outlives the command (tc filters or pinned
 //! TCX links, see [`crate::config::AttachMethod`]), and removal.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::{SchedClassifier, tc::SchedClassifierLink};
-use filter_common::{Direction, Mode, program_names};
+use filter_common::{Counter, Direction, Mode, program_names};
 
 use crate::config::{AttachMethod, HostConfig};
+use crate::datapath::encode::decode;
 use crate::datapath::pins::{HOOKS, Layout, PinError};
 use crate::datapath::{self, DatapathError, Interface, Maps, MapsWriter};
 use crate::hooks::tc::{Rtnl, TcError};
 use crate::hooks::tcx::{AttachError, attach_tc};
 use crate::policy::{MacAddr, Policy};
+use crate::report::status::{Entry, Status};
 use crate::report::{NoPolicy, Snapshot, Vif, chain};
 use crate::sys::bpf::detach_pinned_link;
 use crate::sys::bpf::obj_get;
@@ -323,26 +325,27 @@ pub fn open_maps(config: &HostConfig) -> Result<(Layout, Maps), LifecycleError> 
     Ok((layout, maps))
 }
 
-/// What the maps hold: every interface with a policy entry and every
-/// ifindex with `no_policy` drops (or only `only`'s), with their names.
-pub fn snapshot(maps: &Maps, only: Option<u32>) -> Result<Snapshot, LifecycleError> {
-    let wanted = |ix: u32| only.is_none_or(|o| o == ix);
+/// One interface with a policy entry in `slot`, with its counters.
+fn vif(maps: &Maps, ifindex: u32, slot: u32) -> Result<Vif, LifecycleError> {
+    Ok(Vif {
+        ifindex,
+        name: ifname(ifindex),
+        slot,
+        counters: maps.counters(slot)?,
+    })
+}
+
+/// What a scrape reads: every interface with a policy entry and every
+/// ifindex with `no_policy` drops, with their names and counters.
+pub fn snapshot(maps: &Maps) -> Result<Snapshot, LifecycleError> {
     let mut vifs = Vec::new();
     for (ix, p) in maps.policies()? {
-        if wanted(ix) {
-            vifs.push(Vif {
-                ifindex: ix,
-                name: ifname(ix),
-                counters: maps.counters(p.slot)?,
-                policy: p,
-            });
-        }
+        vifs.push(vif(maps, ix, p.slot)?);
     }
     vifs.sort_by_key(|v| v.ifindex);
     let mut no_policy: Vec<NoPolicy> = maps
         .all_no_policy_counters()?
         .into_iter()
-        .filter(|(ix, _)| wanted(*ix))
         .map(|(ifindex, drops)| NoPolicy {
             ifindex,
             name: ifname(ifindex),
@@ -353,21 +356,30 @@ pub fn snapshot(maps: &Maps, only: Option<u32>) -> Result<Snapshot, LifecycleErr
     Ok(Snapshot { vifs, no_policy })
 }
 
-/// The hooks running a vifguard program of each of `ifindexes` that has
-/// any: two tc filter dumps per interface.
-pub fn hooks(
-    layout: &Layout,
-    ifindexes: impl IntoIterator<Item = u32>,
-) -> Result<BTreeMap<u32, Vec<Attachment>>, LifecycleError> {
+/// What `status` shows of every interface with a policy entry (or only
+/// `only`): its policy decoded from its entries (tries included),
+/// counters, `no_policy` drops and hooks (two tc filter dumps each).
+pub fn status(layout: &Layout, maps: &Maps, only: Option<u32>) -> Result<Status, LifecycleError> {
+    let no_policy: HashMap<u32, [Counter; 2]> =
+        maps.all_no_policy_counters()?.into_iter().collect();
     let mut rtnl = Rtnl::open().map_err(tc_err(0))?;
-    let mut out = BTreeMap::new();
-    for ix in ifindexes {
-        let a = attachments(layout, &mut rtnl, ix)?;
-        if !a.is_empty() {
-            out.insert(ix, a);
+    let mut entries = Vec::new();
+    for (ix, e) in maps.entries()? {
+        if only.is_some_and(|o| o != ix) {
+            continue;
         }
+        entries.push(Entry {
+            vif: vif(maps, ix, e.policy.slot)?,
+            policy: decode(&e),
+            hooks: attachments(layout, &mut rtnl, ix)?,
+            no_policy: no_policy.get(&ix).copied().unwrap_or_default(),
+        });
     }
-    Ok(out)
+    entries.sort_by_key(|e| e.vif.ifindex);
+    Ok(Status {
+        entries,
+        program_versions: layout.prog_versions()?,
+    })
 }
 
 /// Resolves a vif's policy from xenstore.

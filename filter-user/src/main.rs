@@ -11,7 +11,6 @@ use filter_user::config::HostConfig;
 use filter_user::datapath::Interface;
 use filter_user::datapath::pins::Layout;
 use filter_user::lifecycle::{self, LifecycleError};
-use filter_user::report::status::Status;
 use filter_user::report::{http, prometheus};
 use filter_user::xen::sources::VifId;
 
@@ -273,15 +272,10 @@ fn status(cfg: &HostConfig, iface: Option<&str>, json: bool) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let snapshot = lifecycle::snapshot(&maps, only)?;
-    if let (Some(name), true) = (iface, snapshot.vifs.is_empty()) {
+    let status = lifecycle::status(&layout, &maps, only)?;
+    if let (Some(name), true) = (iface, status.entries.is_empty()) {
         return Err(anyhow!("{name}: no policy entry (not attached)"));
     }
-    let status = Status {
-        hooks: lifecycle::hooks(&layout, snapshot.vifs.iter().map(|v| v.ifindex))?,
-        snapshot,
-        program_versions: layout.prog_versions()?,
-    };
     if json {
         println!("{}", serde_json::to_string_pretty(&status.json())?);
     } else {
@@ -292,7 +286,7 @@ fn status(cfg: &HostConfig, iface: Option<&str>, json: bool) -> Result<()> {
 
 fn metrics_text(cfg: &HostConfig) -> Result<String, LifecycleError> {
     let (_, maps) = lifecycle::open_maps(cfg)?;
-    Ok(prometheus::render(&lifecycle::snapshot(&maps, None)?))
+    Ok(prometheus::render(&lifecycle::snapshot(&maps)?))
 }
 
 /// Serves [`metrics_text`] on `GET /metrics` at `addr`.

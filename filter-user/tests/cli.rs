@@ -1280,3 +1280,97 @@ fn metrics_export_no_policy_drops() {
     assert!(h.hotplug("offline", &vif).status.success());
     assert!(h.attached().is_empty());
 }
+
+impl Host {
+    /// Writes `key` (relative to the vif's backend directory) in xenstore.
+    fn set_backend_key(&self, domid: u32, devid: u32, key: &str, value: &str) {
+        let node = format!("/local/domain/0/backend/vif/{domid}/{devid}/{key}");
+        self.xs
+            .tool_ok("xenstore-write", &[&node, value])
+            .expect("xenstore-write");
+    }
+}
+
+/// Status shows the policy as installed, trie entries included: a /64, a
+/// list longer than the inline one, 0.0.0.0/0, destinations and options.
+#[test]
+fn status_shows_the_whole_policy() {
+    let mut h = Host::new();
+    let prefix = h.vif(70, 0);
+    h.set_backend_key(70, 0, "ip", &format!("{} 2001:db8:70::/64", ip_of(70, 0)));
+    let many = h.vif(71, 0);
+    let hosts: Vec<String> = (0..290u32)
+        .map(|i| format!("10.71.{}.{}", i / 250, i % 250 + 1))
+        .collect();
+    h.set_backend_key(71, 0, "ip", &hosts.join(" "));
+    let any = h.vif(72, 0);
+    h.set_backend_key(72, 0, "ip", "0.0.0.0/0");
+    h.set_backend_key(72, 0, "vifguard/mode", "isolated");
+    h.set_backend_key(72, 0, "vifguard/destinations", "192.0.2.0/24 2001:db8::/32");
+    h.set_backend_key(72, 0, "vifguard/options/router", "1");
+    h.set_backend_key(72, 0, "vifguard/options/ethertypes", "0x88cc");
+    for v in [&prefix, &many, &any] {
+        let out = h.hotplug("online", v);
+        assert!(out.status.success(), "{v}: {}", stderr(&out));
+    }
+
+    let e = h.entry(&prefix).expect("prefix vif");
+    assert_eq!(
+        e["addresses"],
+        serde_json::json!([ip_of(70, 0), "2001:db8:70::/64"]),
+        "{e}"
+    );
+    assert_eq!(e["ipv4"], serde_json::json!([ip_of(70, 0)]), "{e}");
+    assert_eq!(e["ipv6"], serde_json::json!(["2001:db8:70::/64"]), "{e}");
+    assert_eq!(e["destinations"], serde_json::json!([]), "{e}");
+
+    let e = h.entry(&many).expect("vif with 290 addresses");
+    // Eight inline, the rest from the trie: in order either way, as
+    // they were written in order.
+    assert_eq!(e["ipv4"], serde_json::json!(hosts), "{e}");
+    assert_eq!(e["n_ipv4"], 290, "{e}");
+
+    let e = h.entry(&any).expect("isolated vif");
+    assert_eq!(e["mode"], "isolated");
+    assert_eq!(e["ipv4"], serde_json::json!(["0.0.0.0/0"]), "{e}");
+    assert_eq!(
+        e["destinations"],
+        serde_json::json!(["192.0.2.0/24", "2001:db8::/32"]),
+        "{e}"
+    );
+    assert_eq!(
+        e["options"],
+        serde_json::json!({
+            "dhcp_client": true,
+            "dhcp_server": false,
+            "router": true,
+            "ipv6_link_local": "derived",
+            "egress_filter": true,
+            "ethertypes": ["0x88cc"],
+        }),
+        "{e}"
+    );
+
+    let text = h.ok(&["status", &prefix], &[]);
+    assert!(text.contains("2001:db8:70::/64"), "{text}");
+    let text = h.ok(&["status", &many], &[]);
+    for a in &hosts {
+        assert!(
+            text.split([' ', '\n']).any(|w| w == a.as_str()),
+            "{a} missing:\n{text}"
+        );
+    }
+    let text = h.ok(&["status", &any], &[]);
+    for want in [
+        "mode isolated",
+        "0.0.0.0/0",
+        "192.0.2.0/24 2001:db8::/32",
+        "router on",
+        "ethertypes 0x88cc",
+    ] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+    for v in [&prefix, &many, &any] {
+        assert!(h.hotplug("offline", v).status.success());
+    }
+}

@@ -1,12 +1,16 @@
-//! Policy -> map entries. Pure: the datapath module writes what this
-//! computes. The first host addresses go inline into the policy value (one
-//! lookup answers the common case); prefixes and the rest go to the tries.
+//! Policy -> map entries, and back. Pure: the datapath module writes what
+//! this computes. The first host addresses go inline into the policy value
+//! (one lookup answers the common case); prefixes and the rest go to the
+//! tries.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use filter_common::{
-    INLINE_V4, INLINE_V6, IfacePolicy, MAX_ETHERTYPES, V4Key, V6Key, flags as bits,
+    IFINDEX_BITS, INLINE_V4, INLINE_V6, IfacePolicy, LinkLocal, MAX_ETHERTYPES, Mode, V4Key, V6Key,
+    flags as bits,
 };
 
-use crate::policy::{Cidr, Cidr4, Cidr6, Policy};
+use crate::policy::{Cidr, Cidr4, Cidr6, Options, Policy};
 
 /// Everything the maps hold for one interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,6 +123,101 @@ pub fn encode(p: &Policy, ifindex: u32, slot: u32, events_per_sec: u32) -> Entri
     }
 }
 
+/// Why entries do not decode: values no [`encode`] of this version writes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown mode {0}")]
+    Mode(u8),
+    #[error("unknown ipv6_link_local value {0}")]
+    LinkLocal(u8),
+    #[error("trie entry {0} is not a prefix of its family")]
+    TrieKey(String),
+}
+
+/// The policy `e` holds, as [`encode`] wrote it: each address list holds
+/// the inline host addresses first, in their order, then the trie's
+/// entries, sorted (a trie does not keep the order they were written in).
+pub fn decode(e: &Entries) -> Result<Policy, DecodeError> {
+    let v = &e.policy;
+    let mode = Mode::from_u8(v.mode).ok_or(DecodeError::Mode(v.mode))?;
+    let link_local =
+        LinkLocal::from_u8(v.link_local).ok_or(DecodeError::LinkLocal(v.link_local))?;
+    let on = |bit| v.flags & bit != 0;
+    let options = Options {
+        dhcp_client: on(bits::DHCP_CLIENT),
+        dhcp_server: on(bits::DHCP_SERVER),
+        router: on(bits::ROUTER),
+        link_local,
+        egress_filter: on(bits::EGRESS_FILTER),
+        ethertypes: v
+            .ethertypes
+            .iter()
+            .take(usize::from(v.n_ethertypes))
+            .map(|et| u16::from_be(*et))
+            .collect(),
+    };
+    let mut ipv4: Vec<Cidr4> = v
+        .ipv4
+        .iter()
+        .take(usize::from(v.n_ipv4))
+        .map(|a| Cidr4::host(Ipv4Addr::from(*a)))
+        .collect();
+    ipv4.extend(sorted(&e.src_v4, v4_cidr)?);
+    let mut ipv6: Vec<Cidr6> = v
+        .ipv6
+        .iter()
+        .take(usize::from(v.n_ipv6))
+        .map(|a| Cidr6::host(Ipv6Addr::from(*a)))
+        .collect();
+    ipv6.extend(sorted(&e.src_v6, v6_cidr)?);
+    let mut destinations: Vec<Cidr> = sorted(&e.dst_v4, v4_cidr)?
+        .into_iter()
+        .map(Cidr::V4)
+        .collect();
+    destinations.extend(sorted(&e.dst_v6, v6_cidr)?.into_iter().map(Cidr::V6));
+    Ok(Policy {
+        mode,
+        mac: crate::policy::MacAddr(v.mac),
+        ipv4,
+        ipv6,
+        destinations,
+        options,
+    })
+}
+
+/// The prefixes of trie `entries`, by address and then length.
+fn sorted<K, C: Ord>(
+    entries: &[(u32, K)],
+    cidr: impl Fn(u32, &K) -> Result<C, DecodeError>,
+) -> Result<Vec<C>, DecodeError> {
+    let mut out = entries
+        .iter()
+        .map(|(len, k)| cidr(*len, k))
+        .collect::<Result<Vec<C>, _>>()?;
+    out.sort();
+    Ok(out)
+}
+
+/// The prefix length of a trie key without its ifindex part.
+fn address_bits(len: u32) -> Option<u8> {
+    len.checked_sub(IFINDEX_BITS)
+        .and_then(|l| u8::try_from(l).ok())
+}
+
+fn v4_cidr(len: u32, k: &V4Key) -> Result<Cidr4, DecodeError> {
+    let addr = Ipv4Addr::from(k.addr);
+    address_bits(len)
+        .and_then(|l| Cidr4::new(addr, l))
+        .ok_or_else(|| DecodeError::TrieKey(format!("{addr}/{len}")))
+}
+
+fn v6_cidr(len: u32, k: &V6Key) -> Result<Cidr6, DecodeError> {
+    let addr = Ipv6Addr::from(k.addr);
+    address_bits(len)
+        .and_then(|l| Cidr6::new(addr, l))
+        .ok_or_else(|| DecodeError::TrieKey(format!("{addr}/{len}")))
+}
+
 fn dedup<T: Copy + PartialEq>(list: &[T]) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(list.len());
     for x in list {
@@ -178,5 +277,66 @@ mod tests {
         assert_eq!(e.policy.ethertypes[0], 0x88ccu16.to_be());
         assert_eq!(e.policy.n_ethertypes, 1);
         assert_eq!(e.policy.ll_derived, p.mac.link_local().octets());
+    }
+
+    #[test]
+    fn decode_gives_back_what_encode_wrote() {
+        let mut p = policy();
+        p.mode = Mode::Isolated;
+        // Ten hosts: eight inline, two in the trie with the prefix; in
+        // the order decode lists them (inline first, then the trie's
+        // sorted).
+        p.ipv4 = (1..=10)
+            .map(|i| format!("192.0.2.{i}").parse().unwrap())
+            .chain(["198.51.100.0/24".parse().unwrap()])
+            .collect();
+        p.ipv6 = vec![
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8:1::/64".parse().unwrap(),
+        ];
+        p.destinations = vec![
+            "192.0.2.0/24".parse().unwrap(),
+            "2001:db8::/32".parse().unwrap(),
+        ];
+        p.options.dhcp_client = false;
+        p.options.router = true;
+        p.options.link_local = LinkLocal::Any;
+        p.options.ethertypes = vec![0x88cc, 0x88b5];
+        assert_eq!(decode(&encode(&p, 7, 3, 20)), Ok(p.clone()));
+
+        p.ipv4 = vec!["0.0.0.0/0".parse().unwrap()];
+        p.ipv6 = vec!["::/0".parse().unwrap()];
+        assert_eq!(decode(&encode(&p, 7, 3, 20)), Ok(p));
+    }
+
+    #[test]
+    fn trie_entries_decode_sorted() {
+        let mut p = policy();
+        p.ipv4 = vec![
+            "203.0.113.0/24".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ];
+        let got = decode(&encode(&p, 7, 3, 20)).unwrap();
+        assert_eq!(
+            got.ipv4,
+            [
+                "10.0.0.0/8".parse().unwrap(),
+                "203.0.113.0/24".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn what_no_encode_writes_does_not_decode() {
+        let mut e = encode(&policy(), 7, 3, 20);
+        e.policy.mode = 9;
+        assert_eq!(decode(&e), Err(DecodeError::Mode(9)));
+        let mut e = encode(&policy(), 7, 3, 20);
+        e.policy.link_local = 7;
+        assert_eq!(decode(&e), Err(DecodeError::LinkLocal(7)));
+        let mut e = encode(&policy(), 7, 3, 20);
+        let (_, key) = v4_key(7, &"192.0.2.0/24".parse().unwrap());
+        e.src_v4.push((16, key));
+        assert!(matches!(decode(&e), Err(DecodeError::TrieKey(_))));
     }
 }

@@ -178,6 +178,23 @@ impl Maps {
         Ok(t)
     }
 
+    /// Every interface with a policy entry: that entry and its trie
+    /// entries, as [`encode`] wrote them ([`super::encode::decode`] reads
+    /// the policy back). One pass over each trie, whatever the number of
+    /// interfaces.
+    pub fn entries(&self) -> Result<Vec<(u32, Entries)>, DatapathError> {
+        let mut tries = self.trie_entries()?;
+        Ok(self
+            .policies()?
+            .into_iter()
+            .map(|(ifindex, policy)| {
+                let mut e = tries.remove(&ifindex).unwrap_or_else(Entries::none);
+                e.policy = policy;
+                (ifindex, e)
+            })
+            .collect())
+    }
+
     /// The policy entry of `ifindex`, if it has one.
     pub fn policy_of(&self, ifindex: u32) -> Result<Option<IfacePolicy>, DatapathError> {
         match self.policy.get(&ifindex, 0) {

@@ -46,7 +46,8 @@ impl Family for Ipv6Addr {
 }
 
 /// A host address or prefix of family `A`. Host bits must be zero.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// Ordered by address, then length.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct Prefix<A> {
     pub addr: A,
     pub len: u8,

@@ -1,9 +1,10 @@
 //! What the commands print: status text and JSON, Prometheus metrics and
-//! the HTTP listener that serves them. Pure functions over a [`Snapshot`]
-//! of the maps, which the binary reads (see
-//! [`crate::lifecycle::snapshot`]): tested without root or kernel state.
+//! the HTTP listener that serves them. Pure functions over what the binary
+//! reads from the maps and the kernel ([`Snapshot`] and
+//! [`status::Status`], see [`crate::lifecycle::snapshot`] and
+//! [`crate::lifecycle::status`]): tested without root or kernel state.
 
-use filter_common::{Counter, IfacePolicy};
+use filter_common::Counter;
 
 use crate::datapath::Counters;
 
@@ -11,9 +12,11 @@ pub mod http;
 pub mod prometheus;
 pub mod status;
 
-/// What the maps hold, read once per command or scrape. Hooks are not part
-/// of it: listing them dumps the tc filters of every interface, which only
-/// `status` shows (see [`status::Status`]).
+/// The counters the maps hold, read once per scrape. Hooks and decoded
+/// policies are not part of it: listing the hooks dumps the tc filters of
+/// every interface, and a policy's trie entries are one per prefix or
+/// address beyond the inline ones; only `status` shows them (see
+/// [`status::Status`]).
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     /// The interfaces with a policy entry, by ifindex.
@@ -28,7 +31,8 @@ pub struct Vif {
     pub ifindex: u32,
     /// `None` once the interface is gone.
     pub name: Option<String>,
-    pub policy: IfacePolicy,
+    /// Its row of the counter maps.
+    pub slot: u32,
     /// Summed over CPUs.
     pub counters: Counters,
 }
@@ -42,16 +46,6 @@ pub struct NoPolicy {
     pub name: Option<String>,
     /// [from the guest, to the guest], summed over CPUs.
     pub drops: [Counter; 2],
-}
-
-impl Snapshot {
-    /// The `no_policy` drops of `ifindex`, [from the guest, to the guest].
-    pub fn no_policy_drops(&self, ifindex: u32) -> [Counter; 2] {
-        self.no_policy
-            .iter()
-            .find(|n| n.ifindex == ifindex)
-            .map_or([Counter::default(); 2], |n| n.drops)
-    }
 }
 
 /// The message of `e` and of every error under it, on one line.
@@ -71,14 +65,10 @@ pub(crate) mod tests {
     use filter_common::{Direction, Reason, SlotCounters};
 
     use super::*;
-    use crate::datapath::encode::encode;
-    use crate::policy::{MacAddr, Policy};
 
-    /// vif5.0 at ifindex 7, locked to 198.51.100.6, with 3 spoofed packets
-    /// (180 bytes) and 2 passed (1000 bytes).
+    /// vif5.0 at ifindex 7, slot 1, with 3 spoofed packets (180 bytes) and
+    /// 2 passed (1000 bytes).
     pub fn vif() -> Vif {
-        let mut p = Policy::locked(MacAddr([0x00, 0x16, 0x3e, 0x05, 0x00, 0x00]));
-        p.ipv4 = vec!["198.51.100.6".parse().unwrap()];
         let mut counters = Counters::default();
         counters.0[SlotCounters::index(Direction::FromGuest, Reason::Ipv4Spoof)] = Counter {
             packets: 3,
@@ -91,7 +81,7 @@ pub(crate) mod tests {
         Vif {
             ifindex: 7,
             name: Some("vif5.0".into()),
-            policy: encode(&p, 7, 1, 20).policy,
+            slot: 1,
             counters,
         }
     }

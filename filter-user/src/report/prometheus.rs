@@ -139,10 +139,11 @@ mod tests {
         );
     }
 
-    /// A scrape reads the maps only: what [`render`] takes holds no hook
-    /// state, whose listing dumps two tc filter lists per interface. (A
+    /// A scrape reads the counters only: what [`render`] takes holds no
+    /// hook state, whose listing dumps two tc filter lists per interface,
+    /// and no decoded policy, whose trie entries are one per prefix. (A
     /// field added to [`Snapshot`] or [`Vif`] must be named here, and must
-    /// not be that.)
+    /// not be either.)
     #[test]
     fn metrics_take_no_hook_state() {
         let Snapshot {
@@ -152,7 +153,7 @@ mod tests {
         let Vif {
             ifindex: _,
             name: _,
-            policy: _,
+            slot: _,
             counters: _,
         } = vif();
     }

@@ -1,72 +1,143 @@
 //! `vifguard status`: a few lines per interface, or JSON with `--json`.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
-use filter_common::{IfacePolicy, Mode};
+use filter_common::Counter;
+use serde_json::json;
 
-use super::Snapshot;
+use super::Vif;
+use crate::datapath::encode::DecodeError;
 use crate::lifecycle::Attachment;
-use crate::policy::MacAddr;
+use crate::policy::Policy;
 
 /// What `status` reports.
 #[derive(Clone, Debug, Default)]
 pub struct Status {
-    pub snapshot: Snapshot,
-    /// The hooks running a vifguard program, by ifindex, as the kernel
-    /// lists them (an ifindex without an entry has none).
-    pub hooks: BTreeMap<u32, Vec<Attachment>>,
+    /// By ifindex.
+    pub entries: Vec<Entry>,
     /// The versions of the pinned programs.
     pub program_versions: Vec<String>,
 }
 
-fn mode_name(p: &IfacePolicy) -> &'static str {
-    Mode::from_u8(p.mode).map_or("invalid", Mode::name)
+/// One interface with a policy entry, as `status` shows it.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub vif: Vif,
+    /// The policy its entries hold, tries included (or why they do not
+    /// decode).
+    pub policy: Result<Policy, DecodeError>,
+    /// The hooks running a vifguard program, as the kernel lists them.
+    pub hooks: Vec<Attachment>,
+    /// `no_policy` drops counted on its ifindex, [from the guest, to the
+    /// guest].
+    pub no_policy: [Counter; 2],
 }
 
-fn addresses(p: &IfacePolicy) -> Vec<String> {
-    let mut a: Vec<String> = p
-        .ipv4
+/// A list on one line, `none` when empty.
+fn list<T: fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        return "none".into();
+    }
+    items
         .iter()
-        .take(usize::from(p.n_ipv4))
-        .map(|b| std::net::Ipv4Addr::from(*b).to_string())
-        .collect();
-    a.extend(
-        p.ipv6
-            .iter()
-            .take(usize::from(p.n_ipv6))
-            .map(|b| std::net::Ipv6Addr::from(*b).to_string()),
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn strings<T: fmt::Display>(items: &[T]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
+}
+
+fn ethertypes(p: &Policy) -> Vec<String> {
+    p.options
+        .ethertypes
+        .iter()
+        .map(|e| format!("0x{e:04x}"))
+        .collect()
+}
+
+fn onoff(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+/// The policy lines of the text status.
+fn policy_text(s: &mut String, p: &Policy) {
+    let o = &p.options;
+    let _ = writeln!(s, "  ipv4: {}", list(&p.ipv4));
+    let _ = writeln!(s, "  ipv6: {}", list(&p.ipv6));
+    let _ = writeln!(s, "  destinations: {}", list(&p.destinations));
+    let _ = writeln!(
+        s,
+        "  options: dhcp_client {}, dhcp_server {}, router {}, ipv6_link_local {}, egress_filter {}, ethertypes {}",
+        onoff(o.dhcp_client),
+        onoff(o.dhcp_server),
+        onoff(o.router),
+        o.link_local.name(),
+        onoff(o.egress_filter),
+        list(&ethertypes(p))
     );
-    a
+}
+
+/// The policy keys of the JSON status. `addresses` (both families) and
+/// the counts predate the per-family lists; scripts read them.
+fn policy_json(p: &Policy) -> serde_json::Value {
+    let o = &p.options;
+    let mut addresses = strings(&p.ipv4);
+    addresses.extend(strings(&p.ipv6));
+    json!({
+        "mode": p.mode.name(),
+        "mac": p.mac.to_string(),
+        "addresses": addresses,
+        "ipv4": strings(&p.ipv4),
+        "ipv6": strings(&p.ipv6),
+        "n_ipv4": p.ipv4.len(),
+        "n_ipv6": p.ipv6.len(),
+        "destinations": strings(&p.destinations),
+        "options": {
+            "dhcp_client": o.dhcp_client,
+            "dhcp_server": o.dhcp_server,
+            "router": o.router,
+            "ipv6_link_local": o.link_local.name(),
+            "egress_filter": o.egress_filter,
+            "ethertypes": ethertypes(p),
+        },
+    })
 }
 
 impl Status {
-    fn hooks(&self, ifindex: u32) -> &[Attachment] {
-        self.hooks.get(&ifindex).map_or(&[], Vec::as_slice)
-    }
-
     /// A few lines per interface.
     pub fn text(&self) -> String {
         let mut s = String::new();
-        for r in &self.snapshot.vifs {
-            let hooks = self.hooks(r.ifindex);
-            let _ = writeln!(
-                s,
-                "{} (ifindex {}): mode {}, mac {}, {} address(es) [{}]",
-                r.name.as_deref().unwrap_or("(gone)"),
-                r.ifindex,
-                mode_name(&r.policy),
-                MacAddr(r.policy.mac),
-                addresses(&r.policy).len(),
-                addresses(&r.policy).join(", ")
-            );
+        for e in &self.entries {
+            let r = &e.vif;
+            let name = r.name.as_deref().unwrap_or("(gone)");
+            match &e.policy {
+                Ok(p) => {
+                    let _ = writeln!(
+                        s,
+                        "{name} (ifindex {}): mode {}, mac {}",
+                        r.ifindex,
+                        p.mode.name(),
+                        p.mac
+                    );
+                    policy_text(&mut s, p);
+                }
+                Err(why) => {
+                    let _ = writeln!(
+                        s,
+                        "{name} (ifindex {}): policy entry unreadable: {why}",
+                        r.ifindex
+                    );
+                }
+            }
             let _ = writeln!(
                 s,
                 "  hooks: {}; program version {}",
-                if hooks.is_empty() {
+                if e.hooks.is_empty() {
                     "none".to_string()
                 } else {
-                    hooks
+                    e.hooks
                         .iter()
                         .map(|a| format!("{} ({})", a.hook, a.method.name()))
                         .collect::<Vec<_>>()
@@ -85,7 +156,7 @@ impl Status {
                 );
             }
         }
-        if self.snapshot.vifs.is_empty() {
+        if self.entries.is_empty() {
             s.push_str("no interfaces\n");
         }
         s
@@ -93,31 +164,48 @@ impl Status {
 
     /// A list with one object per interface.
     pub fn json(&self) -> serde_json::Value {
-        self.snapshot
-            .vifs
-            .iter()
-            .map(|r| {
-                let hooks = self.hooks(r.ifindex);
-                let no_policy = self.snapshot.no_policy_drops(r.ifindex);
-                serde_json::json!({
-                    "ifindex": r.ifindex,
-                    "name": r.name.clone().unwrap_or_else(|| "(gone)".into()),
-                    "mode": mode_name(&r.policy),
-                    "mac": MacAddr(r.policy.mac).to_string(),
-                    "addresses": addresses(&r.policy),
-                    "n_ipv4": r.policy.n_ipv4,
-                    "n_ipv6": r.policy.n_ipv6,
-                    "slot": r.policy.slot,
-                    "hooks": hooks.iter().map(|a| a.hook).collect::<Vec<_>>(),
-                    "attach": hooks.iter().map(|a| format!("{}:{}", a.hook, a.method.name())).collect::<Vec<_>>(),
-                    "program_versions": self.program_versions,
-                    "counters": r.counters.nonzero().map(|(d, rs, c)| serde_json::json!({
-                        "direction": d.name(), "reason": rs.name(), "packets": c.packets, "bytes": c.bytes,
-                    })).collect::<Vec<_>>(),
-                    "no_policy_drops": {"from_guest": no_policy[0].packets, "to_guest": no_policy[1].packets},
+        self.entries.iter().map(|e| self.entry_json(e)).collect()
+    }
+
+    fn entry_json(&self, e: &Entry) -> serde_json::Value {
+        let r = &e.vif;
+        let counters: Vec<serde_json::Value> = r
+            .counters
+            .nonzero()
+            .map(|(d, rs, c)| {
+                json!({
+                    "direction": d.name(),
+                    "reason": rs.name(),
+                    "packets": c.packets,
+                    "bytes": c.bytes,
                 })
             })
-            .collect()
+            .collect();
+        let mut v = json!({
+            "ifindex": r.ifindex,
+            "name": r.name.as_deref().unwrap_or("(gone)"),
+            "slot": r.slot,
+            "hooks": e.hooks.iter().map(|a| a.hook).collect::<Vec<_>>(),
+            "attach": e
+                .hooks
+                .iter()
+                .map(|a| format!("{}:{}", a.hook, a.method.name()))
+                .collect::<Vec<_>>(),
+            "program_versions": self.program_versions,
+            "counters": counters,
+            "no_policy_drops": {
+                "from_guest": e.no_policy[0].packets,
+                "to_guest": e.no_policy[1].packets,
+            },
+        });
+        let policy = match &e.policy {
+            Ok(p) => policy_json(p),
+            Err(why) => json!({"mode": "invalid", "error": why.to_string()}),
+        };
+        if let (Some(v), serde_json::Value::Object(p)) = (v.as_object_mut(), policy) {
+            v.extend(p);
+        }
+        v
     }
 }
 
@@ -125,24 +213,33 @@ impl Status {
 mod tests {
     use super::*;
     use crate::config::AttachMethod;
+    use crate::policy::MacAddr;
     use crate::report::tests::vif;
-    use crate::report::{NoPolicy, Vif};
 
-    /// `vifs`, attached with tc.
-    fn status(vifs: Vec<Vif>) -> Status {
+    /// [`vif`]'s: locked to 198.51.100.6.
+    fn policy() -> Policy {
+        let mut p = Policy::locked(MacAddr([0x00, 0x16, 0x3e, 0x05, 0x00, 0x00]));
+        p.ipv4 = vec!["198.51.100.6".parse().unwrap()];
+        p
+    }
+
+    /// `vif` under `policy`, attached with tc, without `no_policy` drops.
+    fn entry(vif: Vif, policy: Policy) -> Entry {
         let tc = |hook| Attachment {
             hook,
             method: AttachMethod::Tc,
         };
+        Entry {
+            vif,
+            policy: Ok(policy),
+            hooks: vec![tc("tc-ingress"), tc("tc-egress")],
+            no_policy: [Counter::default(); 2],
+        }
+    }
+
+    fn status(entries: Vec<Entry>) -> Status {
         Status {
-            hooks: vifs
-                .iter()
-                .map(|v| (v.ifindex, vec![tc("tc-ingress"), tc("tc-egress")]))
-                .collect(),
-            snapshot: Snapshot {
-                vifs,
-                no_policy: Vec::new(),
-            },
+            entries,
             program_versions: vec!["abc".into()],
         }
     }
@@ -150,8 +247,12 @@ mod tests {
     #[test]
     fn text_lists_policy_hooks_and_counters() {
         assert_eq!(
-            status(vec![vif()]).text(),
-            "vif5.0 (ifindex 7): mode locked, mac 00:16:3e:05:00:00, 1 address(es) [198.51.100.6]\n\
+            status(vec![entry(vif(), policy())]).text(),
+            "vif5.0 (ifindex 7): mode locked, mac 00:16:3e:05:00:00\n\
+             \x20 ipv4: 198.51.100.6\n\
+             \x20 ipv6: none\n\
+             \x20 destinations: none\n\
+             \x20 options: dhcp_client on, dhcp_server off, router off, ipv6_link_local derived, egress_filter on, ethertypes none\n\
              \x20 hooks: tc-ingress (tc), tc-egress (tc); program version abc\n\
              \x20 from_guest pass                     2 packets, 1000 bytes\n\
              \x20 from_guest ipv4_spoof               3 packets, 180 bytes\n"
@@ -164,25 +265,34 @@ mod tests {
         let mut gone = vif();
         gone.name = None;
         gone.ifindex = 9;
-        let mut st = status(vec![vif(), gone]);
-        st.snapshot.no_policy.push(NoPolicy {
-            ifindex: 7,
-            name: Some("vif5.0".into()),
-            drops: [
-                filter_common::Counter {
-                    packets: 2,
-                    bytes: 120,
-                },
-                filter_common::Counter::default(),
-            ],
-        });
-        let j = st.json();
+        let mut dropped = entry(vif(), policy());
+        dropped.no_policy[0] = Counter {
+            packets: 2,
+            bytes: 120,
+        };
+        let j = status(vec![dropped, entry(gone, policy())]).json();
         let e = &j[0];
         assert_eq!(e["name"], "vif5.0");
         assert_eq!(e["ifindex"], 7);
         assert_eq!(e["mode"], "locked");
         assert_eq!(e["mac"], "00:16:3e:05:00:00");
         assert_eq!(e["addresses"], serde_json::json!(["198.51.100.6"]));
+        assert_eq!(e["ipv4"], serde_json::json!(["198.51.100.6"]));
+        assert_eq!(e["ipv6"], serde_json::json!([]));
+        assert_eq!(e["n_ipv4"], 1);
+        assert_eq!(e["destinations"], serde_json::json!([]));
+        assert_eq!(
+            e["options"],
+            serde_json::json!({
+                "dhcp_client": true,
+                "dhcp_server": false,
+                "router": false,
+                "ipv6_link_local": "derived",
+                "egress_filter": true,
+                "ethertypes": [],
+            })
+        );
+        assert_eq!(e["slot"], 1);
         assert_eq!(e["hooks"], serde_json::json!(["tc-ingress", "tc-egress"]));
         assert_eq!(
             e["attach"],
@@ -206,5 +316,120 @@ mod tests {
         // output: a key must follow it.
         let pretty = serde_json::to_string_pretty(&j).unwrap();
         assert!(pretty.contains("\"ifindex\": 7,"), "{pretty}");
+    }
+
+    /// The policies whose status once showed only the inline hosts: a
+    /// /64 ("1 address"), 290 hosts ("8 addresses"), 0.0.0.0/0 ("0
+    /// addresses").
+    fn wide() -> Status {
+        let with = |ifindex, f: &dyn Fn(&mut Policy)| {
+            let mut v = vif();
+            v.ifindex = ifindex;
+            v.name = Some(format!("vif{ifindex}.0"));
+            let mut p = policy();
+            f(&mut p);
+            entry(v, p)
+        };
+        status(vec![
+            with(1, &|p| p.ipv6 = vec!["2001:db8:1::/64".parse().unwrap()]),
+            with(2, &|p| {
+                p.ipv4 = (0..290u32)
+                    .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i))
+                    .map(crate::policy::Cidr4::host)
+                    .collect();
+            }),
+            with(3, &|p| {
+                p.mode = crate::policy::Mode::Isolated;
+                p.ipv4 = vec!["0.0.0.0/0".parse().unwrap()];
+                p.destinations = vec![
+                    "192.0.2.0/24".parse().unwrap(),
+                    "2001:db8::/32".parse().unwrap(),
+                ];
+                p.options.router = true;
+                p.options.link_local = crate::policy::LinkLocal::None;
+                p.options.ethertypes = vec![0x88cc, 0x88b5];
+            }),
+        ])
+    }
+
+    #[test]
+    fn text_shows_the_whole_policy() {
+        let text = wide().text();
+        let block = |name: &str| {
+            text.split_inclusive('\n')
+                .skip_while(|l| !l.starts_with(name))
+                .take(5)
+                .collect::<String>()
+        };
+        assert_eq!(
+            block("vif1.0"),
+            "vif1.0 (ifindex 1): mode locked, mac 00:16:3e:05:00:00\n\
+             \x20 ipv4: 198.51.100.6\n\
+             \x20 ipv6: 2001:db8:1::/64\n\
+             \x20 destinations: none\n\
+             \x20 options: dhcp_client on, dhcp_server off, router off, ipv6_link_local derived, egress_filter on, ethertypes none\n"
+        );
+        let hosts: Vec<String> = (0..290u32)
+            .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string())
+            .collect();
+        assert!(
+            block("vif2.0").contains(&format!("\n  ipv4: {}\n", hosts.join(" "))),
+            "{text}"
+        );
+        assert_eq!(
+            block("vif3.0"),
+            "vif3.0 (ifindex 3): mode isolated, mac 00:16:3e:05:00:00\n\
+             \x20 ipv4: 0.0.0.0/0\n\
+             \x20 ipv6: none\n\
+             \x20 destinations: 192.0.2.0/24 2001:db8::/32\n\
+             \x20 options: dhcp_client on, dhcp_server off, router on, ipv6_link_local none, egress_filter on, ethertypes 0x88cc 0x88b5\n"
+        );
+    }
+
+    #[test]
+    fn json_shows_the_whole_policy() {
+        let j = wide().json();
+        assert_eq!(j[0]["ipv6"], serde_json::json!(["2001:db8:1::/64"]));
+        assert_eq!(
+            j[0]["addresses"],
+            serde_json::json!(["198.51.100.6", "2001:db8:1::/64"])
+        );
+        assert_eq!(j[0]["n_ipv6"], 1);
+        assert_eq!(j[1]["ipv4"].as_array().map(Vec::len), Some(290));
+        assert_eq!(j[1]["ipv4"][289], "10.0.1.33");
+        assert_eq!(j[1]["n_ipv4"], 290);
+        assert_eq!(j[2]["mode"], "isolated");
+        assert_eq!(j[2]["ipv4"], serde_json::json!(["0.0.0.0/0"]));
+        assert_eq!(
+            j[2]["destinations"],
+            serde_json::json!(["192.0.2.0/24", "2001:db8::/32"])
+        );
+        assert_eq!(j[2]["options"]["router"], true);
+        assert_eq!(j[2]["options"]["ipv6_link_local"], "none");
+        assert_eq!(
+            j[2]["options"]["ethertypes"],
+            serde_json::json!(["0x88cc", "0x88b5"])
+        );
+    }
+
+    #[test]
+    fn an_unreadable_entry_says_why() {
+        let mut e = entry(vif(), policy());
+        e.policy = Err(DecodeError::Mode(9));
+        let st = status(vec![e]);
+        let text = st.text();
+        assert!(
+            text.starts_with(
+                "vif5.0 (ifindex 7): policy entry unreadable: unknown mode 9\n  hooks: "
+            ),
+            "{text}"
+        );
+        let j = st.json();
+        assert_eq!(j[0]["mode"], "invalid");
+        assert_eq!(j[0]["error"], "unknown mode 9");
+        assert_eq!(
+            j[0]["hooks"],
+            serde_json::json!(["tc-ingress", "tc-egress"])
+        );
     }
 }
