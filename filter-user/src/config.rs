@@ -70,7 +70,7 @@ impl AttachMethod {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read host configuration {path}: {source}")]
+    #[error("cannot read host configuration {path}")]
     Read {
         path: PathBuf,
         #[source]

@@ -113,7 +113,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sync => sync(&cfg),
         Command::Policy { iface, xenbus_path } => {
             let vif = vif_for(iface, xenbus_path.as_deref())?;
-            let r = lifecycle::resolve(&vif, &cfg).map_err(|e| anyhow!("{iface}: {e}"))?;
+            // The error names the vif already.
+            let r = lifecycle::resolve(&vif, &cfg).map_err(anyhow::Error::from_boxed)?;
             println!("{}", r.describe());
             Ok(())
         }

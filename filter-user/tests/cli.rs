@@ -1374,3 +1374,38 @@ fn status_shows_the_whole_policy() {
         assert!(h.hotplug("offline", v).status.success());
     }
 }
+/// An invalid XAPI address is named once in each command's message: no
+/// error repeats its cause.
+#[test]
+fn a_bad_xapi_value_is_reported_once() {
+    let mut h = Host::new();
+    let vif = h.vif(73, 0);
+    let uuid = "6a1f3c1e-0b4e-4d7b-9a42-3e6c0f1d2b73";
+    let dir = format!("/xapi/{uuid}/private/vif/0");
+    let bad = "1.2.3.4/33";
+    for (node, value) in [
+        ("/local/domain/73/vm".to_string(), format!("/vm/{uuid}")),
+        (format!("{dir}/locking-mode"), "locked".to_string()),
+        (format!("{dir}/ipv4-allowed"), format!("192.0.2.5,{bad}")),
+    ] {
+        h.xs.tool_ok("xenstore-write", &[&node, &value])
+            .expect("xenstore-write");
+        h.xs.tool_ok("xenstore-chmod", &[&node, "n0"])
+            .expect("xenstore-chmod");
+    }
+    let out = h.hotplug("online", &vif);
+    let sync = h.run(&["sync"], &[]);
+    let policy = h.run(&["policy", &vif], &[]);
+    let wrong: Vec<String> = [("hotplug online", out), ("sync", sync), ("policy", policy)]
+        .into_iter()
+        .filter(|(_, out)| {
+            let err = stderr(out);
+            out.status.code() != Some(1)
+                || err.matches(bad).count() != 1
+                || !err.contains("ipv4-allowed")
+        })
+        .map(|(what, out)| format!("{what}: {}: {}", out.status, stderr(&out)))
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(h.hotplug("offline", &vif).status.success());
+}

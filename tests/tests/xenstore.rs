@@ -720,7 +720,7 @@ fn guest_owned_or_writable_nodes_are_rejected() {
 
 fn assert_bad(d: &TestXenstored, node: &str, want: &str) {
     let e = failure(d);
-    let msg = e.to_string();
+    let msg = filter_user::report::chain(&e);
     assert!(msg.contains("vif5.0"), "{msg}");
     assert!(msg.contains(node), "want node {node}: {msg}");
     assert!(msg.contains(want), "want {want:?}: {msg}");

@@ -36,7 +36,7 @@ pub enum XsError {
         "no xenstore daemon reachable (tried {tried}); is xenstored running? (set {ENV_SOCKET} to its socket)"
     )]
     NoDaemon { tried: String },
-    #[error("cannot connect to xenstore at {endpoint}: {source}")]
+    #[error("cannot connect to xenstore at {endpoint}")]
     Connect {
         endpoint: PathBuf,
         #[source]
@@ -49,7 +49,7 @@ pub enum XsError {
         path: String,
         timeout: Duration,
     },
-    #[error("xenstore connection to {endpoint} failed during {op} {path}: {source}")]
+    #[error("xenstore connection to {endpoint} failed during {op} {path}")]
     Io {
         endpoint: PathBuf,
         op: MsgType,
@@ -84,7 +84,7 @@ pub enum XsError {
         path: String,
         detail: String,
     },
-    #[error("xenstore node {path} has malformed permissions: {source}")]
+    #[error("xenstore node {path} has malformed permissions")]
     BadPerms {
         path: String,
         #[source]
@@ -146,6 +146,15 @@ impl fmt::Debug for Xenstore {
     }
 }
 
+/// One entry of the list [`XsError::NoDaemon`] names: the endpoint and why
+/// it failed (the cause only: the entry names the endpoint already).
+fn tried_entry(endpoint: &str, e: &XsError) -> String {
+    match e {
+        XsError::Connect { source, .. } => format!("{endpoint}: {source}"),
+        e => format!("{endpoint}: {e}"),
+    }
+}
+
 impl Xenstore {
     /// Connects as libxenstore does: `$XENSTORED_PATH`, else
     /// [`DEFAULT_SOCKET`] / [`LEGACY_SOCKET`], else [`XENBUS_DEVICE`].
@@ -157,13 +166,13 @@ impl Xenstore {
         for s in [DEFAULT_SOCKET, LEGACY_SOCKET] {
             match Xenstore::open_socket(s) {
                 Ok(x) => return Ok(x),
-                Err(e) => tried.push(format!("{s}: {e}")),
+                Err(e) => tried.push(tried_entry(s, &e)),
             }
         }
         match Xenstore::open_device(XENBUS_DEVICE) {
             Ok(x) => Ok(x),
             Err(e) => {
-                tried.push(format!("{XENBUS_DEVICE}: {e}"));
+                tried.push(tried_entry(XENBUS_DEVICE, &e));
                 Err(XsError::NoDaemon {
                     tried: tried.join("; "),
                 })
@@ -703,5 +712,19 @@ pub fn found<T>(r: Result<T, XsError>) -> Result<Option<T>, XsError> {
         Ok(v) => Ok(Some(v)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tried_endpoint_is_named_once_with_its_cause() {
+        let path = "/nonexistent/vifguard-test/socket";
+        let e = Xenstore::open_socket(path).unwrap_err();
+        // ENOENT
+        let cause = io::Error::from_raw_os_error(2);
+        assert_eq!(tried_entry(path, &e), format!("{path}: {cause}"));
     }
 }

@@ -77,7 +77,7 @@ pub use trust::distrust;
 pub enum SourceError {
     #[error("invalid XENBUS_PATH {path:?} (want backend/vif/<domid>/<devid>)")]
     BadXenbusPath { path: String },
-    #[error("{vif}: {source}")]
+    #[error("{vif}: reading its policy from xenstore failed")]
     Xenstore {
         vif: VifId,
         #[source]
@@ -98,7 +98,7 @@ pub enum SourceError {
         reason: String,
         perms: String,
     },
-    #[error("{vif}: xenstore node {node}: {source}")]
+    #[error("{vif}: xenstore node {node} holds an invalid value")]
     BadValue {
         vif: VifId,
         node: String,
@@ -151,7 +151,7 @@ pub enum SourceError {
     },
     #[error("{vif}: more than one xenstore node matches the vif's MAC: {nodes}")]
     Ambiguous { vif: VifId, nodes: String },
-    #[error("{vif}: resolved policy is invalid: {source}")]
+    #[error("{vif}: the resolved policy is invalid")]
     Invalid {
         vif: VifId,
         #[source]
@@ -433,7 +433,8 @@ mod tests {
             "n0 r5",
         );
         let e = resolve_from(&mut s, &vif(), &HostConfig::default()).unwrap_err();
-        assert!(e.to_string().contains("too many destinations"), "{e}");
+        let msg = crate::report::chain(&e);
+        assert!(msg.contains("too many destinations"), "{msg}");
     }
 
     #[test]
