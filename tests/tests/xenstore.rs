@@ -816,10 +816,13 @@ fn malformed_xapi_keys() {
     let v6node = format!("{XAPI}/ipv6-allowed");
     write(&d, &v6node, "2001:db8::1,2001:db8::zz");
     assert_bad(&d, &v6node, "\"2001:db8::zz\"");
-    // Address keys without a locking mode: fail closed.
+    // Address keys without a locking mode: an incomplete source (a vif
+    // keeps its policy, a new one fails closed), never another source.
     xs(&d, "xenstore-rm", &[&mode]);
     write(&d, &v6node, "2001:db8::1");
-    assert!(matches!(failure(&d), SourceError::Missing { node, .. } if node == mode));
+    let e = failure(&d);
+    assert!(e.is_transient(), "{e}");
+    assert!(matches!(e, SourceError::Incomplete { node, .. } if node == mode));
 }
 
 #[test]
