@@ -19,7 +19,9 @@ const NO_POLICY_EVENTS_PER_SEC: u32 = 10;
 
 #[inline(always)]
 pub fn decide(dir: Direction, f: &Frame, origin: &Origin, len: u32) -> Reason {
-    // SAFETY: the value is only read; userspace replaces it whole.
+    // SAFETY: the value is only read, and only during this run; userspace
+    // does not rewrite an element until the programs that could hold it
+    // have returned (see `POLICY`).
     let Some(p) = (unsafe { POLICY.get(origin.ifindex) }) else {
         count_no_policy(dir, origin.ifindex, len);
         emit(
