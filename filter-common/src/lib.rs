@@ -352,21 +352,74 @@ mod pod {
     unsafe impl aya::Pod for super::DropEvent {}
 }
 
-#[cfg(test)]
-mod tests {
-    extern crate std;
-    use super::*;
-    use core::mem::{align_of, size_of};
-
-    #[test]
-    fn layouts_have_no_implicit_padding() {
-        assert_eq!(size_of::<IfacePolicy>(), 24 + 16 + 32 + 128 + 16);
-        assert_eq!(align_of::<IfacePolicy>(), 4);
-        assert_eq!(size_of::<V4Key>(), 8);
-        assert_eq!(size_of::<V6Key>(), 20);
-        assert_eq!(size_of::<Counter>(), 16);
-        assert_eq!(size_of::<SlotCounters>(), 16 * 2 * REASON_COUNT);
-        assert_eq!(size_of::<EventBudget>(), 16);
-        assert_eq!(size_of::<DropEvent>(), 4 + 4 + 12 + 4 + 4 + 32);
-    }
+/// Pins the layout of a map key or value at compile time, in the eBPF build
+/// as in userspace: its size and alignment, and its fields in order, each
+/// starting where the one before it ends (no implicit padding: bpftool, the
+/// kernel's value copies and the other side see every byte). The sizes are
+/// those of [`ABI_VERSION`] 1: a layout change that makes one of these fail
+/// is an ABI change.
+macro_rules! layout {
+    ($ty:ty, size $size:literal, align $align:literal, [$($field:ident: $fty:ty),+ $(,)?]) => {
+        const _: () = {
+            let mut end = 0;
+            $(
+                assert!(
+                    core::mem::offset_of!($ty, $field) == end,
+                    concat!(stringify!($ty), ".", stringify!($field), " starts where the field before it ends"),
+                );
+                end += core::mem::size_of::<$fty>();
+            )+
+            assert!(
+                end == core::mem::size_of::<$ty>(),
+                concat!(stringify!($ty), " ends with its last field"),
+            );
+            assert!(
+                core::mem::size_of::<$ty>() == $size,
+                concat!(stringify!($ty), " is ", stringify!($size), " bytes"),
+            );
+            assert!(
+                core::mem::align_of::<$ty>() == $align,
+                concat!(stringify!($ty), " is aligned to ", stringify!($align)),
+            );
+        };
+    };
 }
+
+layout!(IfacePolicy, size 216, align 4, [
+    mode: u8,
+    link_local: u8,
+    n_ipv4: u8,
+    n_ipv6: u8,
+    flags: u16,
+    mac: [u8; 6],
+    slot: u32,
+    events_per_sec: u32,
+    n_ethertypes: u8,
+    _pad: [u8; 3],
+    ethertypes: [u16; MAX_ETHERTYPES],
+    ipv4: [[u8; 4]; INLINE_V4],
+    ipv6: [[u8; 16]; INLINE_V6],
+    ll_derived: [u8; 16],
+]);
+// The ifindex comes first in the trie keys: a prefix of IFINDEX_BITS + n
+// bits then never matches another interface.
+layout!(V4Key, size 8, align 1, [ifindex: [u8; 4], addr: [u8; 4]]);
+layout!(V6Key, size 20, align 1, [ifindex: [u8; 4], addr: [u8; 16]]);
+layout!(Counter, size 16, align 8, [packets: u64, bytes: u64]);
+// A counter per direction and reason: appending a reason grows it.
+layout!(SlotCounters, size 768, align 8, [c: [Counter; 2 * REASON_COUNT]]);
+layout!(NoPolicyCounters, size 32, align 8, [c: [Counter; 2]]);
+layout!(EventBudget, size 16, align 8, [window_start_ns: u64, sent: u32, _pad: u32]);
+layout!(DropEvent, size 60, align 4, [
+    ifindex: u32,
+    direction: u8,
+    reason: u8,
+    ethertype: u16,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    family: u8,
+    _pad: [u8; 3],
+    len: u32,
+    src_addr: [u8; 16],
+    dst_addr: [u8; 16],
+]);

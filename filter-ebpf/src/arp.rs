@@ -3,9 +3,9 @@
 use filter_common::Reason;
 
 use crate::frame::Frame;
+use crate::proto::arp::{HLEN_ETHERNET, HTYPE_ETHERNET, OP_REPLY, OP_REQUEST, PLEN_IPV4};
+use crate::proto::ethertype;
 
-pub const ETH_P_ARP: u16 = 0x0806;
-pub const ETH_P_RARP: u16 = 0x8035;
 /// 14 bytes of Ethernet + 28 of ARP for IPv4 over Ethernet.
 pub const ARP_END: usize = 42;
 
@@ -25,11 +25,11 @@ pub fn parse(f: &Frame) -> Result<Arp, Reason> {
         return Err(bad);
     }
     let op = f.be16(20).ok_or(bad)?;
-    if f.be16(14) != Some(1)
-        || f.be16(16) != Some(0x0800)
-        || f.u8(18) != Some(6)
-        || f.u8(19) != Some(4)
-        || (op != 1 && op != 2)
+    if f.be16(14) != Some(HTYPE_ETHERNET)
+        || f.be16(16) != Some(ethertype::IPV4)
+        || f.u8(18) != Some(HLEN_ETHERNET)
+        || f.u8(19) != Some(PLEN_IPV4)
+        || (op != OP_REQUEST && op != OP_REPLY)
     {
         return Err(bad);
     }

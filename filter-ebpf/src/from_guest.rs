@@ -5,6 +5,7 @@ use filter_common::{IfacePolicy, MAX_ETHERTYPES, Mode, Reason, flags};
 
 use crate::addrs::{is_link_local, v4_allowed, v4_destination, v6_allowed, v6_destination};
 use crate::frame::{Frame, eq6, is_zero16};
+use crate::proto::{self, ethertype, icmp6, port};
 use crate::{arp, ipv4, ipv6};
 
 /// Where the frame comes from and what the kernel already knows about it.
@@ -30,11 +31,11 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
     }
     let isolated = p.mode == Mode::Isolated as u8;
     match et {
-        0x8100 | 0x88a8 | 0x9100 => Reason::VlanTagged,
-        arp::ETH_P_ARP => check_arp(f, p, o.ifindex, isolated),
-        arp::ETH_P_RARP => check_rarp(f, p),
-        ipv4::ETH_P_IP => check_ipv4(f, p, o.ifindex, isolated),
-        ipv6::ETH_P_IPV6 => check_ipv6(f, p, o.ifindex, isolated),
+        ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD => Reason::VlanTagged,
+        ethertype::ARP => check_arp(f, p, o.ifindex, isolated),
+        ethertype::RARP => check_rarp(f, p),
+        ethertype::IPV4 => check_ipv4(f, p, o.ifindex, isolated),
+        ethertype::IPV6 => check_ipv6(f, p, o.ifindex, isolated),
         other => {
             if ethertype_listed(p, other) {
                 Reason::Pass
@@ -71,7 +72,7 @@ fn check_arp(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reason
     if !eq6(a.sha, p.mac) {
         return Reason::ArpShaSpoof;
     }
-    let probe = a.op == 1 && a.spa == [0; 4];
+    let probe = a.op == proto::arp::OP_REQUEST && a.spa == [0; 4];
     if !probe && !v4_allowed(p, ifindex, a.spa) {
         return Reason::ArpSpaSpoof;
     }
@@ -129,12 +130,12 @@ fn check_ipv6(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reaso
 
     // Step 5: the source.
     if is_zero16(&ip.src) {
-        let dad = nd_type == Some(ipv6::ND_NS)
+        let dad = nd_type == Some(icmp6::ND_NEIGHBOR_SOLICITATION)
             && ipv6::is_solicited_node(&ip.dst)
             && matches!(nd, Some(o) if o & (ipv6::nd::WELL_FORMED | ipv6::nd::SOURCE_LLA) == ipv6::nd::WELL_FORMED);
         let mld = matches!(
             ip.icmp_type,
-            Some(ipv6::MLD_REPORT_V1) | Some(ipv6::MLD_REPORT_V2)
+            Some(icmp6::MLD_REPORT_V1) | Some(icmp6::MLD_REPORT_V2)
         );
         if !dad && !mld {
             return Reason::Ipv6Spoof;
@@ -149,13 +150,16 @@ fn check_ipv6(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reaso
 
     // Step 6: Neighbor Discovery.
     if let (Some(t), Some(opts)) = (nd_type, nd) {
-        if ip.hop_limit != 255 || ip.fragmented || opts & ipv6::nd::WELL_FORMED == 0 {
+        if ip.hop_limit != icmp6::ND_HOP_LIMIT || ip.fragmented || opts & ipv6::nd::WELL_FORMED == 0
+        {
             return Reason::NdMalformed;
         }
-        if (t == ipv6::ND_RA || t == ipv6::ND_REDIRECT) && p.flags & flags::ROUTER == 0 {
+        if (t == icmp6::ND_ROUTER_ADVERTISEMENT || t == icmp6::ND_REDIRECT)
+            && p.flags & flags::ROUTER == 0
+        {
             return Reason::RaGuard;
         }
-        if t == ipv6::ND_NA {
+        if t == icmp6::ND_NEIGHBOR_ADVERTISEMENT {
             let Some(target) = f.var().bytes16(ip.l4 + 8) else {
                 return Reason::NdMalformed;
             };
@@ -176,12 +180,12 @@ fn check_ipv6(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reaso
     // Step 8: isolation.
     if isolated && !v6_destination(ifindex, &ip.dst) {
         let bootstrap = ip.dst[0] == 0xff
-            && (nd_type.is_some_and(|t| t != ipv6::ND_REDIRECT)
+            && (nd_type.is_some_and(|t| t != icmp6::ND_REDIRECT)
                 || matches!(
                     ip.icmp_type,
-                    Some(ipv6::MLD_REPORT_V1) | Some(ipv6::MLD_REPORT_V2)
+                    Some(icmp6::MLD_REPORT_V1) | Some(icmp6::MLD_REPORT_V2)
                 )
-                || ip.udp == Some((546, 547)));
+                || ip.udp == Some((port::DHCP6_CLIENT, port::DHCP6_SERVER)));
         if !bootstrap {
             return Reason::Isolation;
         }

@@ -3,11 +3,8 @@
 use filter_common::Reason;
 
 use crate::frame::Frame;
+use crate::proto::{ipproto, port};
 
-pub const ETH_P_IP: u16 = 0x0800;
-pub const IPPROTO_UDP: u8 = 17;
-pub const DHCP_SERVER_PORT: u16 = 67;
-pub const DHCP_CLIENT_PORT: u16 = 68;
 pub const BROADCAST: [u8; 4] = [255; 4];
 
 pub struct Ipv4 {
@@ -36,7 +33,7 @@ pub fn parse(f: &Frame) -> Result<Ipv4, Reason> {
         return Err(bad);
     }
     let non_first_fragment = f.be16(20).ok_or(bad)? & 0x1fff != 0;
-    let udp = if f.u8(23) == Some(IPPROTO_UDP) && !non_first_fragment {
+    let udp = if f.u8(23) == Some(ipproto::UDP) && !non_first_fragment {
         if !f.var().fits(l4 + 8) {
             return Err(bad);
         }
@@ -58,12 +55,12 @@ pub fn parse(f: &Frame) -> Result<Ipv4, Reason> {
 /// 255.255.255.255, UDP 68 -> 67.
 #[inline(always)]
 pub fn is_dhcp_client_broadcast(ip: &Ipv4) -> bool {
-    ip.dst == BROADCAST && ip.udp == Some((DHCP_CLIENT_PORT, DHCP_SERVER_PORT))
+    ip.dst == BROADCAST && ip.udp == Some((port::DHCP_CLIENT, port::DHCP_SERVER))
 }
 
 /// A DHCP server or relay message: anything to the client port (clients
 /// accept an offer whatever its source port) or from the server port.
 #[inline(always)]
 pub fn is_dhcp_server_message(ip: &Ipv4) -> bool {
-    matches!(ip.udp, Some((s, d)) if s == DHCP_SERVER_PORT || d == DHCP_CLIENT_PORT)
+    matches!(ip.udp, Some((s, d)) if s == port::DHCP_SERVER || d == port::DHCP_CLIENT)
 }

@@ -4,20 +4,8 @@
 use filter_common::{MAX_IPV6_EXT, MAX_ND_OPTS, PARSE_WINDOW, Reason};
 
 use crate::frame::{Frame, eq6};
-
-pub const ETH_P_IPV6: u16 = 0x86dd;
-pub const IPPROTO_UDP: u8 = 17;
-pub const IPPROTO_ICMPV6: u8 = 58;
-pub const DHCP6_CLIENT_PORT: u16 = 546;
-pub const DHCP6_SERVER_PORT: u16 = 547;
-
-pub const ND_RS: u8 = 133;
-pub const ND_RA: u8 = 134;
-pub const ND_NS: u8 = 135;
-pub const ND_NA: u8 = 136;
-pub const ND_REDIRECT: u8 = 137;
-pub const MLD_REPORT_V1: u8 = 131;
-pub const MLD_REPORT_V2: u8 = 143;
+use crate::proto::icmp6::{ND_REDIRECT, ND_ROUTER_ADVERTISEMENT, ND_ROUTER_SOLICITATION};
+use crate::proto::{ipproto, nd_opt, port};
 
 pub struct Ipv6 {
     pub src: [u8; 16],
@@ -58,6 +46,15 @@ pub mod walked {
     pub const MALFORMED: u32 = 1 << 30;
 }
 
+/// The extension headers the walk steps over.
+#[inline(always)]
+fn is_extension_header(next: u8) -> bool {
+    matches!(
+        next,
+        ipproto::HOPOPTS | ipproto::ROUTING | ipproto::FRAGMENT | ipproto::AH | ipproto::DSTOPTS
+    )
+}
+
 /// The extension header walk (datapath.md, IPv6 step 2).
 #[inline(always)]
 pub fn walk(f: &Frame) -> u32 {
@@ -68,7 +65,7 @@ pub fn walk(f: &Frame) -> u32 {
     let mut fragmented = 0;
     let mut i = 0;
     loop {
-        if !matches!(next, 0 | 43 | 44 | 51 | 60) {
+        if !is_extension_header(next) {
             return off as u32 | (next as u32) << walked::PROTO_SHIFT | fragmented;
         }
         if i == MAX_IPV6_EXT {
@@ -79,14 +76,14 @@ pub fn walk(f: &Frame) -> u32 {
             return walked::MALFORMED;
         };
         let len = match next {
-            44 => 8,
-            51 => 4 * (hlen as usize + 2),
+            ipproto::FRAGMENT => 8,
+            ipproto::AH => 4 * (hlen as usize + 2),
             _ => 8 * (hlen as usize + 1),
         };
         if !f.var().fits(off + len) {
             return walked::MALFORMED;
         }
-        if next == 44 {
+        if next == ipproto::FRAGMENT {
             fragmented = walked::FRAGMENTED;
             match f.var().be16(off + 2) {
                 Some(v) if v >> 3 != 0 => return off as u32 | walked::NO_PROTO | fragmented,
@@ -109,7 +106,7 @@ pub fn parse(f: &Frame) -> Result<Ipv6, Reason> {
     let (src, dst) = addresses(f)?;
     // Most packets carry no extension header: skip the walk's call.
     let next = f.u8(20).ok_or(bad)?;
-    let w = if matches!(next, 0 | 43 | 44 | 51 | 60) {
+    let w = if is_extension_header(next) {
         crate::subprogs::ipv6_walk(f)
     } else {
         54 | (next as u32) << walked::PROTO_SHIFT
@@ -131,13 +128,13 @@ pub fn parse(f: &Frame) -> Result<Ipv6, Reason> {
         return Ok(ip);
     }
     match (w >> walked::PROTO_SHIFT) as u8 {
-        IPPROTO_ICMPV6 => {
+        ipproto::ICMPV6 => {
             if !f.var().fits(l4 + 4) {
                 return Err(bad);
             }
             ip.icmp_type = f.var().u8(l4);
         }
-        IPPROTO_UDP => {
+        ipproto::UDP => {
             if !f.var().fits(l4 + 8) {
                 return Err(bad);
             }
@@ -155,11 +152,11 @@ pub fn parse(f: &Frame) -> Result<Ipv6, Reason> {
 /// accept a reply whatever its source port) or from the server port.
 #[inline(always)]
 pub fn is_dhcp_server_message(ip: &Ipv6) -> bool {
-    matches!(ip.udp, Some((s, d)) if s == DHCP6_SERVER_PORT || d == DHCP6_CLIENT_PORT)
+    matches!(ip.udp, Some((s, d)) if s == port::DHCP6_SERVER || d == port::DHCP6_CLIENT)
 }
 
 pub fn is_nd(t: u8) -> bool {
-    (ND_RS..=ND_REDIRECT).contains(&t)
+    (ND_ROUTER_SOLICITATION..=ND_REDIRECT).contains(&t)
 }
 
 /// Bits of the ND option walk's result.
@@ -177,8 +174,8 @@ pub mod nd {
 #[inline(always)]
 pub fn nd_options(f: &Frame, l4: usize, t: u8, mac: [u8; 6]) -> u32 {
     let fixed = match t {
-        ND_RS => 8,
-        ND_RA => 16,
+        ND_ROUTER_SOLICITATION => 8,
+        ND_ROUTER_ADVERTISEMENT => 16,
         ND_REDIRECT => 40,
         _ => 24,
     };
@@ -201,10 +198,10 @@ pub fn nd_options(f: &Frame, l4: usize, t: u8, mac: [u8; 6]) -> u32 {
         }
         // Any source link-layer option counts for DAD (RFC 4861 7.1.1),
         // whatever its length; only the Ethernet-sized ones carry a MAC.
-        if kind == 1 {
+        if kind == nd_opt::SOURCE_LLA {
             found |= nd::SOURCE_LLA;
         }
-        if (kind == 1 || kind == 2) && len == 1 {
+        if (kind == nd_opt::SOURCE_LLA || kind == nd_opt::TARGET_LLA) && len == 1 {
             let Some(lla) = f.var().bytes6(o + 2) else {
                 return 0;
             };

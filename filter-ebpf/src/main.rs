@@ -11,6 +11,7 @@ mod from_guest;
 mod ipv4;
 mod ipv6;
 mod maps;
+mod proto;
 mod subprogs;
 mod to_guest;
 mod verdict;

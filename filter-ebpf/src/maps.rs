@@ -11,6 +11,17 @@ use filter_common::{
 };
 
 /// ifindex -> policy.
+///
+/// A preallocated hash map whose values the programs read in place. That
+/// is safe although the kernel recycles an element as soon as an update
+/// replaces or deletes it (the next update on that CPU rewrites it): the
+/// programs only read this map, and hold an element only while they run;
+/// userspace, its only writer, waits after each write that unlinks an
+/// element until every program then running has returned (an RCU grace
+/// period, `MapsWriter::install` and `MapsWriter::remove` in filter-user)
+/// before it writes again. So no program reads an element while it is
+/// rewritten. BPF_F_NO_PREALLOC would not help: since Linux 6.1 those
+/// elements are reused at once too.
 #[btf_map]
 pub static POLICY: HashMap<u32, IfacePolicy, 1024> = HashMap::new();
 

@@ -5,6 +5,7 @@ use filter_common::{IfacePolicy, Reason};
 
 use crate::addrs::{v4_allowed, v4_list_empty, v6_allowed};
 use crate::frame::{Frame, eq6};
+use crate::proto::{ethertype, port};
 use crate::{arp, ipv4, ipv6};
 
 #[inline(always)]
@@ -20,18 +21,22 @@ pub fn check(f: &Frame, p: &IfacePolicy, ifindex: u32) -> Reason {
         return Reason::SniffMac;
     }
     match et {
-        arp::ETH_P_ARP => match arp::parse(f) {
+        ethertype::ARP => match arp::parse(f) {
             Err(r) => r,
             Ok(a) if v4_allowed(p, ifindex, a.tpa) => Reason::Pass,
             Ok(_) => Reason::SniffArp,
         },
-        ipv4::ETH_P_IP if to_guest => match ipv4::parse(f) {
+        ethertype::IPV4 if to_guest => match ipv4::parse(f) {
             Err(r) => r,
             Ok(ip) if v4_allowed(p, ifindex, ip.dst) => Reason::Pass,
-            Ok(ip) if v4_list_empty(p) && ip.udp == Some((67, 68)) => Reason::Pass,
+            Ok(ip)
+                if v4_list_empty(p) && ip.udp == Some((port::DHCP_SERVER, port::DHCP_CLIENT)) =>
+            {
+                Reason::Pass
+            }
             Ok(_) => Reason::SniffIp,
         },
-        ipv6::ETH_P_IPV6 if to_guest => match ipv6::addresses(f) {
+        ethertype::IPV6 if to_guest => match ipv6::addresses(f) {
             Err(r) => r,
             Ok((_, dst)) if v6_allowed(p, ifindex, &dst) => Reason::Pass,
             Ok(_) => Reason::SniffIp,

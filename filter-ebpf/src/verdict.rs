@@ -10,6 +10,7 @@ use filter_common::{
 use crate::frame::Frame;
 use crate::from_guest::{self, Origin};
 use crate::maps::{COUNTERS, EVENT_BUDGET, EVENTS, NO_POLICY, POLICY};
+use crate::proto::ethertype;
 use crate::to_guest;
 
 /// Events per second (per CPU) for interfaces without a policy entry, which
@@ -18,7 +19,9 @@ const NO_POLICY_EVENTS_PER_SEC: u32 = 10;
 
 #[inline(always)]
 pub fn decide(dir: Direction, f: &Frame, origin: &Origin, len: u32) -> Reason {
-    // SAFETY: the value is only read; userspace replaces it whole.
+    // SAFETY: the value is only read, and only during this run; userspace
+    // does not rewrite an element until the programs that could hold it
+    // have returned (see `POLICY`).
     let Some(p) = (unsafe { POLICY.get(origin.ifindex) }) else {
         count_no_policy(dir, origin.ifindex, len);
         emit(
@@ -158,9 +161,9 @@ fn describe(f: &Frame, ev: &mut DropEvent) {
     ev.src_mac = src;
     ev.ethertype = et;
     let (s, d) = match et {
-        0x0806 | 0x8035 => (f.bytes4(28), f.bytes4(38)),
-        0x0800 => (f.bytes4(26), f.bytes4(30)),
-        0x86dd => {
+        ethertype::ARP | ethertype::RARP => (f.bytes4(28), f.bytes4(38)),
+        ethertype::IPV4 => (f.bytes4(26), f.bytes4(30)),
+        ethertype::IPV6 => {
             if let (Some(s), Some(d)) = (f.bytes16(22), f.bytes16(38)) {
                 ev.family = family::IPV6;
                 ev.src_addr = s;

@@ -184,45 +184,14 @@ fn kernel_and_model_agree_on_random_frames() {
         );
     }
     if target >= DEFAULT_FRAMES {
-        // The generator must reach every verdict the model can give on a
-        // wire frame, in the direction it belongs to.
-        let from = [
-            Reason::Pass,
-            Reason::NoPolicy,
-            Reason::Disabled,
-            Reason::MacSpoof,
-            Reason::VlanTagged,
-            Reason::ArpMalformed,
-            Reason::ArpShaSpoof,
-            Reason::ArpSpaSpoof,
-            Reason::RarpSpoof,
-            Reason::Ipv4Malformed,
-            Reason::Ipv4Spoof,
-            Reason::DhcpServer,
-            Reason::Ipv6Malformed,
-            Reason::Ipv6Spoof,
-            Reason::Ipv6LinkLocal,
-            Reason::NdMalformed,
-            Reason::NdSpoof,
-            Reason::RaGuard,
-            Reason::Ethertype,
-            Reason::Isolation,
-        ];
-        let to = [
-            Reason::Pass,
-            Reason::NoPolicy,
-            Reason::Disabled,
-            Reason::ArpMalformed,
-            Reason::Ipv4Malformed,
-            Reason::Ipv6Malformed,
-            Reason::SniffMac,
-            Reason::SniffIp,
-            Reason::SniffArp,
-        ];
-        let missing: Vec<String> = from
-            .iter()
-            .map(|r| (Direction::FromGuest, *r))
-            .chain(to.iter().map(|r| (Direction::ToGuest, *r)))
+        // The generator must reach every verdict a frame can get in the
+        // direction it goes, except `eth_malformed`: BPF_PROG_TEST_RUN
+        // refuses frames shorter than an Ethernet header (tests/model.rs
+        // covers those).
+        let missing: Vec<String> = Direction::ALL
+            .into_iter()
+            .flat_map(|d| Reason::in_direction(d).iter().map(move |r| (d, *r)))
+            .filter(|(_, r)| *r != Reason::EthMalformed)
             .filter(|(d, r)| seen[*d as usize][*r as usize] == 0)
             .map(|(d, r)| format!("{} {}", d.name(), r.name()))
             .collect();

@@ -19,6 +19,7 @@ use super::encode::{Entries, encode};
 use super::object::{DatapathError, map_err};
 use super::pins::Lock;
 use crate::policy::Policy;
+use crate::sys::bpf::ProgramFence;
 
 /// The pinned maps, to read. Writing needs the layout's lock: see
 /// [`MapsWriter`].
@@ -272,6 +273,11 @@ pub struct MapsWriter {
     maps: Maps,
     /// Built on the first write, see [`Index`].
     index: Option<Index>,
+    /// Made on the first replaced or removed policy.
+    fence: Option<ProgramFence>,
+    /// A policy element was unlinked and no wait for the programs that
+    /// may still read it has completed since.
+    unfenced: bool,
     _lock: Lock,
 }
 
@@ -284,7 +290,8 @@ pub struct MapsWriter {
 /// (what was written is unknown; the next write reads the maps again).
 #[derive(Default)]
 struct Index {
-    slots: StdHashMap<u32, u32>,
+    /// The POLICY map's entries.
+    policies: StdHashMap<u32, IfacePolicy>,
     tries: StdHashMap<u32, Entries>,
 }
 
@@ -311,14 +318,17 @@ impl MapsWriter {
         MapsWriter {
             maps,
             index: None,
+            fence: None,
+            unfenced: false,
             _lock: lock,
         }
     }
 
     /// Writes `policy` for `ifindex`. Fail closed, in this order: the
     /// tries first, then the policy value (one atomic element update; until
-    /// then the old policy or none applies), then stale trie entries of a
-    /// previous policy are removed. Returns the counter slot.
+    /// then the old policy or none applies; skipped when the value is
+    /// already there), then stale trie entries of a previous policy are
+    /// removed. Returns the counter slot.
     pub fn install(
         &mut self,
         ifindex: u32,
@@ -340,10 +350,11 @@ impl MapsWriter {
         events_per_sec: u32,
         interface: Interface,
     ) -> Result<u32, DatapathError> {
+        self.fence_policy()?;
         let index = self.index()?;
-        let existing = index.slots.get(&ifindex).copied();
+        let existing = index.policies.get(&ifindex).copied();
         let old = index.tries.get(&ifindex).cloned();
-        let slot = match existing {
+        let slot = match existing.map(|p| p.slot) {
             Some(slot) if interface == Interface::Known => slot,
             Some(slot) => {
                 // A stale entry of a vanished vif: its numbers are not
@@ -383,15 +394,20 @@ impl MapsWriter {
                 .insert(&Key::new(*len, *k), 1, 0)
                 .map_err(map_err(names::DST_V6, "insert"))?;
         }
-        self.maps
-            .policy
-            .insert(ifindex, new.policy, 0)
-            .map_err(map_err(names::POLICY, "insert"))?;
+        if existing != Some(new.policy) {
+            self.maps
+                .policy
+                .insert(ifindex, new.policy, 0)
+                .map_err(map_err(names::POLICY, "insert"))?;
+            if existing.is_some() {
+                self.retire_policy_element()?;
+            }
+        }
         if let Some(old) = &old {
             self.remove_trie_entries(old, Some(&new))?;
         }
         let index = self.index()?;
-        index.slots.insert(ifindex, slot);
+        index.policies.insert(ifindex, new.policy);
         index.tries.insert(ifindex, new);
         Ok(slot)
     }
@@ -407,19 +423,60 @@ impl MapsWriter {
     }
 
     fn remove_indexed(&mut self, ifindex: u32) -> Result<bool, DatapathError> {
+        self.fence_policy()?;
         let had = match self.maps.policy.remove(&ifindex) {
             Ok(()) => true,
             Err(e) if is_not_found(&e) => false,
             Err(e) => return Err(map_err(names::POLICY, "remove")(e)),
         };
+        if had {
+            self.retire_policy_element()?;
+        }
         if let Some(old) = self.index()?.tries.get(&ifindex).cloned() {
             self.remove_trie_entries(&old, None)?;
         }
         self.remove_no_policy(ifindex)?;
         let index = self.index()?;
-        index.slots.remove(&ifindex);
+        index.policies.remove(&ifindex);
         index.tries.remove(&ifindex);
         Ok(had)
+    }
+
+    /// After a write replaced or removed a policy element: waits until no
+    /// program still reads it. The kernel reuses a hash map element at
+    /// once (the next update on this CPU rewrites it), in preallocated
+    /// maps and, since Linux 6.1 (bpf_mem_alloc), in BPF_F_NO_PREALLOC
+    /// ones alike. Only these writes allocate POLICY elements (the
+    /// programs only read it, within one run) and they are serialized (the
+    /// layout's lock), so after this wait the element can be rewritten:
+    /// no program sees half of one policy and half of another.
+    fn retire_policy_element(&mut self) -> Result<(), DatapathError> {
+        self.unfenced = true;
+        self.fence_policy()
+    }
+
+    /// Completes the wait of [`MapsWriter::retire_policy_element`] if it
+    /// has not (it failed): before any other policy write.
+    fn fence_policy(&mut self) -> Result<(), DatapathError> {
+        if !self.unfenced {
+            return Ok(());
+        }
+        let fence_err = |call| {
+            move |io_error| {
+                map_err(names::POLICY, "wait for the programs reading it")(MapError::SyscallError(
+                    aya::sys::SyscallError { call, io_error },
+                ))
+            }
+        };
+        let fence = match &self.fence {
+            Some(f) => f,
+            None => self
+                .fence
+                .insert(ProgramFence::new().map_err(fence_err("bpf_map_create"))?),
+        };
+        fence.wait().map_err(fence_err("bpf_map_update_elem"))?;
+        self.unfenced = false;
+        Ok(())
     }
 
     /// Forgets the drops counted on `ifindex` while it had no policy.
@@ -441,14 +498,10 @@ impl MapsWriter {
 
     /// Every interface's slot and trie entries, as the maps hold them.
     fn read_index(&self) -> Result<Index, DatapathError> {
-        let mut index = Index {
+        Ok(Index {
+            policies: self.maps.policies()?.into_iter().collect(),
             tries: self.maps.trie_entries()?,
-            ..Index::default()
-        };
-        for (ifindex, p) in self.maps.policies()? {
-            index.slots.insert(ifindex, p.slot);
-        }
-        Ok(index)
+        })
     }
 
     fn remove_trie_entries(
@@ -506,8 +559,8 @@ impl MapsWriter {
     fn free_slot(&mut self) -> Result<u32, DatapathError> {
         let max = self.maps.counters.len();
         let mut used = vec![false; max as usize];
-        for &slot in self.index()?.slots.values() {
-            if let Some(u) = used.get_mut(slot as usize) {
+        for p in self.index()?.policies.values() {
+            if let Some(u) = used.get_mut(p.slot as usize) {
                 *u = true;
             }
         }

@@ -1,15 +1,18 @@
 //! The few bpf(2) commands vifguard issues itself: ones aya does not offer
-//! (BPF_LINK_DETACH, BPF_MAP_LOOKUP_BATCH), and opening a pinned program
-//! by path, which through aya would first run its kernel feature probes
-//! (about 17 probe loads, a good share of a hotplug's time).
+//! (BPF_LINK_DETACH, BPF_MAP_LOOKUP_BATCH, a wait for running programs),
+//! and opening a pinned program by path, which through aya would first run
+//! its kernel feature probes (about 17 probe loads, a good share of a
+//! hotplug's time).
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use aya_obj::generated::bpf_cmd;
+use aya_obj::generated::{bpf_cmd, bpf_map_type};
 
+const BPF_MAP_CREATE: libc::c_long = bpf_cmd::BPF_MAP_CREATE as libc::c_long;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = bpf_cmd::BPF_MAP_UPDATE_ELEM as libc::c_long;
 const BPF_OBJ_GET: libc::c_long = bpf_cmd::BPF_OBJ_GET as libc::c_long;
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = bpf_cmd::BPF_MAP_LOOKUP_BATCH as libc::c_long;
 const BPF_LINK_DETACH: libc::c_long = bpf_cmd::BPF_LINK_DETACH as libc::c_long;
@@ -79,6 +82,100 @@ pub fn detach_pinned_link(path: &Path) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Waits until the BPF programs that are running have finished: after
+/// that, no program still holds a map element unlinked before the wait.
+pub struct ProgramFence {
+    /// A one-entry array of maps; writing its entry is the wait.
+    outer: OwnedFd,
+    /// What is written there, each time the same.
+    inner: OwnedFd,
+}
+
+impl ProgramFence {
+    pub fn new() -> io::Result<ProgramFence> {
+        let inner = map_create(bpf_map_type::BPF_MAP_TYPE_ARRAY, None, c"vifguard_inner")?;
+        let outer = map_create(
+            bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS,
+            Some(inner.as_fd()),
+            c"vifguard_fence",
+        )?;
+        Ok(ProgramFence { outer, inner })
+    }
+
+    /// Returns once every BPF program that was running when it was called
+    /// has returned. The kernel waits for an RCU grace period after every
+    /// update of a map of maps from userspace, "so that userspace, when we
+    /// return to it, knows that all non-sleepable programs that could be
+    /// running use the new map value" (kernel/bpf/syscall.c,
+    /// maybe_wait_bpf_programs; commit 1ae80cf31938 of 2018, older than
+    /// vifguard's 5.8 floor). TC and XDP programs are not sleepable. It
+    /// takes a grace period: about 10-25 ms on the test machines.
+    pub fn wait(&self) -> io::Result<()> {
+        // union bpf_attr, element part: map_fd (u32, padded), key, value
+        // (u64 pointers), flags.
+        #[repr(C)]
+        struct UpdateAttr {
+            map_fd: u32,
+            _pad: u32,
+            key: u64,
+            value: u64,
+            flags: u64,
+        }
+        let key: u32 = 0;
+        let value: u32 = self.inner.as_raw_fd() as u32;
+        let mut attr = UpdateAttr {
+            map_fd: self.outer.as_raw_fd() as u32,
+            _pad: 0,
+            key: &key as *const u32 as u64,
+            value: &value as *const u32 as u64,
+            flags: 0,
+        };
+        // SAFETY: an element-update prefix; key and value are the 4 bytes
+        // an array of maps reads (an index and a map descriptor) and
+        // outlive the call.
+        unsafe { bpf(BPF_MAP_UPDATE_ELEM, &mut attr) }?;
+        Ok(())
+    }
+}
+
+/// A one-entry array (of u32, or of maps like `inner`) named `name`.
+fn map_create(
+    map_type: bpf_map_type,
+    inner: Option<BorrowedFd<'_>>,
+    name: &CStr,
+) -> io::Result<OwnedFd> {
+    // union bpf_attr, map creation part, up to the name.
+    #[repr(C)]
+    struct CreateAttr {
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        map_flags: u32,
+        inner_map_fd: u32,
+        numa_node: u32,
+        map_name: [u8; 16],
+    }
+    let mut attr = CreateAttr {
+        map_type: map_type as u32,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 1,
+        map_flags: 0,
+        inner_map_fd: inner.map_or(0, |fd| fd.as_raw_fd() as u32),
+        numa_node: 0,
+        map_name: [0; 16],
+    };
+    let name = name.to_bytes();
+    // The kernel wants the name NUL-terminated within its 16 bytes.
+    let n = name.len().min(15);
+    attr.map_name[..n].copy_from_slice(&name[..n]);
+    // SAFETY: a map-creation prefix without pointers.
+    let fd = unsafe { bpf(BPF_MAP_CREATE, &mut attr) }?;
+    // SAFETY: BPF_MAP_CREATE returned a new descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Every entry of the hash map by BPF_MAP_LOOKUP_BATCH; `None` when the
