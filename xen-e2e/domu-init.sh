@@ -19,7 +19,7 @@ GW6=2001:db8::1
 SPOOF_IP=192.0.2.99
 SPOOF_IP6=2001:db8::99
 SPOOF_MAC=00:16:3e:00:00:99
-# Crafted ND frames busybox cannot send (tests/src/bin/vifguard-e2e-send.rs).
+# Crafted ND frames busybox cannot send (testbed/src/bin/vifguard-e2e-send.rs).
 SEND=/usr/bin/vifguard-e2e-send
 
 for _ in $(seq 50); do

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use filter_common::{Direction, Reason};
-use vifguard_tests::frames::{BROADCAST, Frame, Mac};
-use vifguard_tests::netns::{NetNs, RawSocket, veth, vifguard_tc_filters};
-use vifguard_tests::xenstored::TestXenstored;
+use testbed::frames::{BROADCAST, Frame, Mac};
+use testbed::netns::{NetNs, RawSocket, veth, vifguard_tc_filters};
+use testbed::xenstored::TestXenstored;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 const BIN: &str = env!("CARGO_BIN_EXE_vifguard");
@@ -1237,7 +1237,7 @@ fn hook_script_keeps_an_unfiltered_vif_off_the_bridge() {
 
 /// Whether TCX tests can run on this kernel; says why not on stderr.
 fn tcx_here() -> bool {
-    match vifguard_tests::kernel::tcx_supported() {
+    match testbed::kernel::tcx_supported() {
         Ok(()) => true,
         Err(why) => {
             eprintln!("skipped: {why}");

@@ -7,7 +7,7 @@ use std::os::fd::AsFd;
 use filter_common::{Direction, program_names};
 use filter_user::datapath;
 use filter_user::hooks::tc::{Rtnl, TcError};
-use vifguard_tests::netns::{NetNs, veth};
+use testbed::netns::{NetNs, veth};
 
 /// `tc filter show` of one hook, as text.
 fn tc_show(ns: &NetNs, dev: &str, hook: &str) -> String {

@@ -5,7 +5,7 @@ use filter_common::{Direction, program_names};
 use filter_user::datapath;
 use filter_user::hooks::tcx::attach_tc;
 use filter_user::sys::bpf::detach_pinned_link;
-use vifguard_tests::netns::{NetNs, veth};
+use testbed::netns::{NetNs, veth};
 
 /// Unpinning a link leaves its release to a kernel work item (it happens
 /// some milliseconds later); until then the same program cannot be
@@ -13,14 +13,14 @@ use vifguard_tests::netns::{NetNs, veth};
 /// first, so a re-plug right after an unplug attaches at once.
 #[test]
 fn detached_link_frees_the_hook_at_once() {
-    if let Err(why) = vifguard_tests::kernel::tcx_supported() {
+    if let Err(why) = testbed::kernel::tcx_supported() {
         eprintln!("skipped: {why}");
         return;
     }
     let ns = NetNs::new("tcxl");
     let peer = NetNs::new("tcxp");
     veth(&ns, "vif9.2", &peer, "eth0");
-    let root = vifguard_tests::kernel::BpffsDir::new("tcx");
+    let root = testbed::kernel::BpffsDir::new("tcx");
     let pin = root.path().join("link");
     let mut ebpf = datapath::load(16, None).expect("load the programs");
     let prog = datapath::tc_program(&mut ebpf, program_names::TC_FROM_GUEST).expect("program");

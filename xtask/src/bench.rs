@@ -26,7 +26,7 @@ fn datapath() -> Result<()> {
             "--release",
             "--quiet",
             "-p",
-            "vifguard-tests",
+            "testbed",
             "--bin",
             "vifguard-bench-datapath",
         ])

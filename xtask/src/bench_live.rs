@@ -25,7 +25,7 @@ pub fn run(args: &[String]) -> Result<()> {
     // (found next to the benchmark's own binary).
     let release = crate::release::build(&[
         ("filter-user", "vifguard"),
-        ("vifguard-tests", "vifguard-bench-live"),
+        ("testbed", "vifguard-bench-live"),
     ])?;
     let run_id = format!("x{}", std::process::id());
     let tools: Vec<String> = [

@@ -15,7 +15,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 "run",
                 "--quiet",
                 "-p",
-                "vifguard-tests",
+                "testbed",
                 "--bin",
                 "vifguard-demo",
                 "--",

@@ -122,7 +122,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let busybox = fetch_busybox(&cache)?;
     let release = crate::release::build(&[
         ("filter-user", "vifguard"),
-        ("vifguard-tests", "vifguard-e2e-send"),
+        ("testbed", "vifguard-e2e-send"),
     ])?;
     let vifguard = release.join("vifguard");
     let sender = release.join("vifguard-e2e-send");

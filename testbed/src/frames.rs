@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use std::net::Ipv4Addr;
-//! use vifguard_tests::frames::{BROADCAST, Frame, dhcpv4_discover};
+//! use testbed::frames::{BROADCAST, Frame, dhcpv4_discover};
 //!
 //! let guest = [0x00, 0x16, 0x3e, 0x12, 0x34, 0x56];
 //! let frame = Frame::eth(guest, BROADCAST)

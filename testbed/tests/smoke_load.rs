@@ -10,7 +10,7 @@ fn object_loads_and_verifies() {
 #[test]
 fn many_interfaces_get_distinct_slots_and_read_back() {
     use filter_user::policy::{MacAddr, Policy};
-    let mut k = vifguard_tests::kernel::Kernel::load_sized(1024);
+    let mut k = testbed::kernel::Kernel::load_sized(1024);
     let mut slots = std::collections::BTreeMap::new();
     for ix in 1..=700u32 {
         let b = ix.to_be_bytes();
@@ -57,11 +57,11 @@ fn trie_entries_follow_the_policy_across_commands() {
     use filter_user::policy::{MacAddr, Policy};
     use std::collections::BTreeSet;
 
-    let dir = vifguard_tests::kernel::BpffsDir::new("tries");
+    let dir = testbed::kernel::BpffsDir::new("tries");
     let _ebpf = filter_user::datapath::load(64, Some(dir.path())).expect("load");
     // Each command takes the lock and opens the pinned maps.
     let open = || {
-        let (lock_dir, lock) = vifguard_tests::kernel::LockDir::take();
+        let (lock_dir, lock) = testbed::kernel::LockDir::take();
         let maps = Maps::open_pinned(dir.path()).expect("open the pinned maps");
         (MapsWriter::new(maps, lock), lock_dir)
     };

@@ -18,8 +18,8 @@ use aya::programs::{TestRun, TestRunOptions};
 use filter_common::{Direction, Reason, program_names};
 use filter_user::datapath::{self, Interface, Maps, MapsWriter};
 use filter_user::policy::{MacAddr, Policy};
-use vifguard_tests::frames::Frame;
-use vifguard_tests::kernel::{BpffsDir, LockDir, TEST_IFINDEX};
+use testbed::frames::Frame;
+use testbed::kernel::{BpffsDir, LockDir, TEST_IFINDEX};
 
 /// How long frames are judged while the policies change.
 const DURATION: Duration = Duration::from_secs(5);

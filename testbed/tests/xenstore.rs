@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use filter_user::config::HostConfig;
 use filter_user::policy::{Cidr, Cidr4, Cidr6, LinkLocal, MacAddr, Mode, PolicyError};
 use filter_user::xen::sources::{Origin, SourceError, SourceKind, VifId, resolve};
-use vifguard_tests::xenstored::TestXenstored;
+use testbed::xenstored::TestXenstored;
 use xenstore::{Access, Perms, Xenstore, XsError};
 
 const BACKEND: &str = "/local/domain/0/backend/vif/5/0";
@@ -927,7 +927,7 @@ fn daemon_binary_serves_the_real_tools() {
         .expect("ready line");
     assert_eq!(line.trim(), "ready");
     let run = |socket: &Path, tool: &str, args: &[&str]| {
-        vifguard_tests::xenstored::run_tool(socket, tool, args).expect("run xenstore-utils")
+        testbed::xenstored::run_tool(socket, tool, args).expect("run xenstore-utils")
     };
     assert!(
         run(&sock, "xenstore-write", &["/local/domain/5/name", "g"])

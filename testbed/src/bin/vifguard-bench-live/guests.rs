@@ -7,8 +7,8 @@ use std::ops::RangeInclusive;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use vifguard_tests::frames::Mac;
-use vifguard_tests::xenstored::TestXenstored;
+use testbed::frames::Mac;
+use testbed::xenstored::TestXenstored;
 use xenstore::XsError;
 
 pub fn mac_of(domid: u32) -> Mac {

@@ -9,9 +9,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
-use vifguard_tests::frames::{Frame, Mac};
-use vifguard_tests::kernel::BpffsDir;
-use vifguard_tests::netns::NetNs;
+use testbed::frames::{Frame, Mac};
+use testbed::kernel::BpffsDir;
+use testbed::netns::NetNs;
 
 use crate::blaster::{Amount, Blaster, PacketSocket};
 use crate::guests::{ip_of, mac_of, mac_str, vif_name};

@@ -47,8 +47,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use vifguard_tests::demo::find_vifguard;
-use vifguard_tests::xenstored::TestXenstored;
+use testbed::demo::find_vifguard;
+use testbed::xenstored::TestXenstored;
 
 use crate::blaster::Blaster;
 use crate::vifguard::Ctx;

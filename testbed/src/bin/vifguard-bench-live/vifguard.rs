@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use vifguard_tests::netns::NetNs;
-use vifguard_tests::xenstored::TestXenstored;
+use testbed::netns::NetNs;
+use testbed::xenstored::TestXenstored;
 
 use crate::check_stop;
 use crate::process::in_ns;
@@ -118,7 +118,7 @@ fn wait_tcx_gone(ns: &NetNs, ifnames: &[String]) -> Result<Duration> {
 /// Hooks in `ns` running a vifguard program: tc filters as the kernel
 /// lists them (bpftool net) plus pinned TCX links under `bpffs`.
 pub fn count_attached(ns: &NetNs, bpffs: &Path) -> Result<usize> {
-    let filters = vifguard_tests::netns::vifguard_tc_filters(ns)
+    let filters = testbed::netns::vifguard_tc_filters(ns)
         .map_err(anyhow::Error::msg)?
         .len();
     let links = std::fs::read_dir(bpffs.join(format!("v{}/links", filter_common::ABI_VERSION)))

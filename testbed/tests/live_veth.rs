@@ -12,9 +12,9 @@ use std::time::Duration;
 use filter_common::{Direction, Reason};
 use filter_user::datapath::Counters;
 use filter_user::policy::{MacAddr, Policy};
-use vifguard_tests::frames::{BROADCAST, Frame, Mac, arp_op, ipv6_multicast_mac};
-use vifguard_tests::kernel::{Hook, Kernel, TcWay, tcx_supported};
-use vifguard_tests::netns::{NetNs, RawSocket, veth};
+use testbed::frames::{BROADCAST, Frame, Mac, arp_op, ipv6_multicast_mac};
+use testbed::kernel::{Hook, Kernel, TcWay, tcx_supported};
+use testbed::netns::{NetNs, RawSocket, veth};
 
 const G1: Mac = [0x00, 0x16, 0x3e, 0x00, 0x01, 0x01];
 const G2: Mac = [0x00, 0x16, 0x3e, 0x00, 0x02, 0x01];

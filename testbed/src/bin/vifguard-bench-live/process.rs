@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use vifguard_tests::netns::NetNs;
+use testbed::netns::NetNs;
 
 use crate::check_stop;
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
-use vifguard_tests::netns::NetNs;
+use testbed::netns::NetNs;
 
 use crate::guests::{ip_of, mac_of, mac_str, vif_name};
 use crate::process::{in_ns, run, run_stdin};

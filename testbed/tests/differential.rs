@@ -19,8 +19,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use filter_common::{Direction, REASON_COUNT, Reason};
 use filter_user::model;
 use filter_user::policy::Policy;
-use vifguard_tests::r#gen::{Gen, hex};
-use vifguard_tests::kernel::{Hook, Kernel, TEST_IFINDEX, test_run_accepts};
+use testbed::r#gen::{Gen, hex};
+use testbed::kernel::{Hook, Kernel, TEST_IFINDEX, test_run_accepts};
 
 const DEFAULT_FRAMES: u64 = 500_000;
 /// Disagreements described in full in the failure message; the rest are

@@ -1,6 +1,6 @@
 //! `vifguard-test-xenstored [--log] [--domain-socket DOMID=PATH]... SOCKET`
 //!
-//! An in-memory xenstore daemon for tests (see `vifguard_tests::xenstored`):
+//! An in-memory xenstore daemon for tests (see `testbed::xenstored`):
 //! serves the xenstore wire protocol on the unix socket SOCKET as dom0, and
 //! on each `--domain-socket` path as that (unprivileged) domain. Point the
 //! real tools at it with `XENSTORED_PATH=SOCKET xenstore-write ...`.
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread;
 
-use vifguard_tests::xenstored::{Daemon, bind};
+use testbed::xenstored::{Daemon, bind};
 
 const USAGE: &str = "usage: vifguard-test-xenstored [--log] [--domain-socket DOMID=PATH]... SOCKET";
 

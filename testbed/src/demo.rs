@@ -4,7 +4,7 @@
 //! from inside the guests, each observed where it was aimed.
 //!
 //! Used by the `vifguard-demo` binary (`cargo xtask demo`) and by the
-//! end-to-end test `tests/tests/demo.rs`.
+//! end-to-end test `testbed/tests/demo.rs`.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use vifguard_tests::demo::{DemoHost, Row, find_vifguard};
+use testbed::demo::{DemoHost, Row, find_vifguard};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 

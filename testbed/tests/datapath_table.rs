@@ -11,11 +11,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use filter_common::{Direction, LinkLocal, Mode, Reason};
 use filter_user::model;
 use filter_user::policy::{MacAddr, Policy};
-use vifguard_tests::frames::{
+use testbed::frames::{
     self, BROADCAST, Frame, Mac, arp_op, dhcpv4_discover, dhcpv4_offer, dhcpv6_advertise,
     dhcpv6_solicit, ethertype, icmp6, na_flags, solicited_node,
 };
-use vifguard_tests::kernel::{Hook, Kernel, TEST_IFINDEX, test_run_accepts};
+use testbed::kernel::{Hook, Kernel, TEST_IFINDEX, test_run_accepts};
 
 const GUEST: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x01];
 const OTHER: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x99];

@@ -22,8 +22,8 @@ use std::net::Ipv6Addr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use vifguard_tests::frames::{ALL_NODES, Frame, Mac, ipv6_multicast_mac, link_local, na_flags};
-use vifguard_tests::netns::RawSocket;
+use testbed::frames::{ALL_NODES, Frame, Mac, ipv6_multicast_mac, link_local, na_flags};
+use testbed::netns::RawSocket;
 
 const USAGE: &str =
     "usage: vifguard-e2e-send na IFACE SRC TARGET [COUNT] | ra IFACE PREFIX [COUNT]";

@@ -14,7 +14,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use filter_common::{Direction, LinkLocal, Mode, PARSE_WINDOW, Reason};
 use filter_user::model::verdict;
 use filter_user::policy::{Cidr, Cidr4, Cidr6, MacAddr, Options, Policy};
-use vifguard_tests::frames::{
+use testbed::frames::{
     ALL_DHCP_AGENTS, ALL_MLDV2_ROUTERS, ALL_NODES, ALL_ROUTERS, BROADCAST, Eth, Frame, Ipv4, Ipv6,
     Mac, arp_op, dhcpv4_discover, dhcpv4_offer, dhcpv6_advertise, dhcpv6_solicit, ethertype, icmp6,
     ipv4_multicast_mac, ipv6_multicast_mac, link_local, na_flags, proto, solicited_node,
@@ -236,7 +236,7 @@ fn udp6_from_guest(src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
 }
 
 /// The guest's ARP request for the gateway.
-fn arp_request_from_guest() -> vifguard_tests::frames::Arp {
+fn arp_request_from_guest() -> testbed::frames::Arp {
     Frame::eth(GUEST, BROADCAST)
         .arp(arp_op::REQUEST)
         .spa(GUEST_V4)

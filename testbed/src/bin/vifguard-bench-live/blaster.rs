@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use vifguard_tests::netns::{NetNs, RawSocket};
+use testbed::netns::{NetNs, RawSocket};
 
 use crate::STOP;
 

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use vifguard_tests::kernel::BpffsDir;
+use testbed::kernel::BpffsDir;
 
 use crate::blaster::Blaster;
 use crate::guests::{publish_policies, publish_prefixes, trie_entries, vif_name};

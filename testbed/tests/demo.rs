@@ -2,7 +2,7 @@
 //! demo reported as its own named test. Needs root and the vifguard binary
 //! (built by `cargo test --workspace` with filter-user's tests).
 
-use vifguard_tests::demo::{DemoHost, find_vifguard};
+use testbed::demo::{DemoHost, find_vifguard};
 
 fn main() {
     let vifguard = find_vifguard().expect("the vifguard binary");

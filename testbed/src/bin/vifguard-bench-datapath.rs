@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 
 use filter_common::Mode;
 use filter_user::policy::{Cidr4, Cidr6, MacAddr, Policy};
-use vifguard_tests::frames::{Frame, Mac, arp_op};
-use vifguard_tests::kernel::{Hook, Kernel, TEST_IFINDEX};
+use testbed::frames::{Frame, Mac, arp_op};
+use testbed::kernel::{Hook, Kernel, TEST_IFINDEX};
 
 const GUEST: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x01];
 const PEER: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0xfe];
