@@ -5,6 +5,7 @@ mod bench;
 mod bench_live;
 mod bootstrap;
 mod demo;
+mod doc_links;
 mod release;
 mod report;
 mod xen_e2e;
