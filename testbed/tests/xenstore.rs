@@ -1038,3 +1038,39 @@ fn an_xl_vif_resolves_in_two_round_trips() {
         MAC.as_bytes()
     );
 }
+
+/// Watches: the event xenstored fires at registration, one per change
+/// below the path (made by the real xenstore-write), events that arrive
+/// while a reply is awaited kept for later, and a quiet wait that ends.
+#[test]
+fn watch_events_arrive_in_order_and_none_is_lost() {
+    let d = TestXenstored::start();
+    let mut w = d.client().expect("connect");
+    w.watch("/local/domain/0/backend/vif", "tok")
+        .expect("watch");
+    let first = w
+        .next_event(Duration::from_secs(2))
+        .expect("read")
+        .expect("the registration event");
+    assert_eq!(first.path, "/local/domain/0/backend/vif");
+    assert_eq!(first.token, "tok");
+    assert_eq!(w.next_event(Duration::from_millis(50)).expect("read"), None);
+
+    write(&d, &format!("{BACKEND}/vifguard/mode"), "isolated");
+    write(&d, "/local/domain/5/name", "not watched");
+    // A request on the watching connection: the event that arrives
+    // before its reply is kept.
+    write(&d, &format!("{BACKEND}/ip"), "192.0.2.9");
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(w.read_opt("/local/domain/5/name").expect("read").is_some());
+    let mut paths = Vec::new();
+    while let Some(e) = w.next_event(Duration::from_millis(200)).expect("read") {
+        assert_eq!(e.token, "tok");
+        paths.push(e.path);
+    }
+    // xenstore-write creates missing parents: their events may come too.
+    let want = [format!("{BACKEND}/vifguard/mode"), format!("{BACKEND}/ip")];
+    let seen: Vec<&String> = paths.iter().filter(|p| want.contains(p)).collect();
+    assert_eq!(seen, want.iter().collect::<Vec<_>>(), "{paths:?}");
+    assert!(!paths.iter().any(|p| p.ends_with("/name")), "{paths:?}");
+}

@@ -4,6 +4,7 @@
 //! carries the same framing. All I/O has a timeout so a hung daemon gives a
 //! clear error instead of hanging a hotplug script.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -135,6 +136,29 @@ pub struct Xenstore {
     /// Requests whose replies nobody waits for (see
     /// [`Xenstore::discard_transaction`]): skipped when they arrive.
     unawaited: Vec<u32>,
+    /// Watch events that arrived while a reply was awaited, in order: the
+    /// next [`Xenstore::next_event`] calls return them first.
+    events: VecDeque<WatchEvent>,
+}
+
+/// A watch firing: the node that changed (or the watched path, when an
+/// ancestor was removed) and the token the watch was registered with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchEvent {
+    pub path: String,
+    pub token: String,
+}
+
+impl WatchEvent {
+    fn decode(body: &[u8]) -> WatchEvent {
+        let parts = split_strings(body);
+        let text =
+            |i: usize| String::from_utf8_lossy(parts.get(i).copied().unwrap_or(&[])).into_owned();
+        WatchEvent {
+            path: text(0),
+            token: text(1),
+        }
+    }
 }
 
 impl fmt::Debug for Xenstore {
@@ -215,6 +239,7 @@ impl Xenstore {
             timeout: DEFAULT_TIMEOUT,
             pending: Vec::new(),
             unawaited: Vec::new(),
+            events: VecDeque::new(),
         }
     }
 
@@ -262,7 +287,8 @@ impl Xenstore {
     /// Sends one request and returns the reply payload. Error replies
     /// become [`XsError::NotFound`], [`XsError::Denied`],
     /// [`XsError::Conflict`] or [`XsError::Daemon`]; `path` only names the
-    /// request in errors. Watch events arriving meanwhile are skipped.
+    /// request in errors. Watch events arriving meanwhile are queued for
+    /// [`Xenstore::next_event`].
     pub fn request(&mut self, op: MsgType, path: &str, payload: &[u8]) -> Result<Vec<u8>, XsError> {
         let tx_id = match op {
             // Not legal inside a transaction, or ignored there.
@@ -275,6 +301,7 @@ impl Xenstore {
         loop {
             let (h, body) = self.recv(deadline, op, path)?;
             if h.ty == MsgType::WatchEvent as u32 {
+                self.events.push_back(WatchEvent::decode(&body));
                 continue;
             }
             if h.req_id != req_id {
@@ -321,6 +348,7 @@ impl Xenstore {
             let (op0, path0) = reqs[reqs.len() - left];
             let (h, body) = self.recv(deadline, op0, path0)?;
             if h.ty == MsgType::WatchEvent as u32 {
+                self.events.push_back(WatchEvent::decode(&body));
                 continue;
             }
             let i = h.req_id.wrapping_sub(first) as usize;
@@ -512,6 +540,102 @@ impl Xenstore {
         let mut payload = join_strings(&[path]);
         payload.extend_from_slice(extra);
         self.request(op, path, &payload)
+    }
+
+    /// Registers a watch on `path` and everything below it; its events
+    /// carry `token`. xenstored fires it once right away.
+    pub fn watch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
+        Xenstore::check_path(path)?;
+        self.request(MsgType::Watch, path, &join_strings(&[path, token]))
+            .map(drop)
+    }
+
+    /// The next watch event, waiting up to `wait` for one; `None` when
+    /// none came. Whole messages only: a timeout never leaves half a
+    /// message consumed.
+    pub fn next_event(&mut self, wait: Duration) -> Result<Option<WatchEvent>, XsError> {
+        let deadline = Instant::now() + wait;
+        let (op, path) = (MsgType::WatchEvent, "(watch)");
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                return Ok(Some(e));
+            }
+            while let Some((h, body)) = self
+                .take_message()
+                .map_err(|d| self.protocol(op, path, d))?
+            {
+                if h.ty == MsgType::WatchEvent as u32 {
+                    self.events.push_back(WatchEvent::decode(&body));
+                } else if let Some(i) = self.unawaited.iter().position(|&id| id == h.req_id) {
+                    self.unawaited.swap_remove(i);
+                } else {
+                    return Err(self.protocol(op, path, format!("unexpected reply type {}", h.ty)));
+                }
+            }
+            if !self.events.is_empty() {
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            match self.read_some(left) {
+                Ok(()) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(self.io_error(op, path, e)),
+            }
+        }
+    }
+
+    /// A whole message from the bytes read so far, if there is one.
+    fn take_message(&mut self) -> Result<Option<(Header, Vec<u8>)>, String> {
+        let Some(hb) = self.pending.get(..HEADER_LEN) else {
+            return Ok(None);
+        };
+        let hb: [u8; HEADER_LEN] = hb.try_into().map_err(|_| "short header".to_string())?;
+        let h = Header::decode(&hb);
+        let len = h.len as usize;
+        if len > PAYLOAD_MAX {
+            return Err(format!("payload length {len} over {PAYLOAD_MAX}"));
+        }
+        if self.pending.len() < HEADER_LEN + len {
+            return Ok(None);
+        }
+        let body = self.pending[HEADER_LEN..HEADER_LEN + len].to_vec();
+        self.pending.drain(..HEADER_LEN + len);
+        Ok(Some((h, body)))
+    }
+
+    /// One read of whatever the daemon sent, waiting up to `wait`.
+    fn read_some(&mut self, wait: Duration) -> io::Result<()> {
+        let mut chunk = [0u8; 4096];
+        let n = match &mut self.conn {
+            Conn::Socket(s) => {
+                s.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+                let r = s.read(&mut chunk);
+                s.set_read_timeout(Some(self.timeout))?;
+                r?
+            }
+            Conn::Device(f) => {
+                wait_fd(f, libc::POLLIN, Instant::now() + wait)?;
+                f.read(&mut chunk)?
+            }
+        };
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "xenstored closed the connection",
+            ));
+        }
+        self.pending.extend_from_slice(&chunk[..n]);
+        Ok(())
     }
 
     /// The value of a node.
