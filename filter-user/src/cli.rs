@@ -83,6 +83,15 @@ pub enum Command {
     /// Example: vifguard sync
     #[command(after_help = AFTER_HELP)]
     Sync,
+    /// Follow live policy changes: re-apply a filtered vif when its xenstore keys change.
+    ///
+    /// A long-running service (vifguard-watch.service) for hosts where no
+    /// toolstack hook fires on a change (xl, OpenStack, keys written by
+    /// hand). Reconnects when xenstored restarts. One log line per change.
+    ///
+    /// Example: vifguard watch
+    #[command(after_help = AFTER_HELP)]
+    Watch,
     /// Print IFACE's policy as resolved from xenstore, with the keys it came from.
     ///
     /// Example: vifguard policy vif5.0

@@ -8,6 +8,8 @@
 //!   encoded into them, counters and drop events.
 //! - [`hooks`]: attaching the programs to a vif (tc cls_bpf or TCX).
 //! - [`lifecycle`]: the commands' orchestration (attach, detach, sync).
+//! - [`watch`]: `vifguard watch`, re-applying policies that change in
+//!   xenstore.
 //! - [`report`]: status text and JSON, Prometheus text and its HTTP
 //!   listener, over snapshots of the maps.
 //! - [`model`]: the reference model of the datapath the tests compare the
@@ -24,4 +26,5 @@ pub mod model;
 pub mod policy;
 pub mod report;
 pub mod sys;
+pub mod watch;
 pub mod xen;

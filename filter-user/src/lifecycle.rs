@@ -462,6 +462,19 @@ impl Loaded {
         }
     }
 
+    /// Installs [`disabled_policy`] on `ifname` and attaches its hooks:
+    /// for a vif whose source stayed incomplete too long.
+    pub fn fail_closed(&mut self, ifname: &str, config: &HostConfig) -> Result<(), LifecycleError> {
+        let ix = ifindex(ifname).ok_or_else(|| LifecycleError::UnknownInterface(ifname.into()))?;
+        self.maps.install(
+            ix,
+            &disabled_policy(),
+            config.events_per_sec,
+            Interface::Known,
+        )?;
+        self.attach_hooks(ix, ifname, config)
+    }
+
     /// Attaches (or atomically re-points) both hooks of `ix` the
     /// configured way, then removes an attachment made the other way (so a
     /// change of `attach` leaves no unfiltered moment).

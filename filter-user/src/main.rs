@@ -111,6 +111,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Status { iface, json } => status(&cfg, iface.as_deref(), *json),
         Command::Sync => sync(&cfg),
+        Command::Watch => {
+            filter_user::watch::Watcher::new(cfg).run(&|line| say!("vifguard watch: {line}"))?;
+            Ok(())
+        }
         Command::Policy { iface, xenbus_path } => {
             let vif = vif_for(iface, xenbus_path.as_deref())?;
             // The error names the vif already.

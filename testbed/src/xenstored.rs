@@ -885,6 +885,39 @@ impl TestXenstored {
         }
     }
 
+    /// Stops serving, as a xenstored that was killed: every connection
+    /// is closed and the socket is gone, until [`TestXenstored::restart`].
+    /// The store itself is kept (as a restarted daemon that reloads it).
+    pub fn kill(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut paths = vec![self.socket.clone()];
+        paths.extend(self.domain_sockets.values().cloned());
+        for p in &paths {
+            let _ = UnixStream::connect(p);
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.daemon.disconnect_all();
+        for p in &paths {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    /// Serves again on the same sockets after [`TestXenstored::kill`].
+    pub fn restart(&mut self) {
+        self.stop = Arc::new(AtomicBool::new(false));
+        let mut listeners = vec![(0, self.socket.clone())];
+        listeners.extend(self.domain_sockets.iter().map(|(d, p)| (*d, p.clone())));
+        for (domid, path) in listeners {
+            let l = bind(&path).expect("bind the test xenstored socket");
+            let d = self.daemon.clone();
+            let s = Arc::clone(&self.stop);
+            self.threads
+                .push(thread::spawn(move || d.serve(l, domid, s)));
+        }
+    }
+
     /// The dom0 (privileged) socket: pass it as `XENSTORED_PATH`.
     pub fn socket_path(&self) -> &Path {
         &self.socket
