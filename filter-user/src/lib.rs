@@ -7,7 +7,8 @@
 //! - [`datapath`]: the eBPF object, its pinned maps, how a policy is
 //!   encoded into them, counters and drop events.
 //! - [`hooks`]: attaching the programs to a vif (tc cls_bpf or TCX).
-//! - [`lifecycle`]: the commands' orchestration (attach, detach, sync).
+//! - [`lifecycle`]: the commands' orchestration (attach, detach, sync),
+//!   and [`applied`]: who last applied each vif's policy.
 //! - [`watch`]: `vifguard watch`, re-applying policies that change in
 //!   xenstore.
 //! - [`report`]: status text and JSON, Prometheus text and its HTTP
@@ -18,6 +19,7 @@
 //!   tree with `unsafe`.
 #![deny(unsafe_code)]
 
+pub mod applied;
 pub mod config;
 pub mod datapath;
 pub mod hooks;

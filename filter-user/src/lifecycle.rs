@@ -12,6 +12,7 @@ use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::{SchedClassifier, tc::SchedClassifierLink};
 use filter_common::{Counter, Direction, Mode, program_names};
 
+use crate::applied::{Applier, Records};
 use crate::config::{AttachMethod, HostConfig};
 use crate::datapath::encode::decode;
 use crate::datapath::pins::{HOOKS, Layout, PinError};
@@ -155,6 +156,8 @@ pub struct Loaded {
     /// One xenstore connection for every vif of this command (a sync
     /// resolves them all), opened at the first need.
     xs: Option<Xenstore>,
+    /// The command applying policies, for [`crate::applied`].
+    pub applier: Applier,
 }
 
 /// One hook of an interface with a vifguard program on it.
@@ -295,6 +298,7 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
         classifiers: None,
         rtnl,
         xs: None,
+        applier: Applier::Attach,
     })
 }
 
@@ -363,6 +367,7 @@ pub fn status(layout: &Layout, maps: &Maps, only: Option<u32>) -> Result<Status,
     let no_policy: HashMap<u32, [Counter; 2]> =
         maps.all_no_policy_counters()?.into_iter().collect();
     let mut rtnl = Rtnl::open().map_err(tc_err(0))?;
+    let records = Records::new(&layout.root);
     let mut entries = Vec::new();
     for (ix, e) in maps.entries()? {
         if only.is_some_and(|o| o != ix) {
@@ -373,6 +378,7 @@ pub fn status(layout: &Layout, maps: &Maps, only: Option<u32>) -> Result<Status,
             policy: decode(&e),
             hooks: attachments(layout, &mut rtnl, ix)?,
             no_policy: no_policy.get(&ix).copied().unwrap_or_default(),
+            applied: records.get(ix),
         });
     }
     entries.sort_by_key(|e| e.vif.ifindex);
@@ -456,6 +462,9 @@ impl Loaded {
             }
             return Err(e);
         }
+        if !matches!(failure, Some(LifecycleError::KeptPolicy { .. })) {
+            Records::new(&self.layout.root).note(ix, self.applier);
+        }
         match failure {
             None => Ok(ix),
             Some(e) => Err(e),
@@ -472,7 +481,9 @@ impl Loaded {
             config.events_per_sec,
             Interface::Known,
         )?;
-        self.attach_hooks(ix, ifname, config)
+        self.attach_hooks(ix, ifname, config)?;
+        Records::new(&self.layout.root).note(ix, self.applier);
+        Ok(())
     }
 
     /// Attaches (or atomically re-points) both hooks of `ix` the
@@ -578,6 +589,7 @@ impl Loaded {
 
     /// Removes `ix`'s hooks (links and filters) and map entries.
     pub fn detach(&mut self, ix: u32) -> Result<bool, LifecycleError> {
+        Records::new(&self.layout.root).forget(ix);
         let mut had = self.remove_links(ix)?;
         if ifname(ix).is_some() {
             had |= self.remove_filters(ix)?;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
+use filter_user::applied::Applier;
 use filter_user::config::HostConfig;
 use filter_user::datapath::Interface;
 use filter_user::datapath::pins::Layout;
@@ -91,7 +92,7 @@ fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Attach { iface, xenbus_path } => {
             let vif = vif_for(iface, xenbus_path.as_deref())?;
-            attach(&cfg, iface, &vif, Interface::Known)
+            attach(&cfg, iface, &vif, Interface::Known, Applier::Attach)
         }
         Command::Detach { iface } => detach(&cfg, iface),
         Command::Hotplug { action } => {
@@ -104,7 +105,7 @@ fn run(cli: Cli) -> Result<()> {
                     })?;
                     let vif = vif_for(&iface, Some(&path))?;
                     // The kernel has just created the interface.
-                    attach(&cfg, &iface, &vif, Interface::New)
+                    attach(&cfg, &iface, &vif, Interface::New, Applier::Hotplug)
                 }
                 HotplugAction::Offline | HotplugAction::Remove => detach(&cfg, &iface),
             }
@@ -193,11 +194,18 @@ fn events(cfg: &HostConfig, json: bool, count: Option<u64>, timeout: Option<u64>
     }
 }
 
-fn attach(cfg: &HostConfig, iface: &str, vif: &VifId, interface: Interface) -> Result<()> {
+fn attach(
+    cfg: &HostConfig,
+    iface: &str,
+    vif: &VifId,
+    interface: Interface,
+    applier: Applier,
+) -> Result<()> {
     if lifecycle::ifindex(iface).is_none() {
         return Err(LifecycleError::UnknownInterface(iface.into()).into());
     }
     let mut loaded = lifecycle::ensure_loaded(cfg)?;
+    loaded.applier = applier;
     let ix = loaded.attach(iface, vif, cfg, interface)?;
     say!("vifguard: {iface} (ifindex {ix}, {vif}) attached");
     Ok(())
@@ -226,6 +234,7 @@ fn detach(cfg: &HostConfig, iface: &str) -> Result<()> {
 
 fn sync(cfg: &HostConfig) -> Result<()> {
     let mut loaded = lifecycle::ensure_loaded(cfg)?;
+    loaded.applier = Applier::Sync;
     let mut failures = Vec::new();
     for (_, name) in lifecycle::interfaces().context("list interfaces")? {
         let Some(vif) = lifecycle::vif_of_ifname(&name) else {

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use xenstore::{Domid, Xenstore, XsError};
 
+use crate::applied::Applier;
 use crate::config::HostConfig;
 use crate::datapath::Interface;
 use crate::lifecycle::{self, LifecycleError};
@@ -218,6 +219,7 @@ impl Watcher {
             let vif = p.vif;
             let started = Instant::now();
             let mut loaded = lifecycle::ensure_loaded(&self.config)?;
+            loaded.applier = Applier::Watch;
             match loaded.attach(&ifname, &vif, &self.config, Interface::Known) {
                 Ok(_) => {
                     log(&format!(

@@ -230,6 +230,7 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
+        filter_user::applied::Records::new(&self.root).clear();
         let _ = std::fs::remove_dir_all(&self.root);
         if self.config.starts_with(std::env::temp_dir()) {
             let _ = std::fs::remove_file(&self.config);
@@ -1507,6 +1508,7 @@ fn watch_applies_an_xl_change_of_a_running_guest() {
     let mut h = Host::new();
     let v = h.vif(62, 0);
     assert!(h.hotplug("online", &v).status.success());
+    assert_eq!(h.entry(&v).expect("in status")["applied"]["by"], "hotplug");
     let w = Watch::start(&h);
     let be = "/local/domain/0/backend/vif/62/0";
     h.xs.tool_ok(
@@ -1526,6 +1528,9 @@ fn watch_applies_an_xl_change_of_a_running_guest() {
     );
     assert!(delay < Duration::from_secs(1), "{delay:?}");
     w.wait_for_line(&format!("{v}: policy re-applied"), 1);
+    let e = h.entry(&v).expect("in status");
+    assert_eq!(e["applied"]["by"], "watch", "{e}");
+    assert!(h.ok(&["status", &v], &[]).contains("applied by watch"));
 }
 
 /// xenopsd's live update with `vifguard watch` running and no other

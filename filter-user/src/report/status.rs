@@ -6,6 +6,7 @@ use filter_common::Counter;
 use serde_json::json;
 
 use super::Vif;
+use crate::applied::Applied;
 use crate::datapath::encode::DecodeError;
 use crate::lifecycle::Attachment;
 use crate::policy::Policy;
@@ -31,6 +32,8 @@ pub struct Entry {
     /// `no_policy` drops counted on its ifindex, [from the guest, to the
     /// guest].
     pub no_policy: [Counter; 2],
+    /// Which command last applied its policy, and when.
+    pub applied: Option<Applied>,
 }
 
 /// A list on one line, `none` when empty.
@@ -131,6 +134,9 @@ impl Status {
                     );
                 }
             }
+            if let Some(a) = &e.applied {
+                let _ = writeln!(s, "  applied by {} at {} (unix time)", a.by, a.at);
+            }
             let _ = writeln!(
                 s,
                 "  hooks: {}; program version {}",
@@ -197,6 +203,7 @@ impl Status {
                 "from_guest": e.no_policy[0].packets,
                 "to_guest": e.no_policy[1].packets,
             },
+            "applied": e.applied.as_ref().map(|a| json!({"by": a.by, "at": a.at})),
         });
         let policy = match &e.policy {
             Ok(p) => policy_json(p),
@@ -234,6 +241,7 @@ mod tests {
             policy: Ok(policy),
             hooks: vec![tc("tc-ingress"), tc("tc-egress")],
             no_policy: [Counter::default(); 2],
+            applied: None,
         }
     }
 
