@@ -13,6 +13,8 @@
 //!   xenstore.
 //! - [`report`]: status text and JSON, Prometheus text and its HTTP
 //!   listener, over snapshots of the maps.
+//! - [`rtnetlink`]: rtnetlink requests (tc filters, bridge ports) over
+//!   [`sys::netlink`].
 //! - [`model`]: the reference model of the datapath the tests compare the
 //!   kernel with.
 //! - [`sys`]: the system calls without a safe std wrapper; the only module
@@ -27,6 +29,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod policy;
 pub mod report;
+pub mod rtnetlink;
 pub mod sys;
 pub mod watch;
 pub mod xen;

@@ -18,7 +18,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use crate::sys::netlink::RouteSocket;
+use crate::rtnetlink::{Conn, Msg, attrs, c_string, u32_at};
 
 use aya_obj::generated;
 use filter_common::Direction;
@@ -30,12 +30,7 @@ pub const NAME_PREFIX: &str = "vifguard_";
 
 // Kernel numbers from the uapi headers: libc's netlink constants and aya's
 // generated bindings (linux/pkt_sched.h, linux/pkt_cls.h), not copies.
-const NLMSG_HDRLEN: usize = std::mem::size_of::<libc::nlmsghdr>();
 const TCMSG_LEN: usize = std::mem::size_of::<generated::tcmsg>();
-const NLMSGERR_ATTR_MSG: u16 = generated::nlmsgerr_attrs::NLMSGERR_ATTR_MSG as u16;
-const NLM_F_ACK_TLVS: u16 = libc::NLM_F_ACK_TLVS as u16;
-const NLA_F_NESTED: u16 = libc::NLA_F_NESTED as u16;
-const NLA_TYPE_MASK: u16 = libc::NLA_TYPE_MASK as u16;
 
 const TC_H_CLSACT: u32 = generated::TC_H_CLSACT;
 const TC_H_MIN_INGRESS: u32 = generated::TC_H_MIN_INGRESS;
@@ -118,174 +113,28 @@ impl Filter {
     }
 }
 
-/// A message being built: header, tcmsg, attributes.
-struct Msg {
-    buf: Vec<u8>,
-    nests: Vec<usize>,
-}
-
-impl Msg {
-    fn new(kind: u16, flags: u16, ifindex: u32, handle: u32, parent: u32, info: u32) -> Msg {
-        let mut buf = vec![0u8; NLMSG_HDRLEN];
-        buf[4..6].copy_from_slice(&kind.to_ne_bytes());
-        buf[6..8].copy_from_slice(&(flags | libc::NLM_F_REQUEST as u16).to_ne_bytes());
-        // tcmsg: family, pad, pad, ifindex, handle, parent, info.
-        buf.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
-        buf.extend_from_slice(&ifindex.to_ne_bytes());
-        buf.extend_from_slice(&handle.to_ne_bytes());
-        buf.extend_from_slice(&parent.to_ne_bytes());
-        buf.extend_from_slice(&info.to_ne_bytes());
-        Msg {
-            buf,
-            nests: Vec::new(),
-        }
-    }
-
-    fn attr(&mut self, kind: u16, data: &[u8]) -> &mut Msg {
-        let len = 4 + data.len();
-        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
-        self.buf.extend_from_slice(&kind.to_ne_bytes());
-        self.buf.extend_from_slice(data);
-        self.align();
-        self
-    }
-
-    fn attr_str(&mut self, kind: u16, s: &str) -> &mut Msg {
-        let mut data = s.as_bytes().to_vec();
-        data.push(0);
-        self.attr(kind, &data)
-    }
-
-    fn begin(&mut self, kind: u16) -> &mut Msg {
-        self.nests.push(self.buf.len());
-        self.buf.extend_from_slice(&[0, 0]);
-        self.buf
-            .extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
-        self
-    }
-
-    fn end(&mut self) -> &mut Msg {
-        if let Some(at) = self.nests.pop() {
-            let len = (self.buf.len() - at) as u16;
-            self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
-        }
-        self
-    }
-
-    fn align(&mut self) {
-        while !self.buf.len().is_multiple_of(4) {
-            self.buf.push(0);
-        }
-    }
-
-    fn finish(mut self, seq: u32) -> Vec<u8> {
-        let len = self.buf.len() as u32;
-        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
-        self.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
-        self.buf
-    }
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// The attributes in `b`: (type without flags, payload).
-fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        let len = usize::from(u16_at(b, 0)?);
-        let kind = u16_at(b, 2)? & NLA_TYPE_MASK;
-        if len < 4 || len > b.len() {
-            return None;
-        }
-        let payload = &b[4..len];
-        b = b.get(len.next_multiple_of(4)..).unwrap_or(&[]);
-        Some((kind, payload))
-    })
-}
-
-fn c_string(b: &[u8]) -> String {
-    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..end]).into_owned()
-}
-
-/// A kernel refusal: errno and extended-ack text.
-struct Refusal {
-    errno: i32,
-    message: Option<String>,
+/// A tc request: `tcmsg` (family, pad, pad, ifindex, handle, parent,
+/// info), attributes to follow.
+fn tc_msg(kind: u16, flags: u16, ifindex: u32, handle: u32, parent: u32, info: u32) -> Msg {
+    let mut tcmsg = Vec::with_capacity(TCMSG_LEN);
+    tcmsg.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
+    tcmsg.extend_from_slice(&ifindex.to_ne_bytes());
+    tcmsg.extend_from_slice(&handle.to_ne_bytes());
+    tcmsg.extend_from_slice(&parent.to_ne_bytes());
+    tcmsg.extend_from_slice(&info.to_ne_bytes());
+    Msg::new(kind, flags, &tcmsg)
 }
 
 /// An rtnetlink socket for tc requests.
 pub struct Rtnl {
-    sock: RouteSocket,
-    seq: u32,
-    buf: Vec<u8>,
+    conn: Conn,
 }
 
 impl Rtnl {
     pub fn open() -> Result<Rtnl, TcError> {
         Ok(Rtnl {
-            sock: RouteSocket::open().map_err(TcError::Socket)?,
-            seq: std::process::id().wrapping_mul(65536),
-            buf: vec![0u8; 64 * 1024],
+            conn: Conn::open().map_err(TcError::Socket)?,
         })
-    }
-
-    /// Sends `msg` and collects the replies' payloads (after the header)
-    /// until the acknowledgement or the end of a dump.
-    fn request(&mut self, msg: Msg) -> Result<Result<Vec<Vec<u8>>, Refusal>, io::Error> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let bytes = msg.finish(seq);
-        self.sock.send(&bytes)?;
-        let mut out = Vec::new();
-        loop {
-            let n = self.sock.recv(&mut self.buf)?;
-            let mut rest = &self.buf[..n];
-            while let (Some(len), Some(kind), Some(flags), Some(mseq)) = (
-                u32_at(rest, 0),
-                u16_at(rest, 4),
-                u16_at(rest, 6),
-                u32_at(rest, 8),
-            ) {
-                let len = len as usize;
-                if len < NLMSG_HDRLEN || len > rest.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "truncated rtnetlink message",
-                    ));
-                }
-                let payload = &rest[NLMSG_HDRLEN..len];
-                rest = rest.get(len.next_multiple_of(4)..).unwrap_or(&[]);
-                if mseq != seq {
-                    continue; // a late answer to an earlier request
-                }
-                match i32::from(kind) {
-                    libc::NLMSG_ERROR => {
-                        let errno = u32_at(payload, 0).map_or(0, |e| -(e as i32));
-                        if errno == 0 {
-                            return Ok(Ok(out));
-                        }
-                        // With NETLINK_CAP_ACK the echoed request is only
-                        // its header; the ack TLVs follow.
-                        let message = (flags & NLM_F_ACK_TLVS != 0)
-                            .then(|| {
-                                attrs(payload.get(4 + NLMSG_HDRLEN..).unwrap_or(&[]))
-                                    .find(|(k, _)| *k == NLMSGERR_ATTR_MSG)
-                                    .map(|(_, v)| c_string(v))
-                            })
-                            .flatten();
-                        return Ok(Err(Refusal { errno, message }));
-                    }
-                    libc::NLMSG_DONE => return Ok(Ok(out)),
-                    _ => out.push(payload.to_vec()),
-                }
-            }
-        }
     }
 
     fn run(
@@ -300,7 +149,7 @@ impl Rtnl {
             message,
             source,
         };
-        match self.request(msg) {
+        match self.conn.request(msg) {
             Ok(Ok(replies)) => Ok(replies),
             Ok(Err(r)) => Err(kernel(io::Error::from_raw_os_error(r.errno), r.message)),
             Err(e) => Err(kernel(e, None)),
@@ -320,7 +169,7 @@ impl Rtnl {
         let exclusive = libc::NLM_F_EXCL as u16;
         for extra in [exclusive, 0] {
             let flags = (libc::NLM_F_ACK | libc::NLM_F_CREATE) as u16 | extra;
-            let mut msg = Msg::new(
+            let mut msg = tc_msg(
                 libc::RTM_NEWQDISC,
                 flags,
                 ifindex,
@@ -359,7 +208,7 @@ impl Rtnl {
     ) -> Result<(), TcError> {
         let flags = (libc::NLM_F_ACK | libc::NLM_F_CREATE) as u16;
         let info = (u32::from(priority) << 16) | u32::from(ETH_P_ALL.to_be());
-        let mut msg = Msg::new(
+        let mut msg = tc_msg(
             libc::RTM_NEWTFILTER,
             flags,
             ifindex,
@@ -385,7 +234,7 @@ impl Rtnl {
     pub fn filters(&mut self, ifindex: u32, dir: Direction) -> Result<Vec<Filter>, TcError> {
         let action = "listing tc filters";
         let flags = (libc::NLM_F_DUMP) as u16;
-        let msg = Msg::new(libc::RTM_GETTFILTER, flags, ifindex, 0, parent(dir), 0);
+        let msg = tc_msg(libc::RTM_GETTFILTER, flags, ifindex, 0, parent(dir), 0);
         let replies = match self.run(action, ifindex, msg) {
             Ok(r) => r,
             Err(e) if matches!(e.errno(), Some(libc::EINVAL | libc::ENOENT)) => {
@@ -440,7 +289,7 @@ impl Rtnl {
         f: &Filter,
     ) -> Result<bool, TcError> {
         let info = (u32::from(f.priority) << 16) | u32::from(f.protocol);
-        let mut msg = Msg::new(
+        let mut msg = tc_msg(
             libc::RTM_DELTFILTER,
             libc::NLM_F_ACK as u16,
             ifindex,
@@ -484,21 +333,15 @@ mod tests {
     }
 
     #[test]
-    fn nested_attributes_have_their_length() {
-        let mut m = Msg::new(libc::RTM_NEWTFILTER, 0, 7, 1, 2, 3);
-        m.attr_str(libc::TCA_KIND, "bpf")
-            .begin(libc::TCA_OPTIONS)
-            .attr(TCA_BPF_FD, &5u32.to_ne_bytes())
-            .end();
-        let b = m.finish(9);
-        assert_eq!(u32_at(&b, 0), Some(b.len() as u32));
-        assert_eq!(u32_at(&b, 8), Some(9));
-        let a: Vec<(u16, Vec<u8>)> = attrs(&b[NLMSG_HDRLEN + TCMSG_LEN..])
-            .map(|(k, v)| (k, v.to_vec()))
-            .collect();
-        assert_eq!(a[0], (libc::TCA_KIND, b"bpf\0".to_vec()));
-        assert_eq!(a[1].0, libc::TCA_OPTIONS);
-        let inner: Vec<(u16, Vec<u8>)> = attrs(&a[1].1).map(|(k, v)| (k, v.to_vec())).collect();
-        assert_eq!(inner, vec![(TCA_BPF_FD, 5u32.to_ne_bytes().to_vec())]);
+    fn a_tcmsg_is_laid_out_as_the_uapi_struct() {
+        use crate::rtnetlink::NLMSG_HDRLEN;
+        let b = tc_msg(libc::RTM_NEWTFILTER, 0, 7, 1, 2, 3).finish(9);
+        assert_eq!(b.len(), NLMSG_HDRLEN + TCMSG_LEN);
+        let tcmsg = &b[NLMSG_HDRLEN..];
+        assert_eq!(tcmsg[0], libc::AF_UNSPEC as u8);
+        assert_eq!(
+            [4, 8, 12, 16].map(|at| u32_at(tcmsg, at)),
+            [Some(7), Some(1), Some(2), Some(3)]
+        );
     }
 }

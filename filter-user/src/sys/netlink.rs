@@ -1,6 +1,6 @@
 //! An rtnetlink socket: open, send one message, receive a datagram. The
 //! messages themselves are built and parsed in safe code
-//! (`crate::hooks::tc`).
+//! ([`crate::rtnetlink`]).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
