@@ -11,6 +11,7 @@
 //!   and [`applied`]: who last applied each vif's policy.
 //! - [`watch`]: `vifguard watch`, re-applying policies that change in
 //!   xenstore.
+//! - [`network`]: a vif's bridge port (Linux bridge or Open vSwitch).
 //! - [`report`]: status text and JSON, Prometheus text and its HTTP
 //!   listener, over snapshots of the maps.
 //! - [`rtnetlink`]: rtnetlink requests (tc filters, bridge ports) over
@@ -27,6 +28,7 @@ pub mod datapath;
 pub mod hooks;
 pub mod lifecycle;
 pub mod model;
+pub mod network;
 pub mod policy;
 pub mod report;
 pub mod rtnetlink;
