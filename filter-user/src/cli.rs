@@ -47,6 +47,12 @@ pub enum HotplugAction {
     Remove,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SetupAction {
+    Filter,
+    Clear,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Resolve IFACE's policy from xenstore, install it, attach the filter to both hooks.
@@ -69,6 +75,24 @@ pub enum Command {
     /// Example: vif=vif5.0 XENBUS_PATH=backend/vif/5/0 vifguard hotplug online
     #[command(after_help = AFTER_HELP)]
     Hotplug { action: HotplugAction },
+    /// XAPI's setup-vif-rules, as xenopsd and its vif hotplug script call it.
+    ///
+    /// filter: the policy and both hooks, then IFACE onto its network's
+    /// bridge (Linux bridge or Open vSwitch; mode disabled or a policy that
+    /// could not be applied keeps it off); clear: off the bridge, then
+    /// detach. Example: vifguard setup-vif-rules classic vif5.0 <vm-uuid> 0 filter
+    #[command(after_help = AFTER_HELP)]
+    SetupVifRules {
+        /// xenopsd's backend (classic, xenlight): accepted, not used.
+        backend: String,
+        /// vif<domid>.<devid> or tap<domid>.<devid>.
+        iface: String,
+        /// The VM's uuid (checked against /local/domain/<domid>/vm).
+        vm_uuid: String,
+        /// The device number (checked against IFACE's name).
+        devid: u32,
+        action: SetupAction,
+    },
     /// Show every interface with a policy entry (or only IFACE).
     ///
     /// Example: vifguard status vif5.0 --json

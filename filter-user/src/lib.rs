@@ -12,6 +12,8 @@
 //! - [`watch`]: `vifguard watch`, re-applying policies that change in
 //!   xenstore.
 //! - [`network`]: a vif's bridge port (Linux bridge or Open vSwitch).
+//! - [`setup_vif_rules`]: XAPI's setup-vif-rules hook: the filter, then
+//!   the bridge port.
 //! - [`report`]: status text and JSON, Prometheus text and its HTTP
 //!   listener, over snapshots of the maps.
 //! - [`rtnetlink`]: rtnetlink requests (tc filters, bridge ports) over
@@ -32,6 +34,7 @@ pub mod network;
 pub mod policy;
 pub mod report;
 pub mod rtnetlink;
+pub mod setup_vif_rules;
 pub mod sys;
 pub mod watch;
 pub mod xen;

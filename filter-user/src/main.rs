@@ -15,7 +15,7 @@ use filter_user::lifecycle::{self, LifecycleError};
 use filter_user::report::{http, prometheus};
 use filter_user::xen::sources::VifId;
 
-use cli::{Cli, Command, HotplugAction};
+use cli::{Cli, Command, HotplugAction, SetupAction};
 
 /// Prints one line to stderr in a single write: stderr is unbuffered, so
 /// `eprintln!` writes a line in pieces, a syscall each, which concurrent
@@ -110,6 +110,13 @@ fn run(cli: Cli) -> Result<()> {
                 HotplugAction::Offline | HotplugAction::Remove => detach(&cfg, &iface),
             }
         }
+        Command::SetupVifRules {
+            backend: _,
+            iface,
+            vm_uuid,
+            devid,
+            action,
+        } => setup_vif_rules(&cfg, iface, vm_uuid, *devid, *action),
         Command::Status { iface, json } => status(&cfg, iface.as_deref(), *json),
         Command::Sync => sync(&cfg),
         Command::Watch => {
@@ -209,6 +216,33 @@ fn attach(
     let ix = loaded.attach(iface, vif, cfg, interface)?;
     say!("vifguard: {iface} (ifindex {ix}, {vif}) attached");
     Ok(())
+}
+
+fn setup_vif_rules(
+    cfg: &HostConfig,
+    iface: &str,
+    vm_uuid: &str,
+    devid: u32,
+    action: SetupAction,
+) -> Result<()> {
+    use filter_user::setup_vif_rules::{Action, Request, run};
+    let req = Request {
+        iface,
+        vm_uuid,
+        devid,
+        action: match action {
+            SetupAction::Filter => Action::Filter,
+            SetupAction::Clear => Action::Clear,
+        },
+    };
+    match run(cfg, &req) {
+        Ok(done) => {
+            say!("vifguard: {done}");
+            Ok(())
+        }
+        Err(e) if e.is_usage() => Err(usage(format!("setup-vif-rules: {e}"))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn detach(cfg: &HostConfig, iface: &str) -> Result<()> {
