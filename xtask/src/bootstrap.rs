@@ -30,6 +30,9 @@ const PACKAGES: &[&str] = &[
     "ebtables",
     "arptables",
     "iptables",
+    // ovsdb-server, ovs-vswitchd and ovs-vsctl: the setup-vif-rules tests
+    // start their own (userspace datapath) to check the ports vifguard adds.
+    "openvswitch-switch",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
