@@ -8,7 +8,9 @@
 //! module) with their own database and sockets, checked through
 //! `ovs-vsctl` against that database.
 //!
-//! The binary runs in dom0 via `nsenter --net` (see cli.rs). Needs root.
+//! The binary runs in dom0 via `nsenter --net` (see cli.rs), called as
+//! xenopsd calls it: through `scripts/vifguard-setup-vif-rules` with the
+//! five arguments only. Needs root.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -25,6 +27,10 @@ use testbed::xenstored::TestXenstored;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 const BIN: &str = env!("CARGO_BIN_EXE_vifguard");
+const WRAPPER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/scripts/vifguard-setup-vif-rules"
+);
 
 /// Addresses of the live update (RFC 5737): allowed before, allowed
 /// after, never allowed.
@@ -205,23 +211,31 @@ impl Host {
             .arg("/nonexistent/vifguard.toml")
             .args(args)
             .env("XENSTORED_PATH", self.xs.socket_path());
-        if let Some(d) = &self.ovs_rundir {
-            c.env("OVS_RUNDIR", d);
-        }
         c
     }
 
-    /// `vifguard setup-vif-rules classic <iface> <uuid> <devid> <action>`,
+    /// `vifguard-setup-vif-rules classic <iface> <uuid> <devid> <action>`,
     /// as xenopsd runs it.
     fn setup(&self, iface: &str, action: &str) -> Output {
         let (domid, devid) = ids(iface);
         self.setup_as(iface, &uuid(domid), &devid.to_string(), action)
     }
 
+    /// Through the wrapper xenopsd.conf names, with the five arguments
+    /// only (the bpffs root and configuration come from the environment).
     fn setup_as(&self, iface: &str, uuid: &str, devid: &str, action: &str) -> Output {
-        self.cmd(&["setup-vif-rules", "classic", iface, uuid, devid, action])
-            .output()
-            .expect("run vifguard")
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.dom0.name))
+            .arg(WRAPPER)
+            .args(["classic", iface, uuid, devid, action])
+            .env("VIFGUARD", BIN)
+            .env("VIFGUARD_BPFFS", &self.root)
+            .env("VIFGUARD_CONFIG", "/nonexistent/vifguard.toml")
+            .env("XENSTORED_PATH", self.xs.socket_path());
+        if let Some(d) = &self.ovs_rundir {
+            c.env("OVS_RUNDIR", d);
+        }
+        c.output().expect("run vifguard-setup-vif-rules")
     }
 
     fn setup_ok(&self, iface: &str, action: &str) -> String {
