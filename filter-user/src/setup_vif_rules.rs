@@ -213,7 +213,7 @@ impl Run<'_> {
             store: &mut self.xs,
             vif: self.vif,
         };
-        let Some((name, _)) = xapi_vif::bridge(&mut r, self.req.vm_uuid)? else {
+        let Some(name) = xapi_vif::bridge(&mut r, self.req.vm_uuid)? else {
             return Ok(None);
         };
         match network::find_bridge(&mut self.links, &name) {
@@ -315,19 +315,17 @@ impl Run<'_> {
             Err(e) => return Err(self.keep_off(e)),
         }
         let policy = loaded.maps.policy_of(ix).map_err(LifecycleError::from)?;
+        // No entry after a successful attach cannot happen; if it did, the
+        // vif would drop everything (`no_policy`): kept off like `disabled`.
         let disabled = policy.is_none_or(|p| p.mode == Mode::Disabled as u8);
         let mac = policy
             .map(|p| MacAddr(p.mac).to_string())
             .unwrap_or_default();
 
         let Some(bridge) = self.bridge()? else {
-            let r = Reader {
-                store: &mut self.xs,
-                vif: self.vif,
-            };
             return Err(SetupError::NoBridgeName {
                 iface: iface.into(),
-                nodes: xapi_vif::bridge_nodes(&r, self.req.vm_uuid),
+                nodes: xapi_vif::bridge_nodes(&self.vif, self.req.vm_uuid).join(" nor "),
             });
         };
         let (name, kind) = (bridge.name().to_string(), bridge.kind());
@@ -403,11 +401,15 @@ impl Run<'_> {
         } else {
             None
         };
-        // Off the bridge even if the filter's state cannot be opened: a
-        // vif on no bridge needs no filter.
-        let bridge = self.bridge()?;
-        self.take_off(ix, bridge.as_ref())
+        // Off the bridge even if the filter's state cannot be opened (a vif
+        // on no bridge needs no filter), and as far as the kernel shows
+        // even if xenstore cannot name the bridge; an Open vSwitch port
+        // the kernel does not show needs that name, and without it the
+        // filter stays (the error below).
+        let bridge = self.bridge();
+        self.take_off(ix, bridge.as_ref().ok().and_then(Option::as_ref))
             .map_err(self.net("taking it off its bridge".into()))?;
+        bridge?;
         if let Some(ix) = ix {
             self.up(ix)?;
         }

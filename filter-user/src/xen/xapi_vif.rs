@@ -14,6 +14,7 @@ use xenstore::{Xenstore, XsError};
 
 use super::sources::xapi::private_path;
 use super::sources::{Reader, SourceError, keys};
+use super::vif::VifId;
 
 /// The VM uuid `/local/domain/<domid>/vm` names (`/vm/<uuid>`), or its
 /// whole value if it is not of that form; `None` if the node is absent.
@@ -39,32 +40,24 @@ fn text(r: &mut Reader<'_>, node: &str) -> Result<Option<String>, SourceError> {
         .filter(|v| !v.is_empty()))
 }
 
-/// The network's bridge and the node it came from: the backend's `bridge`
-/// key, else the private `bridge` key, in the order XAPI's vif hotplug
-/// script (`vif-real`, `add_to_bridge`) reads them.
-pub(crate) fn bridge(
-    r: &mut Reader<'_>,
-    uuid: &str,
-) -> Result<Option<(String, String)>, SourceError> {
-    for node in [
-        format!("{}/{}", r.vif.backend_path(), keys::BRIDGE),
-        format!("{}/bridge", private_path(uuid, r.vif.devid)),
-    ] {
+/// The nodes that name the network's bridge, in the order XAPI's vif
+/// hotplug script (`vif-real`, `add_to_bridge`) reads them: the backend's
+/// `bridge` key, then the private one.
+pub fn bridge_nodes(vif: &VifId, uuid: &str) -> [String; 2] {
+    [
+        format!("{}/{}", vif.backend_path(), keys::BRIDGE),
+        format!("{}/bridge", private_path(uuid, vif.devid)),
+    ]
+}
+
+/// The network's bridge: the first of [`bridge_nodes`] that is set.
+pub(crate) fn bridge(r: &mut Reader<'_>, uuid: &str) -> Result<Option<String>, SourceError> {
+    for node in bridge_nodes(&r.vif, uuid) {
         if let Some(name) = text(r, &node)? {
-            return Ok(Some((name, node)));
+            return Ok(Some(name));
         }
     }
     Ok(None)
-}
-
-/// The nodes [`bridge`] reads, for a message when neither is set.
-pub(crate) fn bridge_nodes(r: &Reader<'_>, uuid: &str) -> String {
-    format!(
-        "{}/{} nor {}/bridge",
-        r.vif.backend_path(),
-        keys::BRIDGE,
-        private_path(uuid, r.vif.devid)
-    )
 }
 
 /// The external-ids XAPI's script sets on the vif's Open vSwitch
