@@ -703,6 +703,7 @@ fn live_update_the_xenopsd_way() {
     );
     let e = h.entry(&vif).expect("entry");
     assert_eq!(e["addresses"], serde_json::json!([NEW.to_string()]));
+    assert_eq!(e["applied"]["by"], "setup-vif-rules", "{e}");
 }
 
 /// XAPI's `disabled` locking mode keeps the vif off the bridge (up, its
