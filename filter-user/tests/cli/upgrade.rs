@@ -1,0 +1,228 @@
+//! Upgrades and attach methods: programs swapped without an unfiltered
+//! moment, tc and TCX.
+
+use super::*;
+
+#[test]
+fn upgrade_replaces_tc_filter_programs_without_unfiltered_moment() {
+    upgrade_without_unfiltered_moment("tc");
+}
+
+#[test]
+fn upgrade_replaces_tcx_link_programs_without_unfiltered_moment() {
+    if !tcx_here() {
+        return;
+    }
+    upgrade_without_unfiltered_moment("tcx");
+}
+
+/// The program each hook with a vifguard program runs: `<ifindex>-<hook>`
+/// and program id, from the kernel (bpftool).
+fn hook_programs(h: &Host) -> Vec<(String, u64)> {
+    let mut v = h.filters();
+    for l in h.links() {
+        let pin = h.root.join("v1/links").join(&l);
+        let id = bpftool_json(&["link", "show", "pinned", &pin.to_string_lossy()])["prog_id"]
+            .as_u64()
+            .expect("link prog_id");
+        v.push((l, id));
+    }
+    v.sort();
+    v
+}
+
+fn upgrade_without_unfiltered_moment(method: &str) {
+    use aya::programs::SchedClassifier;
+    use filter_common::program_names::{TC_FROM_GUEST, TC_TO_GUEST};
+
+    let mut h = Host::new();
+    h.set_attach(method);
+    let a = h.vif(40, 0);
+    let b = h.vif(41, 0);
+    for v in [&a, &b] {
+        let out = h.hotplug("online", v);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let cur = prog_versions(&h);
+    assert_eq!(cur.len(), 1, "{cur:?}");
+    let cur_dir = h.root.join("v1/progs").join(&cur[0]);
+
+    // An "older version": the object loaded again (its own program ids,
+    // same pinned maps), pinned under another version name, and every
+    // hook re-pointed at it, as an older vifguard would have left it.
+    let old_dir = h.root.join("v1/progs/0000000000000000-old");
+    {
+        let mut ebpf = filter_user::datapath::load(1024, Some(&h.root.join("v1/maps")))
+            .expect("load the object again");
+        std::fs::create_dir(&old_dir).expect("old version dir");
+        for name in [TC_FROM_GUEST, TC_TO_GUEST] {
+            filter_user::datapath::tc_program(&mut ebpf, name)
+                .expect("program")
+                .pin(old_dir.join(name))
+                .expect("pin old program");
+        }
+    }
+    let prog_id = |dir: &PathBuf, name: &str| {
+        bpftool_json(&["prog", "show", "pinned", &dir.join(name).to_string_lossy()])["id"]
+            .as_u64()
+            .expect("prog id")
+    };
+    let hook_prog = |hook: &str| {
+        if hook.ends_with("ingress") {
+            (TC_FROM_GUEST, Direction::FromGuest)
+        } else {
+            (TC_TO_GUEST, Direction::ToGuest)
+        }
+    };
+    let hooks = h.attached();
+    assert_eq!(hooks.len(), 4, "{hooks:?}");
+    for l in &hooks {
+        let (ix, hook) = l.split_once('-').expect("hook name");
+        let (name, dir) = hook_prog(hook);
+        let mut old = SchedClassifier::from_pin(old_dir.join(name)).expect("old prog");
+        if method == "tcx" {
+            filter_user::lifecycle::replace(&mut old, &h.root.join("v1/links").join(l))
+                .expect("re-point link at the old program");
+        } else {
+            let _in = h.dom0.enter();
+            let mut rtnl = filter_user::hooks::tc::Rtnl::open().expect("rtnetlink");
+            let fd = old.fd().expect("fd");
+            rtnl.set_filter(
+                ix.parse().expect("ifindex"),
+                dir,
+                1,
+                std::os::fd::AsFd::as_fd(fd),
+                name,
+            )
+            .expect("re-point filter at the old program");
+        }
+    }
+    for (l, id) in hook_programs(&h) {
+        let name = hook_prog(l.split_once('-').expect("hook").1).0;
+        assert_eq!(id, prog_id(&old_dir, name), "{l}");
+        assert_ne!(id, prog_id(&cur_dir, name), "{l}");
+    }
+
+    // Spoofed frames from a's guest the whole time sync runs: every one
+    // must be counted as dropped (a frame no program saw is not counted).
+    let tx = RawSocket::open(&h.guests[0], "eth0");
+    let frame = spoof_frame(40, 0);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut sent = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                tx.send(&frame);
+                sent += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            for _ in 0..5 {
+                tx.send(&frame);
+                sent += 1;
+            }
+            sent
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    h.ok(&["sync"], &[]);
+    stop.store(true, Ordering::SeqCst);
+    let sent = flood.join().expect("flood thread");
+    std::thread::sleep(Duration::from_millis(200));
+
+    let now = hook_programs(&h);
+    assert_eq!(now.len(), 4, "{now:?}");
+    for (l, id) in now {
+        let name = hook_prog(l.split_once('-').expect("hook").1).0;
+        assert_eq!(id, prog_id(&cur_dir, name), "{l}");
+    }
+    assert!(!old_dir.exists(), "old version not removed");
+    assert_eq!(prog_versions(&h), cur);
+    let e = h.entry(&a).expect("a");
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        sent,
+        "{e}"
+    );
+    assert_eq!(h.entry(&b).expect("b")["mode"], "locked");
+    h.spoof_from(1, 41, 0);
+    let e = h.entry(&b).expect("b");
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        1,
+        "{e}"
+    );
+
+    for v in [&a, &b] {
+        assert!(h.hotplug("offline", v).status.success());
+    }
+    assert!(h.attached().is_empty());
+}
+
+/// `offline` then `online` of the same interface back to back, as a vif
+/// re-plug does, with TCX links (the kernel-level race this once hit is
+/// reproduced in tests/tcx_links.rs).
+#[test]
+fn tcx_offline_then_online_at_once() {
+    if !tcx_here() {
+        return;
+    }
+    let mut h = Host::new();
+    h.set_attach("tcx");
+    let vif = h.vif(42, 0);
+    let out = h.hotplug("online", &vif);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for round in 0..10 {
+        let out = h.hotplug("offline", &vif);
+        assert!(out.status.success(), "round {round}: {}", stderr(&out));
+        let out = h.hotplug("online", &vif);
+        assert!(out.status.success(), "round {round}: {}", stderr(&out));
+    }
+    assert_eq!(h.attached().len(), 2, "{:?}", h.attached());
+    let out = h.hotplug("offline", &vif);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(h.attached().is_empty(), "{:?}", h.attached());
+}
+
+/// Changing `attach` takes effect at the next attach: the new way is in
+/// place and the old one gone, one program per hook.
+#[test]
+fn switching_the_attach_method() {
+    if !tcx_here() {
+        return;
+    }
+    let mut h = Host::new();
+    let vif = h.vif(43, 0);
+    let ix = h.dom0.ifindex(&vif);
+    let both = vec![format!("{ix}-tc-egress"), format!("{ix}-tc-ingress")];
+    assert!(h.hotplug("online", &vif).status.success());
+    assert!(h.links().is_empty());
+    assert_eq!(h.attached(), both);
+    h.set_attach("tcx");
+    let out = h.hotplug("online", &vif);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(h.filters().is_empty(), "{:?}", h.filters());
+    assert_eq!(h.links(), both);
+    let e = h.entry(&vif).expect("entry");
+    assert_eq!(
+        e["attach"],
+        serde_json::json!(["tc-ingress:tcx", "tc-egress:tcx"])
+    );
+    h.set_attach("tc");
+    h.ok(&["sync"], &[]);
+    assert!(h.links().is_empty());
+    assert_eq!(h.attached(), both);
+    h.spoof_from(0, 43, 0);
+    let e = h.entry(&vif).expect("entry");
+    assert_eq!(
+        e["attach"],
+        serde_json::json!(["tc-ingress:tc", "tc-egress:tc"])
+    );
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        1,
+        "{e}"
+    );
+    assert!(h.hotplug("offline", &vif).status.success());
+    assert!(h.attached().is_empty());
+}
