@@ -234,6 +234,14 @@ xenstore-write "$GC_XAPI/locking-mode" locked \
     xenstore-chmod -r "/xapi/$GC_UUID" n0 ||
     echo "dom0: writing the XAPI keys failed"
 
+# As vifguard-sync.service does at boot (before xendomains): load, verify
+# and pin the programs once, so no guest's hotplug pays for it (under
+# QEMU's emulation the verifier takes many seconds, and three concurrent
+# hotplugs queue behind the first one's load within libxl's timeout).
+t_sync=$SECONDS
+timeout 120 vifguard sync || echo "dom0: vifguard sync at boot failed ($?)"
+echo "dom0: vifguard sync at boot took $((SECONDS - t_sync)) s"
+
 if start_guest ga gb gc; then
     pass guests-up
 else
@@ -349,6 +357,51 @@ else
     pass ra-guard
 fi
 
+# --- Live change through `vifguard watch`: ga switched to isolated while
+# it runs (xl writes no hook for that); only dom0 stays reachable.
+step watch-isolated
+vifguard watch >/tmp/vifguard-watch.log 2>&1 &
+WATCH_PID=$!
+sleep 1
+BE_A="/local/domain/0/backend/vif/$(domid ga)/0"
+# Milliseconds since boot, in steps of 10 (busybox date has no %N).
+now_ms() { local u _; read -r u _ </proc/uptime; u=${u/./}; echo $((10#$u * 10)); }
+t0=$(now_ms)
+xenstore-write "$BE_A/vifguard/destinations" "192.0.2.1/32 2001:db8::1/128" "$BE_A/vifguard/mode" isolated
+applied=""
+for _ in $(seq 200); do
+    if [[ "$(status_json "$VA")" == *'"mode":"isolated"'* ]]; then
+        applied=$(($(now_ms) - t0))
+        break
+    fi
+    sleep 0.01
+done
+iso_before=$(counter "$VA" isolation)
+gcmd ga ping
+rc_gw=$?
+gcmd ga pingto 192.0.2.3
+rc_gb=$?
+iso_after=$(counter "$VA" isolation)
+echo "dom0: watch-isolated: applied after ${applied:-never} ms; ga->dom0 rc $rc_gw, ga->gb rc $rc_gb, isolation $iso_before -> $iso_after"
+sed 's/^/dom0: watch log: /' /tmp/vifguard-watch.log
+if [ -z "$applied" ]; then
+    fail watch-isolated "vifguard watch did not apply ga's isolated mode within 2 s"
+elif [ "$rc_gw" != 0 ]; then
+    fail watch-isolated "isolated ga could not reach its destination dom0 (rc $rc_gw)"
+elif [ "$rc_gb" = 0 ] || [ "$iso_after" -le "$iso_before" ]; then
+    fail watch-isolated "isolated ga reached gb (rc $rc_gb) or nothing was counted as isolation ($iso_before -> $iso_after)"
+else
+    pass watch-isolated
+fi
+xenstore-write "$BE_A/vifguard/mode" locked
+xenstore-rm "$BE_A/vifguard/destinations"
+for _ in $(seq 200); do
+    [[ "$(status_json "$VA")" == *'"mode":"locked"'* ]] && break
+    sleep 0.01
+done
+kill "$WATCH_PID" 2>/dev/null
+wait "$WATCH_PID" 2>/dev/null
+
 # --- XAPI: gc's policy is the XAPI list, not its xl ip=.
 step xapi-policy
 pol=$(timeout 60 vifguard policy "$VC" 2>&1)
@@ -383,6 +436,39 @@ else
 fi
 # xl's ip= for gc is 192.0.2.4: not allowed, XAPI's list replaces it.
 spoof_check xapi-xl-ip-spoof gc ipv4_spoof ipspoof 192.0.2.4
+
+# --- A live XAPI change of gc's allowed addresses, as xenopsd makes it
+# (xenops_server_xen.ml set_locking_mode): delete the three keys, write
+# them back one by one, then run setup-vif-rules (vifguard's drop-in).
+step xapi-live-update
+xapi_keys() { # ipv4-list
+    xenstore-rm "$GC_XAPI/locking-mode" "$GC_XAPI/ipv4-allowed" "$GC_XAPI/ipv6-allowed"
+    xenstore-write "$GC_XAPI/locking-mode" locked
+    xenstore-write "$GC_XAPI/ipv4-allowed" "$1"
+    xenstore-write "$GC_XAPI/ipv6-allowed" 2001:db8::5
+    timeout 60 vifguard setup-vif-rules classic "$VC" "$GC_UUID" 0 filter
+}
+xapi_keys 192.0.2.4
+rc_svr=$?
+# The old address's ARP or IP, whichever the guest sends first, is dropped.
+spoofs() { echo $(($(counter "$VC" ipv4_spoof) + $(counter "$VC" arp_spa_spoof))); }
+spoof_before=$(spoofs)
+gcmd gc ipspoof 192.0.2.4
+rc_new=$?
+gcmd gc ping
+rc_old=$?
+spoof_after=$(spoofs)
+echo "dom0: xapi-live-update: setup-vif-rules rc $rc_svr; from 192.0.2.4 (new) rc $rc_new, from 192.0.2.5 (old) rc $rc_old, ipv4_spoof+arp_spa_spoof $spoof_before -> $spoof_after; $(status_json "$VC")"
+if [ "$rc_svr" != 0 ]; then
+    fail xapi-live-update "vifguard setup-vif-rules ... filter failed (rc $rc_svr)"
+elif [ "$rc_new" != 0 ]; then
+    fail xapi-live-update "gc could not send from its new address 192.0.2.4 (rc $rc_new)"
+elif [ "$rc_old" = 0 ] || [ "$spoof_after" -le "$spoof_before" ]; then
+    fail xapi-live-update "gc's old address 192.0.2.5 still passes (rc $rc_old, ipv4_spoof+arp_spa_spoof $spoof_before -> $spoof_after)"
+else
+    pass xapi-live-update
+fi
+xapi_keys 192.0.2.5,198.51.100.5 || echo "dom0: restoring gc's XAPI keys failed"
 
 step destroy-cleanup
 # xl destroy: the vif is gone and no policy entry is left for it.
@@ -424,6 +510,37 @@ if start_guest gb; then
     spoof_check restart-ipv4-spoof gb ipv4_spoof ipspoof
 else
     fail restart-new-domid "gb did not start again"
+fi
+
+step save-restore
+# What a migration does to a host: the domain leaves (xl save) and comes
+# back (xl restore) with a new domid and new vifs, same MAC: filtered
+# again, its traffic flows, nothing of the old domid left.
+old=$VA
+IDX_OLD=$(ifindex_of "$VA")
+t_sr=$SECONDS
+if timeout 300 xl save ga /tmp/ga.save >/tmp/xl-save.log 2>&1 &&
+    timeout 300 xl restore /tmp/ga.save >/tmp/xl-restore.log 2>&1; then
+    rm -f /tmp/ga.save
+    VA=$(vif_of ga)
+    sleep 2
+    left=$(vifguard status --json 2>/dev/null | grep -c "\"ifindex\": $IDX_OLD,")
+    echo "dom0: save-restore: $old -> $VA in $((SECONDS - t_sr)) s; status entries left for ifindex $IDX_OLD: $left"
+    if [ "$VA" = "$old" ] || [ -z "$(domid ga)" ]; then
+        fail save-restore "ga did not come back with a new domid ($old -> $VA)"
+    elif ! attached "$VA"; then
+        fail save-restore "$VA is not attached after the restore"
+    elif [ -e "/sys/class/net/$old" ] || [ "$left" != 0 ]; then
+        fail save-restore "the old $old is still there (or its policy entry: $left)"
+    elif ! gcmd ga ping; then
+        fail save-restore "restored ga cannot reach dom0"
+    else
+        pass save-restore
+    fi
+else
+    cat /tmp/xl-save.log /tmp/xl-restore.log
+    fail save-restore "xl save or xl restore failed"
+    VA=$(vif_of ga)
 fi
 
 step sync-after-wipe

@@ -64,6 +64,11 @@ cmd_ping6() {
     return 1
 }
 
+# Ping another address on the link ($1): for isolation, judged in dom0.
+cmd_pingto() {
+    ping -c 2 -W 2 "$1" >/dev/null 2>&1
+}
+
 # Send from an address the guest does not own ($1, default $SPOOF_IP; the
 # gateway's MAC is set statically, so no ARP from the spoofed address is
 # needed first).
