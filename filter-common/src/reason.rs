@@ -113,6 +113,12 @@ reasons! {
     SniffIp = 22 => "sniff_ip", [ToGuest];
     /// To the guest: ARP for an address that is not the vif's.
     SniffArp = 23 => "sniff_arp", [ToGuest];
+    /// A DHCP client message whose client hardware address is not the
+    /// frame's source MAC (or is not an Ethernet address, or is cut off).
+    DhcpSpoof = 24 => "dhcp_spoof", [FromGuest];
+    /// Duplicate address detection (an ARP probe or a DAD Neighbor
+    /// Solicitation) for an address that is not the vif's.
+    DadForeign = 25 => "dad_foreign", [FromGuest];
 }
 
 /// The reasons that occur in `dir`, in counter order (`N` of them).
