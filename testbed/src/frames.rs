@@ -184,6 +184,7 @@ impl Frame {
             dst,
             tags: Vec::new(),
             pad: false,
+            trailer: Vec::new(),
         }
     }
 }
@@ -196,6 +197,8 @@ pub struct Eth {
     /// (TPID, TCI), outermost first.
     tags: Vec<(u16, u16)>,
     pad: bool,
+    /// Bytes after the packet that no length field counts.
+    trailer: Vec<u8>,
 }
 
 impl Eth {
@@ -220,6 +223,13 @@ impl Eth {
     /// would on the wire.
     pub fn padded(mut self) -> Eth {
         self.pad = true;
+        self
+    }
+
+    /// Appends `bytes` after the packet: an Ethernet trailer, outside what
+    /// the IP length fields count (before any padding).
+    pub fn trailer(mut self, bytes: &[u8]) -> Eth {
+        self.trailer.extend_from_slice(bytes);
         self
     }
 
@@ -277,6 +287,7 @@ impl Eth {
             fragment_offset: 0,
             ttl: 64,
             options: Vec::new(),
+            total_len: None,
         }
     }
 
@@ -291,6 +302,7 @@ impl Eth {
             flow_label: 0,
             hop_limit: 64,
             exts: Vec::new(),
+            payload_len: None,
         }
     }
 
@@ -305,6 +317,7 @@ impl Eth {
         }
         f.extend_from_slice(&ethertype.to_be_bytes());
         f.extend_from_slice(payload);
+        f.extend_from_slice(&self.trailer);
         if self.pad && f.len() < 60 {
             f.resize(60, 0);
         }
@@ -476,6 +489,8 @@ pub struct Ipv4 {
     fragment_offset: u16,
     ttl: u8,
     options: Vec<u8>,
+    /// Written instead of the real total length.
+    total_len: Option<u16>,
 }
 
 impl Ipv4 {
@@ -528,6 +543,13 @@ impl Ipv4 {
         self
     }
 
+    /// Writes `len` into the total length field, whatever the packet
+    /// really holds.
+    pub fn total_length(mut self, len: u16) -> Ipv4 {
+        self.total_len = Some(len);
+        self
+    }
+
     /// Writes `version` into the version field.
     pub fn version(mut self, version: u8) -> Ipv4 {
         self.version = version & 0x0f;
@@ -564,7 +586,9 @@ impl Network for Ipv4 {
     fn finish(self, proto: u8, mut message: Vec<u8>, checksum: Checksum) -> Vec<u8> {
         let header_len = 20 + self.options.len();
         let ihl = self.ihl.unwrap_or((header_len / 4) as u8);
-        let total_len = (header_len + message.len()) as u16;
+        let total_len = self
+            .total_len
+            .unwrap_or((header_len + message.len()) as u16);
         let flags_frag = (u16::from(self.dont_fragment) << 14)
             | (u16::from(self.more_fragments) << 13)
             | self.fragment_offset;
@@ -615,6 +639,8 @@ pub struct Ipv6 {
     flow_label: u32,
     hop_limit: u8,
     exts: Vec<ExtHeader>,
+    /// Written instead of the real payload length.
+    payload_len: Option<u16>,
 }
 
 impl Ipv6 {
@@ -630,6 +656,13 @@ impl Ipv6 {
 
     pub fn flow_label(mut self, flow_label: u32) -> Ipv6 {
         self.flow_label = flow_label & 0xf_ffff;
+        self
+    }
+
+    /// Writes `len` into the payload length field, whatever the packet
+    /// really holds.
+    pub fn payload_length(mut self, len: u16) -> Ipv6 {
+        self.payload_len = Some(len);
         self
     }
 
@@ -845,7 +878,9 @@ impl Network for Ipv6 {
         pseudo.extend_from_slice(&[0, 0, 0, proto]);
         fill_checksum(&mut message, &pseudo, checksum);
 
-        let payload_len = (chain.len() + message.len()) as u16;
+        let payload_len = self
+            .payload_len
+            .unwrap_or((chain.len() + message.len()) as u16);
         let vtf = (u32::from(self.version) << 28)
             | (u32::from(self.traffic_class) << 20)
             | self.flow_label;
@@ -1242,6 +1277,35 @@ mod tests {
             .build();
         assert_eq!(parse_dhcpv4_client_message(&offer), None);
         assert_eq!(parse_dhcpv4_client_message(&discover[..100]), None);
+    }
+
+    #[test]
+    fn a_trailer_is_outside_the_length_fields_and_overrides_are_written() {
+        let f = Frame::eth(GUEST, ROUTER)
+            .trailer(&[0xa5; 4])
+            .ipv4(v4("192.0.2.10"), v4("198.51.100.1"))
+            .udp(1, 2)
+            .build();
+        assert_eq!(
+            usize::from(u16::from_be_bytes([f[16], f[17]])),
+            f.len() - 14 - 4
+        );
+        assert_eq!(&f[f.len() - 4..], &[0xa5; 4]);
+        let f = Frame::eth(GUEST, ROUTER)
+            .trailer(&[0xa5; 4])
+            .ipv6(v6("2001:db8::10"), v6("2001:db8::1"))
+            .payload_length(3)
+            .udp(1, 2)
+            .build();
+        assert_eq!(u16::from_be_bytes([f[18], f[19]]), 3);
+        assert_eq!(f.len(), 54 + 8 + 4);
+        let f = Frame::eth(GUEST, ROUTER)
+            .ipv4(v4("192.0.2.10"), v4("198.51.100.1"))
+            .total_length(1000)
+            .icmp_echo_request(1, 2)
+            .build();
+        assert_eq!(u16::from_be_bytes([f[16], f[17]]), 1000);
+        assert!(verifies(&[&f[14..34]]), "the header checksum covers it");
     }
 
     #[test]

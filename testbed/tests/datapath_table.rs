@@ -944,6 +944,172 @@ fn neighbor_discovery_and_router_guard() {
     ]);
 }
 
+/// POLICY section 3 item 8: the IPv4 total length and the IPv6 payload
+/// length end the packet; what follows is trailer, never headers.
+#[test]
+fn ip_length_fields_end_the_packet() {
+    let udp4 = |eth: frames::Eth, len: Option<u16>| {
+        let ip = eth.ipv4(v4("192.0.2.10"), v4("192.0.2.1"));
+        match len {
+            Some(l) => ip.total_length(l),
+            None => ip,
+        }
+        .udp(5000, 53)
+        .payload(b"query")
+        .build()
+    };
+    let udp6 = |eth: frames::Eth, len: Option<u16>| {
+        let ip = eth.ipv6(v6("2001:db8::10"), v6("2001:db8::1"));
+        match len {
+            Some(l) => ip.payload_length(l),
+            None => ip,
+        }
+        .udp(5000, 53)
+        .payload(b"query")
+        .build()
+    };
+    let ns = |eth: frames::Eth, len: Option<u16>| {
+        let ip = eth.ipv6(v6("2001:db8::10"), solicited_node(v6("2001:db8::1")));
+        match len {
+            Some(l) => ip.payload_length(l),
+            None => ip,
+        }
+        .neighbor_solicitation(v6("2001:db8::1"))
+        .slla(GUEST)
+        .build()
+    };
+    let to_guest4 = |eth: frames::Eth, len: Option<u16>| {
+        let ip = eth.ipv4(v4("192.0.2.1"), v4("192.0.2.10"));
+        match len {
+            Some(l) => ip.total_length(l),
+            None => ip,
+        }
+        .udp(53, 5000)
+        .payload(b"answer")
+        .build()
+    };
+    let to_guest6 = |eth: frames::Eth, len: Option<u16>| {
+        let ip = eth.ipv6(v6("2001:db8::1"), v6("2001:db8::10"));
+        match len {
+            Some(l) => ip.payload_length(l),
+            None => ip,
+        }
+        .udp(53, 5000)
+        .payload(b"answer")
+        .build()
+    };
+    let from = || Frame::eth(GUEST, ROUTER);
+    let ns_eth = || {
+        Frame::eth(
+            GUEST,
+            frames::ipv6_multicast_mac(solicited_node(v6("2001:db8::1"))),
+        )
+    };
+    let to = || Frame::eth(ROUTER, GUEST);
+    let trailer = [0xa5; 12];
+    check(vec![
+        from_guest(
+            "IPv4 UDP followed by a trailer passes",
+            locked(),
+            udp4(from().trailer(&trailer), None),
+            Reason::Pass,
+        ),
+        from_guest(
+            "IPv4 total length beyond the frame is ipv4_malformed",
+            locked(),
+            udp4(from(), Some(20 + 8 + 6)),
+            Reason::Ipv4Malformed,
+        ),
+        from_guest(
+            "IPv4 total length shorter than the header is ipv4_malformed",
+            locked(),
+            udp4(from(), Some(19)),
+            Reason::Ipv4Malformed,
+        ),
+        from_guest(
+            "UDP header cut by the IPv4 total length is ipv4_malformed",
+            locked(),
+            udp4(from(), Some(20 + 4)),
+            Reason::Ipv4Malformed,
+        ),
+        from_guest(
+            "IPv6 UDP followed by a trailer passes",
+            locked(),
+            udp6(from().trailer(&trailer), None),
+            Reason::Pass,
+        ),
+        from_guest(
+            "IPv6 payload length beyond the frame is ipv6_malformed",
+            locked(),
+            udp6(from(), Some(8 + 6)),
+            Reason::Ipv6Malformed,
+        ),
+        from_guest(
+            "UDP header cut by the IPv6 payload length is ipv6_malformed",
+            locked(),
+            udp6(from(), Some(7)),
+            Reason::Ipv6Malformed,
+        ),
+        from_guest(
+            "extension header cut by the IPv6 payload length is ipv6_malformed",
+            locked(),
+            from()
+                .ipv6(v6("2001:db8::10"), v6("2001:db8::1"))
+                .payload_length(4)
+                .hop_by_hop()
+                .udp(5000, 53)
+                .build(),
+            Reason::Ipv6Malformed,
+        ),
+        from_guest(
+            "NS followed by trailer bytes passes (they are not options)",
+            locked(),
+            ns(ns_eth().trailer(&trailer), None),
+            Reason::Pass,
+        ),
+        from_guest(
+            "NA for an own address whose trailer looks like a foreign TLLA passes",
+            locked(),
+            Frame::eth(GUEST, ROUTER)
+                .trailer(&[2, 1, 0x00, 0x16, 0x3e, 0x00, 0x00, 0x99])
+                .ipv6(v6("2001:db8::10"), v6("fe80::1"))
+                .neighbor_advertisement(v6("2001:db8::10"), na_flags::SOLICITED)
+                .build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "ND option cut by the IPv6 payload length is nd_malformed",
+            locked(),
+            ns(ns_eth(), Some(24 + 4)),
+            Reason::NdMalformed,
+        ),
+        to_guest(
+            "IPv4 to the guest followed by a trailer passes",
+            locked(),
+            to_guest4(to().trailer(&trailer), None),
+            Reason::Pass,
+        ),
+        to_guest(
+            "IPv4 to the guest, total length beyond the frame is ipv4_malformed",
+            locked(),
+            to_guest4(to(), Some(20 + 8 + 7)),
+            Reason::Ipv4Malformed,
+        ),
+        to_guest(
+            "IPv6 to the guest followed by a trailer passes",
+            locked(),
+            to_guest6(to().trailer(&trailer), None),
+            Reason::Pass,
+        ),
+        to_guest(
+            "IPv6 to the guest, payload length beyond the frame is ipv6_malformed",
+            locked(),
+            to_guest6(to(), Some(8 + 7)),
+            Reason::Ipv6Malformed,
+        ),
+    ]);
+}
+
 #[test]
 fn modes_and_missing_policy() {
     let spoofed = echo4(OTHER, "192.0.2.99", "192.0.2.1");

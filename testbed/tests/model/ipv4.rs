@@ -18,12 +18,7 @@ fn from_guest_ipv4_step1_header_must_fit_and_be_well_formed() {
 
     let mut bad_checksum = udp4_from_guest(GUEST_V4, REMOTE_V4);
     bad_checksum[24] ^= 0xff;
-    bad_checksum[16] = 0xff;
-    sent_by_guest(
-        &bad_checksum,
-        Pass,
-        "wrong total length and checksum are not checked",
-    );
+    sent_by_guest(&bad_checksum, Pass, "the header checksum is not checked");
 
     let version6 = v4_from_guest(GUEST_V4, REMOTE_V4)
         .version(6)
@@ -48,6 +43,122 @@ fn from_guest_ipv4_step1_header_must_fit_and_be_well_formed() {
     let plain = udp4_from_guest(GUEST_V4, REMOTE_V4);
     sent_by_guest(&plain[..33], Ipv4Malformed, "IPv4 header cut to 19 bytes");
     sent_by_guest(&with_options[..37], Ipv4Malformed, "IPv4 options cut");
+}
+
+#[test]
+fn from_guest_ipv4_step1_total_length_must_hold_the_header_and_fit_the_frame() {
+    let whole = udp4_from_guest(GUEST_V4, REMOTE_V4);
+    let claims = |len: usize| {
+        v4_from_guest(GUEST_V4, REMOTE_V4)
+            .total_length(len as u16)
+            .udp(40000, 53)
+            .payload(b"query")
+            .build()
+    };
+    sent_by_guest(&claims(whole.len() - 14), Pass, "total length = the packet");
+    sent_by_guest(
+        &claims(whole.len() - 13),
+        Ipv4Malformed,
+        "total length one byte beyond the frame",
+    );
+    sent_by_guest(&claims(0xffff), Ipv4Malformed, "total length 65535");
+    sent_by_guest(&claims(19), Ipv4Malformed, "total length 19 < IHL 5");
+    sent_by_guest(&claims(0), Ipv4Malformed, "total length 0");
+    let with_options = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .options(&[0x94, 0x04, 0x00, 0x00])
+        .total_length(20)
+        .protocol(proto::TCP)
+        .build();
+    sent_by_guest(
+        &with_options,
+        Ipv4Malformed,
+        "total length 20 < 24, the header with its options",
+    );
+    let header_only = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .total_length(20)
+        .protocol(proto::TCP)
+        .payload(&[0; 20])
+        .build();
+    sent_by_guest(
+        &header_only,
+        Pass,
+        "total length = the header: the rest is trailer",
+    );
+    let fragment = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .fragment_offset(185)
+        .total_length(100)
+        .protocol(proto::UDP)
+        .payload(&[0xab; 16])
+        .build();
+    sent_by_guest(
+        &fragment,
+        Ipv4Malformed,
+        "a non-first fragment whose total length runs past the frame",
+    );
+    // Checked against the whole frame, not the 512-byte parse window.
+    let big = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .udp(40000, 53)
+        .payload(&[0; 1400])
+        .build();
+    assert!(big.len() > PARSE_WINDOW);
+    sent_by_guest(&big, Pass, "a full-size packet beyond the parse window");
+    let mut short_of_big = big.clone();
+    short_of_big.truncate(1000);
+    sent_by_guest(
+        &short_of_big,
+        Ipv4Malformed,
+        "a full-size packet cut to 1000 bytes (beyond the window)",
+    );
+}
+
+#[test]
+fn from_guest_ipv4_step1_bytes_after_the_total_length_are_trailer() {
+    let trailer = eth_v4(GUEST, REMOTE_V4)
+        .trailer(&[0xa5; 18])
+        .ipv4(GUEST_V4, REMOTE_V4)
+        .udp(40000, 53)
+        .payload(b"query")
+        .build();
+    sent_by_guest(&trailer, Pass, "UDP followed by 18 bytes of trailer");
+    let padded = eth_v4(GUEST, REMOTE_V4)
+        .padded()
+        .ipv4(GUEST_V4, REMOTE_V4)
+        .icmp_echo_request(1, 1)
+        .build();
+    assert_eq!(padded.len(), 60);
+    sent_by_guest(&padded, Pass, "a ping padded to the 60-byte minimum");
+    // A header the total length cuts off is cut, as if the frame ended
+    // there, whatever bytes follow.
+    let cut_udp = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .total_length(24)
+        .udp(40000, 53)
+        .payload(b"query")
+        .build();
+    sent_by_guest(
+        &cut_udp,
+        Ipv4Malformed,
+        "a UDP header the total length cuts to 4 bytes",
+    );
+    let exact_udp = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .total_length(28)
+        .udp(40000, 53)
+        .payload(b"query")
+        .build();
+    sent_by_guest(
+        &exact_udp,
+        Pass,
+        "a total length that ends right after the UDP header",
+    );
+    let cut_options = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .options(&[0x94, 0x04, 0x00, 0x00])
+        .total_length(28)
+        .udp(40000, 53)
+        .build();
+    sent_by_guest(
+        &cut_options,
+        Ipv4Malformed,
+        "with options, a total length that cuts the UDP header",
+    );
 }
 
 #[test]

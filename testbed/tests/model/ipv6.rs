@@ -21,6 +21,117 @@ fn from_guest_ipv6_step1_fixed_header_must_fit_and_say_version_6() {
 }
 
 #[test]
+fn from_guest_ipv6_step1_payload_length_must_fit_the_frame() {
+    let whole = udp6_from_guest(GUEST_V6, GATEWAY_V6);
+    let claims = |len: usize| {
+        v6_from_guest(GUEST_V6, GATEWAY_V6)
+            .payload_length(len as u16)
+            .udp(40000, 53)
+            .payload(b"query")
+            .build()
+    };
+    sent_by_guest(
+        &claims(whole.len() - 54),
+        Pass,
+        "payload length = the payload",
+    );
+    sent_by_guest(
+        &claims(whole.len() - 53),
+        Ipv6Malformed,
+        "payload length one byte beyond the frame",
+    );
+    sent_by_guest(&claims(0xffff), Ipv6Malformed, "payload length 65535");
+    let nothing = v6_from_guest(GUEST_V6, GATEWAY_V6).build();
+    sent_by_guest(&nothing, Pass, "payload length 0, no next header (59)");
+    // Checked against the whole frame, not the 512-byte parse window.
+    let big = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .udp(40000, 53)
+        .payload(&[0; 1400])
+        .build();
+    sent_by_guest(&big, Pass, "a full-size packet beyond the parse window");
+    sent_by_guest(
+        &big[..1000],
+        Ipv6Malformed,
+        "a full-size packet cut to 1000 bytes (beyond the window)",
+    );
+}
+
+#[test]
+fn from_guest_ipv6_step1_bytes_after_the_payload_length_are_trailer() {
+    let trailer = eth_v6(GUEST, GATEWAY_V6)
+        .trailer(&[0xa5; 18])
+        .ipv6(GUEST_V6, GATEWAY_V6)
+        .udp(40000, 53)
+        .payload(b"query")
+        .build();
+    sent_by_guest(&trailer, Pass, "UDP followed by 18 bytes of trailer");
+    // What follows the payload length is never a header: not an
+    // extension header, not the upper layer.
+    let cut_hop_by_hop = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(4)
+        .hop_by_hop()
+        .udp(40000, 53)
+        .build();
+    sent_by_guest(
+        &cut_hop_by_hop,
+        Ipv6Malformed,
+        "a hop-by-hop header the payload length cuts to 4 bytes",
+    );
+    // A jumbogram (RFC 2675) says 0 and has a hop-by-hop header: Ethernet
+    // cannot carry one.
+    let jumbo = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(0)
+        .hop_by_hop()
+        .udp(40000, 53)
+        .build();
+    sent_by_guest(
+        &jumbo,
+        Ipv6Malformed,
+        "payload length 0 with a hop-by-hop header",
+    );
+    let cut_second = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(12)
+        .hop_by_hop()
+        .dest_opts()
+        .udp(40000, 53)
+        .build();
+    sent_by_guest(
+        &cut_second,
+        Ipv6Malformed,
+        "the second extension header cut by the payload length",
+    );
+    let cut_udp = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(7)
+        .udp(40000, 53)
+        .payload(b"query")
+        .build();
+    sent_by_guest(
+        &cut_udp,
+        Ipv6Malformed,
+        "a UDP header the payload length cuts to 7 bytes",
+    );
+    let cut_icmp = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(3)
+        .echo_request(1, 1)
+        .build();
+    sent_by_guest(
+        &cut_icmp,
+        Ipv6Malformed,
+        "an ICMPv6 header the payload length cuts to 3 bytes",
+    );
+    let exact = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(8)
+        .udp(40000, 53)
+        .payload(b"query")
+        .build();
+    sent_by_guest(
+        &exact,
+        Pass,
+        "a payload length that ends after the UDP header",
+    );
+}
+
+#[test]
 fn from_guest_ipv6_step2_extension_headers_are_walked_to_the_upper_layer() {
     let chain = v6_from_guest(GUEST_V6, GATEWAY_V6)
         .hop_by_hop()

@@ -38,6 +38,70 @@ fn from_guest_ipv6_step4_nd_option_walk_must_be_well_formed() {
 }
 
 #[test]
+fn from_guest_ipv6_step4_nd_options_end_where_the_payload_length_ends() {
+    // (trailer after a whole NS with the guest's SLLA, what)
+    let trailers: [(&[u8], &str); 4] = [
+        (&[0; 4], "four zero bytes (an option of length 0 if read)"),
+        (&[0xa5; 1], "one byte"),
+        (
+            &[1, 1, 0x00, 0x16, 0x3e, 0x65, 0x43, 0x21],
+            "a neighbour's SLLA",
+        ),
+        (&[14, 9, 1, 2, 3, 4, 5, 6], "an option claiming 72 bytes"),
+    ];
+    for (trailer, what) in trailers {
+        let ns = eth_v6(GUEST, GATEWAY_V6)
+            .trailer(trailer)
+            .ipv6(GUEST_V6, GATEWAY_V6)
+            .neighbor_solicitation(GATEWAY_V6)
+            .slla(GUEST)
+            .build();
+        sent_by_guest(&ns, Pass, &format!("NS followed by a trailer: {what}"));
+    }
+    let na = eth_v6(GUEST, ALL_NODES)
+        .trailer(&[2, 1, 0x00, 0x16, 0x3e, 0x65, 0x43, 0x21])
+        .ipv6(GUEST_V6, ALL_NODES)
+        .neighbor_advertisement(GUEST_V6, na_flags::OVERRIDE)
+        .build();
+    sent_by_guest(
+        &na,
+        Pass,
+        "NA whose trailer looks like a neighbour's TLLA (not an option)",
+    );
+    // An option the payload length cuts is cut, whatever follows.
+    let cut_option = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(24 + 4)
+        .neighbor_solicitation(GATEWAY_V6)
+        .slla(GUEST)
+        .build();
+    sent_by_guest(
+        &cut_option,
+        NdMalformed,
+        "an SLLA option the payload length cuts to 4 bytes",
+    );
+    let cut_fixed = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(20)
+        .neighbor_solicitation(GATEWAY_V6)
+        .slla(GUEST)
+        .build();
+    sent_by_guest(
+        &cut_fixed,
+        NdMalformed,
+        "an NS fixed part the payload length cuts to 20 bytes",
+    );
+    let fixed_only = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(24)
+        .neighbor_solicitation(GATEWAY_V6)
+        .slla(OTHER)
+        .build();
+    sent_by_guest(
+        &fixed_only,
+        Pass,
+        "a neighbour's SLLA after the payload length is not an option",
+    );
+}
+
+#[test]
 fn from_guest_ipv6_step4_nd_options_end_where_the_parse_window_ends() {
     // NS fixed part ends at 78; a 432-byte option brings o to 510.
     let ns = || {
