@@ -6,14 +6,8 @@ use filter_common::{IfacePolicy, MAX_ETHERTYPES, Mode, Reason, flags};
 use crate::addrs::{is_link_local, v4_allowed, v4_destination, v6_allowed, v6_destination};
 use crate::frame::{Frame, eq6, is_zero16};
 use crate::proto::{self, ethertype, icmp6, port};
+use crate::verdict::Origin;
 use crate::{arp, ipv4, ipv6};
-
-/// Where the frame comes from and what the kernel already knows about it.
-pub struct Origin {
-    pub ifindex: u32,
-    /// TC only: the kernel moved an outer VLAN tag out of the frame.
-    pub hw_vlan_tag: bool,
-}
 
 #[inline(always)]
 pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
@@ -34,8 +28,8 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
         ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD => Reason::VlanTagged,
         ethertype::ARP => check_arp(f, p, o.ifindex, isolated),
         ethertype::RARP => check_rarp(f, p),
-        ethertype::IPV4 => check_ipv4(f, p, o.ifindex, isolated),
-        ethertype::IPV6 => check_ipv6(f, p, o.ifindex, isolated),
+        ethertype::IPV4 => check_ipv4(f, p, o, isolated),
+        ethertype::IPV6 => check_ipv6(f, p, o, isolated),
         other => {
             if ethertype_listed(p, other) {
                 Reason::Pass
@@ -94,8 +88,9 @@ fn check_rarp(f: &Frame, p: &IfacePolicy) -> Reason {
 }
 
 #[inline(always)]
-fn check_ipv4(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reason {
-    let ip = match ipv4::parse(f) {
+fn check_ipv4(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason {
+    let ifindex = o.ifindex;
+    let ip = match ipv4::parse(f, o.len as usize) {
         Ok(ip) => ip,
         Err(r) => return r,
     };
@@ -117,11 +112,14 @@ fn check_ipv4(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reaso
 }
 
 #[inline(always)]
-fn check_ipv6(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reason {
-    let ip = match ipv6::parse(f) {
+fn check_ipv6(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason {
+    let ifindex = o.ifindex;
+    let ip = match ipv6::parse(f, o.len as usize) {
         Ok(ip) => ip,
         Err(r) => return r,
     };
+    // The payload length ends the packet: nothing is read beyond it.
+    let f = &f.ending_at(ip.end);
     let nd_type = match ip.icmp_type {
         Some(t) if ipv6::is_nd(t) => Some(t),
         _ => None,

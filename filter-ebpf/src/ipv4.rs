@@ -15,10 +15,12 @@ pub struct Ipv4 {
     pub udp: Option<(u16, u16)>,
 }
 
-/// datapath.md, IPv4 steps 1 and 2: a sane header (and a whole UDP header
-/// when there should be one), else `ipv4_malformed`.
+/// datapath.md, IPv4 steps 1 and 2: a sane header whose total length holds
+/// it and ends within the frame of `len` bytes (and a whole UDP header
+/// within that total length when there should be one), else
+/// `ipv4_malformed`.
 #[inline(always)]
-pub fn parse(f: &Frame) -> Result<Ipv4, Reason> {
+pub fn parse(f: &Frame, len: usize) -> Result<Ipv4, Reason> {
     let bad = Reason::Ipv4Malformed;
     if !f.fits(34) {
         return Err(bad);
@@ -32,6 +34,14 @@ pub fn parse(f: &Frame) -> Result<Ipv4, Reason> {
     if !f.var().fits(l4) {
         return Err(bad);
     }
+    // Against the whole frame, not the window: a full-size packet is
+    // longer than the window and fine.
+    let total = f.be16(16).ok_or(bad)? as usize;
+    let end = 14 + total;
+    if total < 4 * ihl || end > len {
+        return Err(bad);
+    }
+    let f = &f.ending_at(end);
     let non_first_fragment = f.be16(20).ok_or(bad)? & 0x1fff != 0;
     let udp = if f.u8(23) == Some(ipproto::UDP) && !non_first_fragment {
         if !f.var().fits(l4 + 8) {

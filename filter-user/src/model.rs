@@ -79,11 +79,15 @@ const DHCP6_CLIENT_PORT: u16 = 546;
 const DHCP6_SERVER_PORT: u16 = 547;
 
 /// The part of the frame the filter may parse: the first
-/// `L = min(frame length, PARSE_WINDOW)` bytes ("Notation"). A header
-/// "fits" when it ends at or before `L`; every read is bounds-checked and
-/// answers `None` when it does not fit.
+/// `L = min(frame length, PARSE_WINDOW)` bytes ("Notation"), and within an
+/// IP packet only the bytes its length field counts (`E`). A header "fits"
+/// when it ends at or before `L` (and `E`); every read is bounds-checked
+/// and answers `None` when it does not fit.
 struct Window<'a> {
     bytes: &'a [u8],
+    /// The whole frame's length: the IP length fields are checked against
+    /// it, not against `L`.
+    frame_len: usize,
 }
 
 impl<'a> Window<'a> {
@@ -91,10 +95,20 @@ impl<'a> Window<'a> {
         let len = frame.len().min(PARSE_WINDOW);
         Window {
             bytes: frame.get(..len).unwrap_or_default(),
+            frame_len: frame.len(),
         }
     }
 
-    /// `L`.
+    /// The window of a packet that ends at `end` (`E`): what follows is
+    /// trailer and never read.
+    fn ending_at(&self, end: usize) -> Window<'a> {
+        Window {
+            bytes: self.bytes.get(..end.min(self.len())).unwrap_or_default(),
+            frame_len: self.frame_len,
+        }
+    }
+
+    /// `L` (or `min(L, E)` in a packet's window).
     fn len(&self) -> usize {
         self.bytes.len()
     }
@@ -319,6 +333,8 @@ impl Ports {
 struct Ipv4 {
     /// Offset of the upper-layer header: `14 + 4 * IHL`.
     l4: usize,
+    /// Where the packet ends: `E = 14 + total length`.
+    end: usize,
     /// Fragment offset != 0: a non-first fragment, with no upper-layer
     /// header of its own.
     non_first_fragment: bool,
@@ -329,8 +345,9 @@ struct Ipv4 {
 
 impl Ipv4 {
     /// IPv4 1 (also "to the guest" 4): the fixed header fits, version 4,
-    /// IHL >= 5 and the whole header with options fits. Total length and
-    /// checksum are not checked.
+    /// IHL >= 5 and the whole header with options fits; the total length
+    /// holds the header and does not run past the frame. The checksum is
+    /// not checked.
     fn parse(w: &Window) -> Result<Ipv4, Reason> {
         const MALFORMED: Reason = Reason::Ipv4Malformed;
         ensure(w.fits(ETH_LEN, 20), MALFORMED)?;
@@ -339,9 +356,15 @@ impl Ipv4 {
         ensure(ver_ihl >> 4 == 4 && ihl >= 5, MALFORMED)?;
         let l4 = ETH_LEN + 4 * ihl;
         ensure(w.fits(ETH_LEN, 4 * ihl), MALFORMED)?;
+        // The whole frame, not the window: a full-size packet is longer
+        // than the window and fine.
+        let total = usize::from(w.u16(16).ok_or(MALFORMED)?);
+        let end = ETH_LEN + total;
+        ensure(total >= 4 * ihl && end <= w.frame_len, MALFORMED)?;
         let frag_field = w.u16(20).ok_or(MALFORMED)?;
         Ok(Ipv4 {
             l4,
+            end,
             non_first_fragment: frag_field & 0x1fff != 0,
             proto: w.u8(23).ok_or(MALFORMED)?,
             src: w.ipv4(26).ok_or(MALFORMED)?,
@@ -366,6 +389,8 @@ impl Ipv4 {
 fn ipv4_from_guest(p: &Policy, w: &Window) -> Check {
     // 1.
     let ip = Ipv4::parse(w)?;
+    // The total length ends the packet: a header it cuts is cut.
+    let w = &w.ending_at(ip.end);
     // 2.
     let ports = ip.udp_ports(w)?;
     let dhcp_client_to_server = ports.is_some_and(|p| p.are(DHCP4_CLIENT_PORT, DHCP4_SERVER_PORT));
@@ -406,6 +431,8 @@ const IPV6_PAYLOAD: usize = ETH_LEN + 40;
 
 /// What the IPv6 fixed header at 14 tells the filter.
 struct Ipv6 {
+    /// Where the packet ends: `E = 54 + payload length`.
+    end: usize,
     next_header: u8,
     hop_limit: u8,
     src: Ipv6Addr,
@@ -413,17 +440,21 @@ struct Ipv6 {
 }
 
 impl Ipv6 {
-    /// IPv6 1 (also "to the guest" 5): the 40-byte fixed header fits and
-    /// the version is 6.
+    /// IPv6 1 (also "to the guest" 5): the 40-byte fixed header fits, the
+    /// version is 6 and the payload length does not run past the frame.
     fn parse(w: &Window) -> Result<Ipv6, Reason> {
         const MALFORMED: Reason = Reason::Ipv6Malformed;
         ensure(w.fits(ETH_LEN, 40), MALFORMED)?;
         ensure(w.u8(ETH_LEN).is_some_and(|b| b >> 4 == 6), MALFORMED)?;
-        Ipv6::read(w).ok_or(MALFORMED)
+        let ip = Ipv6::read(w).ok_or(MALFORMED)?;
+        // The whole frame, not the window (see IPv4 1).
+        ensure(ip.end <= w.frame_len, MALFORMED)?;
+        Ok(ip)
     }
 
     fn read(w: &Window) -> Option<Ipv6> {
         Some(Ipv6 {
+            end: IPV6_PAYLOAD + usize::from(w.u16(18)?),
             next_header: w.u8(20)?,
             hop_limit: w.u8(21)?,
             src: w.ipv6(22)?,
@@ -587,8 +618,8 @@ impl NdMessage {
 }
 
 /// IPv6 4: the option walk from `o` (the end of the fixed part) to the end
-/// of the parse window. `None` if the fixed part does not fit or the walk is
-/// malformed. The IPv6 payload length is not consulted.
+/// of the packet (`E`, or the parse window's end if that is sooner). `None`
+/// if the fixed part does not fit or the walk is malformed.
 fn walk_nd_options(w: &Window, mut o: usize) -> Option<NdOptions> {
     if o > w.len() {
         return None;
@@ -615,7 +646,7 @@ fn walk_nd_options(w: &Window, mut o: usize) -> Option<NdOptions> {
         }
         o += 8 * len;
     }
-    // More options than MAX_ND_OPTS before the end of the window.
+    // More options than MAX_ND_OPTS before the end of the packet.
     (o >= w.len()).then_some(found)
 }
 
@@ -630,6 +661,9 @@ fn is_solicited_node(a: Ipv6Addr) -> bool {
 fn ipv6_from_guest(p: &Policy, w: &Window) -> Check {
     // 1.
     let ip = Ipv6::parse(w)?;
+    // The payload length ends the packet: no extension header, upper-layer
+    // header or ND option is read beyond it.
+    let w = &w.ending_at(ip.end);
     // 2.
     let chain = walk_extension_headers(w, ip.next_header)?;
     // 3.
@@ -763,6 +797,7 @@ fn ipv4_to_guest(p: &Policy, w: &Window) -> Check {
     // Header and UDP ports as from the guest, 1 and 2: a cut UDP header is
     // `ipv4_malformed` whatever the destination.
     let ip = Ipv4::parse(w)?;
+    let w = &w.ending_at(ip.end);
     let ports = ip.udp_ports(w)?;
     if p.allows_v4(ip.dst) {
         return Ok(());

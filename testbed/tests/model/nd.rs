@@ -17,16 +17,20 @@ fn from_guest_ipv6_step4_nd_option_walk_must_be_well_formed() {
     sent_by_guest(&past_end, NdMalformed, "an option claiming 16 of 8 bytes");
     let odd_tail = ns().data(&[0]).build();
     sent_by_guest(&odd_tail, NdMalformed, "one byte after the last option");
-    let fixed_cut = ns().build();
+    let fixed_cut = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(20)
+        .neighbor_solicitation(GATEWAY_V6)
+        .build();
     sent_by_guest(
-        &fixed_cut[..74],
+        &fixed_cut,
         NdMalformed,
         "NS fixed part cut to 20 of 24 bytes",
     );
     let rs = v6_from_guest(guest_ll(), ALL_ROUTERS)
+        .payload_length(7)
         .router_solicitation()
         .build();
-    sent_by_guest(&rs[..61], NdMalformed, "RS fixed part cut");
+    sent_by_guest(&rs, NdMalformed, "RS fixed part cut");
 
     let mut sixteen = v6_from_guest(GUEST_V6, GATEWAY_V6).neighbor_solicitation(GATEWAY_V6);
     for i in 0..16 {
