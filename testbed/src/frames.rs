@@ -1090,6 +1090,15 @@ pub fn dhcpv4_discover(client: Mac, xid: u32) -> Vec<u8> {
     m
 }
 
+/// A DHCPREQUEST from `client` (the UDP payload, port 68 -> 67): message
+/// type only, as a renewal sends it.
+pub fn dhcpv4_request(client: Mac, xid: u32) -> Vec<u8> {
+    let mut m = bootp(1, xid, client, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
+    m.extend_from_slice(&[53, 1, DHCPREQUEST]);
+    m.push(255);
+    m
+}
+
 /// A DHCPOFFER from `server` of `yiaddr` to `client` (the UDP payload,
 /// port 67 -> 68): message type, server identifier, lease time 1 h,
 /// subnet mask /24.

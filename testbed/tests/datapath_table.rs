@@ -547,6 +547,113 @@ fn ipv4_sources_and_dhcp() {
     ]);
 }
 
+/// A DHCP client message from the guest: `payload` from 0.0.0.0:68 to
+/// the broadcast address, port 67.
+fn dhcp_client(payload: &[u8]) -> Vec<u8> {
+    Frame::eth(GUEST, BROADCAST)
+        .ipv4(v4("0.0.0.0"), v4("255.255.255.255"))
+        .udp(68, 67)
+        .payload(payload)
+        .build()
+}
+
+/// POLICY section 3 item 5: a DHCP client message's `chaddr` is the
+/// frame's source MAC, unless the vif is a relay (`dhcp_server`).
+#[test]
+fn dhcp_client_hardware_address() {
+    let relay = || {
+        let mut p = locked();
+        p.options.dhcp_server = true;
+        p
+    };
+    let with = |f: fn(&mut Vec<u8>)| {
+        let mut m = dhcpv4_discover(GUEST, 7);
+        f(&mut m);
+        m
+    };
+    check(vec![
+        from_guest(
+            "DHCP discover with the guest's chaddr passes",
+            locked(),
+            dhcp_client(&dhcpv4_discover(GUEST, 7)),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DHCP discover with another guest's chaddr is dhcp_spoof",
+            locked(),
+            dhcp_client(&dhcpv4_discover(OTHER, 7)),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "DHCP request from the guest's address with another chaddr is dhcp_spoof",
+            locked(),
+            Frame::eth(GUEST, ROUTER)
+                .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+                .udp(68, 67)
+                .payload(&frames::dhcpv4_request(OTHER, 8))
+                .build(),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "DHCP discover with htype 6 is dhcp_spoof",
+            locked(),
+            dhcp_client(&with(|m| m[1] = 6)),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "DHCP discover with hlen 16 is dhcp_spoof",
+            locked(),
+            dhcp_client(&with(|m| m[2] = 16)),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "BOOTP request too short to hold chaddr is dhcp_spoof",
+            locked(),
+            dhcp_client(&dhcpv4_discover(GUEST, 7)[..33]),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "empty UDP datagram to port 67 is dhcp_spoof",
+            locked(),
+            dhcp_client(&[]),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "chaddr cut off by the IPv4 total length is dhcp_spoof",
+            locked(),
+            Frame::eth(GUEST, BROADCAST)
+                .ipv4(v4("0.0.0.0"), v4("255.255.255.255"))
+                .total_length(20 + 8 + 30)
+                .udp(68, 67)
+                .payload(&dhcpv4_discover(GUEST, 7))
+                .build(),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "BOOTP reply (op 2) to port 67 is no client message",
+            locked(),
+            Frame::eth(GUEST, ROUTER)
+                .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+                .udp(1067, 67)
+                .payload(&dhcpv4_offer(OTHER, 7, v4("192.0.2.50"), v4("192.0.2.10")))
+                .build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "a relay (option dhcp_server) may forward another guest's discover",
+            relay(),
+            dhcp_client(&dhcpv4_discover(OTHER, 7)),
+            Reason::Pass,
+        ),
+        from_guest(
+            "a relay may send a cut BOOTP request",
+            relay(),
+            dhcp_client(&[1, 1, 6]),
+            Reason::Pass,
+        ),
+    ]);
+}
+
 fn ns_dad(target: Ipv6Addr) -> frames::Icmp<frames::Ipv6> {
     Frame::eth(GUEST, frames::ipv6_multicast_mac(solicited_node(target)))
         .ipv6(Ipv6Addr::UNSPECIFIED, solicited_node(target))

@@ -359,9 +359,146 @@ fn from_guest_ipv4_step4_dhcp_server_replies_need_option_dhcp_server() {
 }
 
 #[test]
-fn from_guest_ipv4_step5_isolated_destination_must_be_listed() {
+fn from_guest_ipv4_step5_dhcp_client_messages_must_name_the_frames_mac() {
+    let from_unspecified = |payload: &[u8]| {
+        v4_from_guest(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST)
+            .udp(68, 67)
+            .payload(payload)
+            .build()
+    };
+    let discover = dhcpv4_discover(GUEST, XID);
+    sent_by_guest(
+        &from_unspecified(&discover),
+        Pass,
+        "DHCPDISCOVER, own chaddr",
+    );
+    let renewal = v4_from_guest(GUEST_V4, GATEWAY_V4)
+        .udp(68, 67)
+        .payload(&dhcpv4_request(GUEST, XID))
+        .build();
+    sent_by_guest(&renewal, Pass, "unicast DHCPREQUEST renewal, own chaddr");
+
+    let patched = |at: usize, v: u8| {
+        let mut m = discover.clone();
+        m[at] = v;
+        from_unspecified(&m)
+    };
+    // (frame, what): every one is dhcp_spoof.
+    let spoofs = [
+        (
+            from_unspecified(&dhcpv4_discover(OTHER, XID)),
+            "DHCPDISCOVER naming a neighbour's MAC (pool exhaustion)",
+        ),
+        (
+            v4_from_guest(GUEST_V4, GATEWAY_V4)
+                .udp(68, 67)
+                .payload(&dhcpv4_request(OTHER, XID))
+                .build(),
+            "DHCPREQUEST naming a neighbour's MAC (lease theft)",
+        ),
+        (
+            v4_from_guest(GUEST_V4, GATEWAY_V4)
+                .udp(40000, 67)
+                .payload(&dhcpv4_request(OTHER, XID))
+                .build(),
+            "a client message from any source port",
+        ),
+        (patched(28, 0x02), "chaddr differs in its first byte"),
+        (patched(33, 0x57), "chaddr differs in its last byte"),
+        (patched(1, 6), "htype 6 (IEEE 802)"),
+        (patched(1, 0), "htype 0"),
+        (patched(2, 16), "hlen 16"),
+        (patched(2, 0), "hlen 0"),
+        (from_unspecified(&discover[..33]), "33 bytes: chaddr cut"),
+        (from_unspecified(&discover[..1]), "op alone"),
+        (from_unspecified(&[]), "an empty datagram to port 67"),
+        (
+            v4_from_guest(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST)
+                .total_length(20 + 8 + 33)
+                .udp(68, 67)
+                .payload(&discover)
+                .build(),
+            "chaddr cut by the total length, the rest a trailer",
+        ),
+    ];
+    for (frame, what) in &spoofs {
+        sent_by_guest(frame, DhcpSpoof, what);
+    }
+    sent_by_guest(
+        &from_unspecified(&discover[..34]),
+        Pass,
+        "34 bytes: op, htype, hlen and the 6 bytes of chaddr",
+    );
+    let exact = v4_from_guest(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST)
+        .total_length(20 + 8 + 34)
+        .udp(68, 67)
+        .payload(&discover)
+        .build();
+    sent_by_guest(&exact, Pass, "total length ending right after chaddr");
+
+    // Only BOOTP requests (op 1) are client messages.
+    let mut reply = dhcpv4_offer(OTHER, XID, OTHER_V4, GUEST_V4);
+    reply[28..34].copy_from_slice(&OTHER);
+    let reply_to_server = v4_from_guest(GUEST_V4, GATEWAY_V4)
+        .udp(40000, 67)
+        .payload(&reply)
+        .build();
+    sent_by_guest(&reply_to_server, Pass, "BOOTP reply (op 2) to port 67");
+    let not_dhcp = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .udp(68, 53)
+        .payload(&dhcpv4_discover(OTHER, XID))
+        .build();
+    sent_by_guest(&not_dhcp, Pass, "a discover to port 53 is not DHCP");
+    let fragment = v4_from_guest(GUEST_V4, GATEWAY_V4)
+        .fragment_offset(1)
+        .protocol(proto::UDP)
+        .payload(&[0, 68, 0, 67, 0, 8, 0, 0])
+        .build();
+    sent_by_guest(&fragment, Pass, "a non-first fragment has no ports");
+
+    // A relay (option dhcp_server) forwards other clients' messages.
+    for p in guarded(|p| {
+        p.options.dhcp_server = true;
+        p.destinations.push(Cidr::V4(cidr4("255.255.255.255/32")));
+    }) {
+        for (frame, what) in &spoofs {
+            from_guest(&p, frame, Pass, &format!("dhcp_server on: {what}"));
+        }
+    }
+
+    // Earlier steps come first.
+    let spoofed_source = v4_from_guest(OTHER_V4, GATEWAY_V4)
+        .udp(68, 67)
+        .payload(&dhcpv4_request(OTHER, XID))
+        .build();
+    sent_by_guest(
+        &spoofed_source,
+        Ipv4Spoof,
+        "a neighbour's source and chaddr",
+    );
+    let relay_message = v4_from_guest(GUEST_V4, GATEWAY_V4)
+        .udp(67, 67)
+        .payload(&dhcpv4_discover(OTHER, XID))
+        .build();
+    sent_by_guest(
+        &relay_message,
+        DhcpServer,
+        "relayed 67 -> 67, dhcp_server off",
+    );
+    // Before isolation: the isolated guest's spoofed renewal to an
+    // unlisted server is a spoof first.
+    let unlisted = v4_from_guest(GUEST_V4, FORBIDDEN_V4)
+        .udp(68, 67)
+        .payload(&dhcpv4_request(OTHER, XID))
+        .build();
+    from_guest(&isolated(), &unlisted, DhcpSpoof, "to an unlisted server");
+}
+
+#[test]
+fn from_guest_ipv4_step6_isolated_destination_must_be_listed() {
     let renew_broadcast = v4_from_guest(GUEST_V4, Ipv4Addr::BROADCAST)
         .udp(68, 67)
+        .payload(&dhcpv4_request(GUEST, XID))
         .build();
     // (frame, verdict in isolated mode, what); locked mode passes all.
     let table = [
@@ -392,7 +529,10 @@ fn from_guest_ipv4_step5_isolated_destination_must_be_listed() {
             "a DHCP request broadcast from the guest's address",
         ),
         (
-            v4_from_guest(GUEST_V4, FORBIDDEN_V4).udp(68, 67).build(),
+            v4_from_guest(GUEST_V4, FORBIDDEN_V4)
+                .udp(68, 67)
+                .payload(&dhcpv4_request(GUEST, XID))
+                .build(),
             Isolation,
             "unicast DHCP renewal to an unlisted server",
         ),
