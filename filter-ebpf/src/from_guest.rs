@@ -28,7 +28,7 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
         ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD => Reason::VlanTagged,
         ethertype::ARP => check_arp(f, p, o.ifindex, isolated),
         ethertype::RARP => check_rarp(f, p),
-        ethertype::IPV4 => check_ipv4(f, p, o, isolated),
+        ethertype::IPV4 => check_ipv4(f, p, o, src, isolated),
         ethertype::IPV6 => check_ipv6(f, p, o, isolated),
         other => {
             if ethertype_listed(p, other) {
@@ -88,7 +88,7 @@ fn check_rarp(f: &Frame, p: &IfacePolicy) -> Reason {
 }
 
 #[inline(always)]
-fn check_ipv4(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason {
+fn check_ipv4(f: &Frame, p: &IfacePolicy, o: &Origin, src: [u8; 6], isolated: bool) -> Reason {
     let ifindex = o.ifindex;
     let ip = match ipv4::parse(f, o.len as usize) {
         Ok(ip) => ip,
@@ -102,8 +102,17 @@ fn check_ipv4(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason 
             return Reason::Ipv4Spoof;
         }
     }
-    if ipv4::is_dhcp_server_message(&ip) && p.flags & flags::DHCP_SERVER == 0 {
+    let relay = p.flags & flags::DHCP_SERVER != 0;
+    if ipv4::is_dhcp_server_message(&ip) && !relay {
         return Reason::DhcpServer;
+    }
+    // A client message naming another MAC would exhaust the server's pool
+    // or release another guest's lease; only a relay forwards those.
+    if matches!(ip.udp, Some((_, port::DHCP_SERVER)))
+        && !relay
+        && !ipv4::dhcp_client_names(f, &ip, src)
+    {
+        return Reason::DhcpSpoof;
     }
     if isolated && !ipv4::is_dhcp_client_broadcast(&ip) && !v4_destination(ifindex, ip.dst) {
         return Reason::Isolation;

@@ -2,14 +2,18 @@
 
 use filter_common::Reason;
 
-use crate::frame::Frame;
-use crate::proto::{ipproto, port};
+use crate::frame::{Frame, eq6};
+use crate::proto::{bootp, ipproto, port};
 
 pub const BROADCAST: [u8; 4] = [255; 4];
 
 pub struct Ipv4 {
     pub src: [u8; 4],
     pub dst: [u8; 4],
+    /// Offset of the upper-layer header: 14 + 4 * IHL.
+    pub l4: usize,
+    /// Where the packet ends: 14 + total length.
+    pub end: usize,
     /// UDP (source, destination) port; `None` for other protocols and for
     /// non-first fragments, which carry no UDP header.
     pub udp: Option<(u16, u16)>,
@@ -57,6 +61,8 @@ pub fn parse(f: &Frame, len: usize) -> Result<Ipv4, Reason> {
     Ok(Ipv4 {
         src: f.bytes4(26).ok_or(bad)?,
         dst: f.bytes4(30).ok_or(bad)?,
+        l4,
+        end,
         udp,
     })
 }
@@ -66,6 +72,22 @@ pub fn parse(f: &Frame, len: usize) -> Result<Ipv4, Reason> {
 #[inline(always)]
 pub fn is_dhcp_client_broadcast(ip: &Ipv4) -> bool {
     ip.dst == BROADCAST && ip.udp == Some((port::DHCP_CLIENT, port::DHCP_SERVER))
+}
+
+/// datapath.md, IPv4 step 5: whether a UDP datagram to the server port
+/// is no DHCP client message (its op byte says so) or one whose client
+/// hardware address is `mac`, over Ethernet. Read within the packet: a
+/// message too short to hold `chaddr`, or cut by the total length, is not.
+#[inline(always)]
+pub fn dhcp_client_names(f: &Frame, ip: &Ipv4, mac: [u8; 6]) -> bool {
+    let f = f.ending_at(ip.end);
+    let m = ip.l4 + 8;
+    if matches!(f.var().u8(m + bootp::OP), Some(op) if op != bootp::OP_REQUEST) {
+        return true;
+    }
+    f.var().u8(m + bootp::HTYPE) == Some(bootp::HTYPE_ETHERNET)
+        && f.var().u8(m + bootp::HLEN) == Some(bootp::HLEN_ETHERNET)
+        && matches!(f.var().bytes6(m + bootp::CHADDR), Some(c) if eq6(c, mac))
 }
 
 /// A DHCP server or relay message: anything to the client port (clients

@@ -52,6 +52,20 @@ pub mod port {
     pub const DHCP6_SERVER: u16 = 547;
 }
 
+/// BOOTP (RFC 951), which DHCP messages are: field offsets from the start
+/// of the UDP payload, and the values a client message over Ethernet has.
+pub mod bootp {
+    pub const OP: usize = 0;
+    pub const HTYPE: usize = 1;
+    pub const HLEN: usize = 2;
+    /// Client hardware address: `hlen` bytes of a 16-byte field.
+    pub const CHADDR: usize = 28;
+    /// A client message (BOOTREQUEST); servers answer with 2.
+    pub const OP_REQUEST: u8 = 1;
+    pub const HTYPE_ETHERNET: u8 = 1;
+    pub const HLEN_ETHERNET: u8 = 6;
+}
+
 /// ICMPv6 message types: MLD (RFC 2710, RFC 3810) and Neighbor Discovery
 /// (RFC 4861, types 133-137).
 pub mod icmp6 {

@@ -72,7 +72,17 @@ const ND_REDIRECT: u8 = 137;
 const ND_OPT_SOURCE_LL: u8 = 1;
 const ND_OPT_TARGET_LL: u8 = 2;
 
-// UDP ports of DHCPv4 (IPv4 3 to 5) and DHCPv6 (IPv6 7 and 8).
+// BOOTP (RFC 951), the format of DHCP messages (IPv4 5): field offsets in
+// the UDP payload, and what a client message over Ethernet holds.
+const BOOTP_OP: usize = 0;
+const BOOTP_HTYPE: usize = 1;
+const BOOTP_HLEN: usize = 2;
+const BOOTP_CHADDR: usize = 28;
+const BOOTREQUEST: u8 = 1;
+const HTYPE_ETHERNET: u8 = 1;
+const HLEN_ETHERNET: u8 = 6;
+
+// UDP ports of DHCPv4 (IPv4 3 to 6) and DHCPv6 (IPv6 7 and 8).
 const DHCP4_SERVER_PORT: u16 = 67;
 const DHCP4_CLIENT_PORT: u16 = 68;
 const DHCP6_CLIENT_PORT: u16 = 546;
@@ -209,7 +219,7 @@ fn from_guest(p: &Policy, w: &Window, eth: &Ethernet) -> Check {
     match eth.ethertype {
         ETH_P_ARP => arp_from_guest(p, w),
         ETH_P_RARP => rarp_from_guest(p, w),
-        ETH_P_IPV4 => ipv4_from_guest(p, w),
+        ETH_P_IPV4 => ipv4_from_guest(p, w, eth.src),
         ETH_P_IPV6 => ipv6_from_guest(p, w),
         other => ensure(p.options.ethertypes.contains(&other), Reason::Ethertype),
     }
@@ -385,8 +395,21 @@ impl Ipv4 {
     }
 }
 
+/// IPv4 5: whether the BOOTP message of a UDP datagram to the server port
+/// (the UDP payload at `bootp`) is no client message, its op byte being
+/// there and not 1, or one naming `mac` over Ethernet: htype 1, hlen 6,
+/// the 6 bytes of `chaddr` whole.
+fn dhcp_client_names(w: &Window, bootp: usize, mac: [u8; 6]) -> bool {
+    if w.u8(bootp + BOOTP_OP).is_some_and(|op| op != BOOTREQUEST) {
+        return true;
+    }
+    w.u8(bootp + BOOTP_HTYPE) == Some(HTYPE_ETHERNET)
+        && w.u8(bootp + BOOTP_HLEN) == Some(HLEN_ETHERNET)
+        && w.array(bootp + BOOTP_CHADDR) == Some(mac)
+}
+
 /// "IPv4 (0x0800), header at 14".
-fn ipv4_from_guest(p: &Policy, w: &Window) -> Check {
+fn ipv4_from_guest(p: &Policy, w: &Window, src_mac: [u8; 6]) -> Check {
     // 1.
     let ip = Ipv4::parse(w)?;
     // The total length ends the packet: a header it cuts is cut.
@@ -411,7 +434,13 @@ fn ipv4_from_guest(p: &Policy, w: &Window) -> Check {
         !dhcp_server_reply || p.options.dhcp_server,
         Reason::DhcpServer,
     )?;
-    // 5. The broadcast DHCP request needs no listed destination; any other
+    // 5. A client message naming another MAC would exhaust the server's
+    // pool or release another guest's lease. A relay forwards other
+    // clients' messages, so `dhcp_server` lets them through.
+    if ports.is_some_and(|p| p.dport == DHCP4_SERVER_PORT) && !p.options.dhcp_server {
+        ensure(dhcp_client_names(w, ip.l4 + 8, src_mac), Reason::DhcpSpoof)?;
+    }
+    // 6. The broadcast DHCP request needs no listed destination; any other
     // broadcast or multicast does.
     if p.mode == Mode::Isolated {
         let dhcp_broadcast = ip.dst.is_broadcast() && dhcp_client_to_server;
@@ -420,7 +449,7 @@ fn ipv4_from_guest(p: &Policy, w: &Window) -> Check {
             Reason::Isolation,
         )?;
     }
-    // 6.
+    // 7.
     Ok(())
 }
 
