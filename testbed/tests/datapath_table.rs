@@ -654,6 +654,77 @@ fn dhcp_client_hardware_address() {
     ]);
 }
 
+/// An ICMP Redirect (type 5, code 1: for the host) from the guest telling
+/// 192.0.2.1 to use `gateway` for 203.0.113.5.
+fn icmp_redirect(gateway: &str) -> Vec<u8> {
+    let original = Frame::eth(ROUTER, GUEST)
+        .ipv4(v4("192.0.2.1"), v4("203.0.113.5"))
+        .udp(5000, 53)
+        .build();
+    Frame::eth(GUEST, ROUTER)
+        .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+        .icmp(5, 1)
+        .data(&v4(gateway).octets())
+        .data(&original[14..14 + 28])
+        .build()
+}
+
+/// POLICY section 3 item 5: an ICMP Redirect from the guest is a router's
+/// message, under the RA guard as the IPv6 Redirect is.
+#[test]
+fn icmp_redirect_and_router_guard() {
+    let router = || {
+        let mut p = locked();
+        p.options.router = true;
+        p
+    };
+    check(vec![
+        from_guest(
+            "ICMP Redirect from the guest is ra_guard",
+            locked(),
+            icmp_redirect("192.0.2.10"),
+            Reason::RaGuard,
+        ),
+        from_guest(
+            "ICMP Redirect with option router passes",
+            router(),
+            icmp_redirect("192.0.2.10"),
+            Reason::Pass,
+        ),
+        from_guest(
+            "ICMP destination unreachable from the guest passes",
+            locked(),
+            Frame::eth(GUEST, ROUTER)
+                .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+                .icmp(3, 3)
+                .data(&[0; 32])
+                .build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "ICMP header cut by the total length is ipv4_malformed",
+            locked(),
+            Frame::eth(GUEST, ROUTER)
+                .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+                .total_length(20 + 3)
+                .icmp_echo_request(1, 1)
+                .build(),
+            Reason::Ipv4Malformed,
+        ),
+        from_guest(
+            "a non-first fragment holding a Redirect's bytes passes",
+            locked(),
+            Frame::eth(GUEST, ROUTER)
+                .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+                .fragment_offset(3)
+                .protocol(1)
+                .payload(&[5, 1, 0, 0, 192, 0, 2, 10])
+                .build(),
+            Reason::Pass,
+        ),
+    ]);
+}
+
 fn ns_dad(target: Ipv6Addr) -> frames::Icmp<frames::Ipv6> {
     Frame::eth(GUEST, frames::ipv6_multicast_mac(solicited_node(target)))
         .ipv6(Ipv6Addr::UNSPECIFIED, solicited_node(target))

@@ -201,6 +201,37 @@ fn from_guest_ipv4_step2_udp_header_must_fit_unless_non_first_fragment() {
 }
 
 #[test]
+fn from_guest_ipv4_step2_icmp_header_must_fit_unless_non_first_fragment() {
+    let echo = |len: Option<u16>| {
+        let ip = v4_from_guest(GUEST_V4, REMOTE_V4);
+        match len {
+            Some(l) => ip.total_length(l),
+            None => ip,
+        }
+        .icmp_echo_request(1, 1)
+        .build()
+    };
+    sent_by_guest(&echo(None), Pass, "ICMP echo request");
+    sent_by_guest(&echo(Some(24)), Pass, "ICMP type, code and checksum only");
+    sent_by_guest(
+        &echo(Some(23)),
+        Ipv4Malformed,
+        "ICMP header cut to 3 bytes by the total length",
+    );
+    sent_by_guest(
+        &echo(None)[..37],
+        Ipv4Malformed,
+        "ICMP header cut by the frame",
+    );
+    let fragment = v4_from_guest(GUEST_V4, REMOTE_V4)
+        .fragment_offset(3)
+        .protocol(proto::ICMP)
+        .payload(&[5, 1])
+        .build();
+    sent_by_guest(&fragment, Pass, "a non-first ICMP fragment has no header");
+}
+
+#[test]
 fn from_guest_ipv4_step3_source_must_be_allowed() {
     sent_by_guest(
         &udp4_from_guest(OTHER_V4, REMOTE_V4),
@@ -495,7 +526,76 @@ fn from_guest_ipv4_step5_dhcp_client_messages_must_name_the_frames_mac() {
 }
 
 #[test]
-fn from_guest_ipv4_step6_isolated_destination_must_be_listed() {
+fn from_guest_ipv4_step6_icmp_redirects_need_option_router() {
+    let redirect = |src: Ipv4Addr, dst: Ipv4Addr, code: u8| {
+        let original = v4_to_guest(GATEWAY_V4, REMOTE_V4).udp(53, 40000).build();
+        v4_from_guest(src, dst)
+            .icmp(5, code)
+            .data(&GUEST_V4.octets())
+            .data(&original[14..14 + 28])
+            .build()
+    };
+    for code in 0..4 {
+        sent_by_guest(
+            &redirect(GUEST_V4, GATEWAY_V4, code),
+            RaGuard,
+            &format!("ICMP Redirect code {code}, router off (default)"),
+        );
+    }
+    for p in guarded(|p| p.options.router = true) {
+        from_guest(
+            &p,
+            &redirect(GUEST_V4, GATEWAY_V4, 1),
+            Pass,
+            "ICMP Redirect, router on",
+        );
+    }
+    // Other ICMP types are no router's business.
+    for ty in [0, 3, 8, 11, 9, 10] {
+        let m = v4_from_guest(GUEST_V4, GATEWAY_V4)
+            .icmp(ty, 0)
+            .data(&[0; 32])
+            .build();
+        sent_by_guest(&m, Pass, &format!("ICMP type {ty}"));
+    }
+    let lookalike = v4_from_guest(GUEST_V4, GATEWAY_V4)
+        .protocol(proto::TCP)
+        .payload(&[5, 1, 0, 0, 192, 0, 2, 10])
+        .build();
+    sent_by_guest(&lookalike, Pass, "TCP whose first byte is 5");
+    let fragment = v4_from_guest(GUEST_V4, GATEWAY_V4)
+        .fragment_offset(3)
+        .protocol(proto::ICMP)
+        .payload(&[5, 1, 0, 0, 192, 0, 2, 10])
+        .build();
+    sent_by_guest(
+        &fragment,
+        Pass,
+        "a non-first fragment holding a Redirect's bytes",
+    );
+    // The source comes first; isolation after.
+    sent_by_guest(
+        &redirect(OTHER_V4, GATEWAY_V4, 1),
+        Ipv4Spoof,
+        "a Redirect from a neighbour's address",
+    );
+    let p = with(isolated(), |p| p.options.router = true);
+    from_guest(
+        &p,
+        &redirect(GUEST_V4, FORBIDDEN_V4, 1),
+        Isolation,
+        "a Redirect to an unlisted destination, router on",
+    );
+    from_guest(
+        &isolated(),
+        &redirect(GUEST_V4, FORBIDDEN_V4, 1),
+        RaGuard,
+        "a Redirect to an unlisted destination, router off",
+    );
+}
+
+#[test]
+fn from_guest_ipv4_step7_isolated_destination_must_be_listed() {
     let renew_broadcast = v4_from_guest(GUEST_V4, Ipv4Addr::BROADCAST)
         .udp(68, 67)
         .payload(&dhcpv4_request(GUEST, XID))

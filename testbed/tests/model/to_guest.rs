@@ -200,6 +200,15 @@ fn to_guest_step4_ipv4_total_length_must_hold_the_header_and_fit_the_frame() {
         Ipv4Malformed,
         "a UDP header the total length cuts to 4 bytes",
     );
+    let icmp = v4_to_guest(REMOTE_V4, GUEST_V4)
+        .total_length(23)
+        .icmp_echo_request(1, 1)
+        .build();
+    sent_to_guest(
+        &icmp,
+        Ipv4Malformed,
+        "an ICMP header the total length cuts to 3 bytes",
+    );
     let trailer = Frame::eth(ROUTER, GUEST)
         .trailer(&[0xa5; 18])
         .ipv4(REMOTE_V4, GUEST_V4)
