@@ -101,7 +101,8 @@ reasons! {
     NdMalformed = 16 => "nd_malformed", [FromGuest];
     /// Neighbor Discovery naming another address or MAC than the vif's.
     NdSpoof = 17 => "nd_spoof", [FromGuest];
-    /// A Router Advertisement or Redirect without option `router`.
+    /// A Router Advertisement or Redirect (IPv6, or ICMP for IPv4) without
+    /// option `router`.
     RaGuard = 18 => "ra_guard", [FromGuest];
     /// An EtherType that is neither parsed nor listed in `ethertypes`.
     Ethertype = 19 => "ethertype", [FromGuest];

@@ -5,7 +5,7 @@ use filter_common::{IfacePolicy, MAX_ETHERTYPES, Mode, Reason, flags};
 
 use crate::addrs::{is_link_local, v4_allowed, v4_destination, v6_allowed, v6_destination};
 use crate::frame::{Frame, eq6, is_zero16};
-use crate::proto::{self, ethertype, icmp6, port};
+use crate::proto::{self, ethertype, icmp4, icmp6, port};
 use crate::verdict::Origin;
 use crate::{arp, ipv4, ipv6};
 
@@ -113,6 +113,11 @@ fn check_ipv4(f: &Frame, p: &IfacePolicy, o: &Origin, src: [u8; 6], isolated: bo
         && !ipv4::dhcp_client_names(f, &ip, src)
     {
         return Reason::DhcpSpoof;
+    }
+    // A Redirect reroutes its receiver's traffic: a router's message, as
+    // the IPv6 Redirect is.
+    if ip.icmp_type == Some(icmp4::REDIRECT) && p.flags & flags::ROUTER == 0 {
+        return Reason::RaGuard;
     }
     if isolated && !ipv4::is_dhcp_client_broadcast(&ip) && !v4_destination(ifindex, ip.dst) {
         return Reason::Isolation;

@@ -17,11 +17,13 @@ pub struct Ipv4 {
     /// UDP (source, destination) port; `None` for other protocols and for
     /// non-first fragments, which carry no UDP header.
     pub udp: Option<(u16, u16)>,
+    /// ICMP type; `None` for other protocols and non-first fragments.
+    pub icmp_type: Option<u8>,
 }
 
 /// datapath.md, IPv4 steps 1 and 2: a sane header whose total length holds
-/// it and ends within the frame of `len` bytes (and a whole UDP header
-/// within that total length when there should be one), else
+/// it and ends within the frame of `len` bytes (and a whole UDP or ICMP
+/// header within that total length when there should be one), else
 /// `ipv4_malformed`.
 #[inline(always)]
 pub fn parse(f: &Frame, len: usize) -> Result<Ipv4, Reason> {
@@ -47,23 +49,30 @@ pub fn parse(f: &Frame, len: usize) -> Result<Ipv4, Reason> {
     }
     let f = &f.ending_at(end);
     let non_first_fragment = f.be16(20).ok_or(bad)? & 0x1fff != 0;
-    let udp = if f.u8(23) == Some(ipproto::UDP) && !non_first_fragment {
+    let proto = f.u8(23).ok_or(bad)?;
+    let (mut udp, mut icmp_type) = (None, None);
+    if proto == ipproto::UDP && !non_first_fragment {
         if !f.var().fits(l4 + 8) {
             return Err(bad);
         }
-        Some((
+        udp = Some((
             f.var().be16(l4).ok_or(bad)?,
             f.var().be16(l4 + 2).ok_or(bad)?,
-        ))
-    } else {
-        None
-    };
+        ));
+    } else if proto == ipproto::ICMP && !non_first_fragment {
+        // Type, code and checksum.
+        if !f.var().fits(l4 + 4) {
+            return Err(bad);
+        }
+        icmp_type = f.var().u8(l4);
+    }
     Ok(Ipv4 {
         src: f.bytes4(26).ok_or(bad)?,
         dst: f.bytes4(30).ok_or(bad)?,
         l4,
         end,
         udp,
+        icmp_type,
     })
 }
 

@@ -32,6 +32,7 @@ pub mod arp {
 pub mod ipproto {
     /// IPv6 hop-by-hop options header.
     pub const HOPOPTS: u8 = 0;
+    pub const ICMP: u8 = 1;
     pub const UDP: u8 = 17;
     /// IPv6 routing header.
     pub const ROUTING: u8 = 43;
@@ -64,6 +65,11 @@ pub mod bootp {
     pub const OP_REQUEST: u8 = 1;
     pub const HTYPE_ETHERNET: u8 = 1;
     pub const HLEN_ETHERNET: u8 = 6;
+}
+
+/// ICMP (IPv4) message types (RFC 792).
+pub mod icmp4 {
+    pub const REDIRECT: u8 = 5;
 }
 
 /// ICMPv6 message types: MLD (RFC 2710, RFC 3810) and Neighbor Discovery

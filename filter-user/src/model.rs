@@ -50,14 +50,18 @@ const ETH_P_QINQ_OLD: u16 = 0x9100;
 /// Ethernet header length; the IP and ARP headers start here.
 const ETH_LEN: usize = 14;
 
-// IP protocol numbers and IPv6 extension headers (IPv6 2 and 3).
+// IP protocol numbers (IPv4 2, IPv6 2 and 3) and IPv6 extension headers.
 const IPPROTO_HOPOPTS: u8 = 0;
+const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ROUTING: u8 = 43;
 const IPPROTO_FRAGMENT: u8 = 44;
 const IPPROTO_AH: u8 = 51;
 const IPPROTO_ICMPV6: u8 = 58;
 const IPPROTO_DSTOPTS: u8 = 60;
+
+// ICMP types (IPv4 6).
+const ICMP_REDIRECT: u8 = 5;
 
 // ICMPv6 types (IPv6 4 to 8).
 const MLD_REPORT: u8 = 131;
@@ -393,6 +397,16 @@ impl Ipv4 {
             .ok_or(Reason::Ipv4Malformed)
             .map(Some)
     }
+
+    /// IPv4 2: the type of an ICMP message that is not a non-first
+    /// fragment; its 4-byte header (type, code, checksum) must then fit.
+    fn icmp_type(&self, w: &Window) -> Result<Option<u8>, Reason> {
+        if self.proto != IPPROTO_ICMP || self.non_first_fragment {
+            return Ok(None);
+        }
+        ensure(w.fits(self.l4, 4), Reason::Ipv4Malformed)?;
+        Ok(w.u8(self.l4))
+    }
 }
 
 /// IPv4 5: whether the BOOTP message of a UDP datagram to the server port
@@ -416,6 +430,7 @@ fn ipv4_from_guest(p: &Policy, w: &Window, src_mac: [u8; 6]) -> Check {
     let w = &w.ending_at(ip.end);
     // 2.
     let ports = ip.udp_ports(w)?;
+    let icmp_type = ip.icmp_type(w)?;
     let dhcp_client_to_server = ports.is_some_and(|p| p.are(DHCP4_CLIENT_PORT, DHCP4_SERVER_PORT));
     // 3. A DHCP client has no address yet: it sends from 0.0.0.0 to the
     // broadcast address.
@@ -440,7 +455,13 @@ fn ipv4_from_guest(p: &Policy, w: &Window, src_mac: [u8; 6]) -> Check {
     if ports.is_some_and(|p| p.dport == DHCP4_SERVER_PORT) && !p.options.dhcp_server {
         ensure(dhcp_client_names(w, ip.l4 + 8, src_mac), Reason::DhcpSpoof)?;
     }
-    // 6. The broadcast DHCP request needs no listed destination; any other
+    // 6. A Redirect reroutes its receiver's traffic: a router's message,
+    // guarded like the IPv6 Redirect.
+    ensure(
+        icmp_type != Some(ICMP_REDIRECT) || p.options.router,
+        Reason::RaGuard,
+    )?;
+    // 7. The broadcast DHCP request needs no listed destination; any other
     // broadcast or multicast does.
     if p.mode == Mode::Isolated {
         let dhcp_broadcast = ip.dst.is_broadcast() && dhcp_client_to_server;
@@ -449,7 +470,7 @@ fn ipv4_from_guest(p: &Policy, w: &Window, src_mac: [u8; 6]) -> Check {
             Reason::Isolation,
         )?;
     }
-    // 7.
+    // 8.
     Ok(())
 }
 
@@ -823,11 +844,12 @@ fn arp_to_guest(p: &Policy, w: &Window) -> Check {
 
 /// "To the guest" 4: IPv4 unicast to the guest's MAC.
 fn ipv4_to_guest(p: &Policy, w: &Window) -> Check {
-    // Header and UDP ports as from the guest, 1 and 2: a cut UDP header is
-    // `ipv4_malformed` whatever the destination.
+    // Header, UDP ports and ICMP header as from the guest, 1 and 2: a cut
+    // UDP or ICMP header is `ipv4_malformed` whatever the destination.
     let ip = Ipv4::parse(w)?;
     let w = &w.ending_at(ip.end);
     let ports = ip.udp_ports(w)?;
+    ip.icmp_type(w)?;
     if p.allows_v4(ip.dst) {
         return Ok(());
     }
