@@ -731,6 +731,105 @@ fn ns_dad(target: Ipv6Addr) -> frames::Icmp<frames::Ipv6> {
         .neighbor_solicitation(target)
 }
 
+/// POLICY section 3 items 3 and 6: duplicate address detection (ARP
+/// probes, DAD Neighbor Solicitations) only for the guest's own addresses;
+/// a node that sees its address probed gives it up.
+#[test]
+fn duplicate_address_detection_for_own_addresses_only() {
+    let link_local = |ll: LinkLocal| {
+        let mut p = locked();
+        p.options.link_local = ll;
+        p
+    };
+    check(vec![
+        from_guest(
+            "ARP probe for an own address passes",
+            locked(),
+            arp(arp_op::REQUEST, GUEST, "0.0.0.0", "192.0.2.10").build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "ARP probe for an address in an allowed prefix passes",
+            locked(),
+            arp(arp_op::REQUEST, GUEST, "0.0.0.0", "198.51.100.7").build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "ARP probe for another guest's address is dad_foreign",
+            locked(),
+            arp(arp_op::REQUEST, GUEST, "0.0.0.0", "192.0.2.99").build(),
+            Reason::DadForeign,
+        ),
+        from_guest(
+            "ARP probe for another address in isolated mode is dad_foreign",
+            isolated(),
+            arp(arp_op::REQUEST, GUEST, "0.0.0.0", "192.0.2.1").build(),
+            Reason::DadForeign,
+        ),
+        from_guest(
+            "gratuitous ARP announcing an own address passes",
+            locked(),
+            arp(arp_op::REQUEST, GUEST, "192.0.2.10", "192.0.2.10").build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DAD for an own address passes",
+            locked(),
+            ns_dad(v6("2001:db8::10")).build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DAD for an address in an allowed prefix passes",
+            locked(),
+            ns_dad(v6("2001:db8:1::77")).build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DAD for another guest's address is dad_foreign",
+            locked(),
+            ns_dad(v6("2001:db8::99")).build(),
+            Reason::DadForeign,
+        ),
+        from_guest(
+            "DAD for the derived link-local passes",
+            locked(),
+            ns_dad(guest_ll()).build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DAD for another link-local address is dad_foreign",
+            locked(),
+            ns_dad(v6("fe80::99")).build(),
+            Reason::DadForeign,
+        ),
+        from_guest(
+            "DAD for a random link-local with ipv6_link_local any passes",
+            link_local(LinkLocal::Any),
+            ns_dad(v6("fe80::1234:5678:9abc:def0")).build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DAD for the derived link-local with ipv6_link_local none is dad_foreign",
+            link_local(LinkLocal::None),
+            ns_dad(guest_ll()).build(),
+            Reason::DadForeign,
+        ),
+        from_guest(
+            "address resolution for a neighbour (not DAD) passes",
+            locked(),
+            Frame::eth(
+                GUEST,
+                frames::ipv6_multicast_mac(solicited_node(v6("2001:db8::99"))),
+            )
+            .ipv6(v6("2001:db8::10"), solicited_node(v6("2001:db8::99")))
+            .neighbor_solicitation(v6("2001:db8::99"))
+            .slla(GUEST)
+            .build(),
+            Reason::Pass,
+        ),
+    ]);
+}
+
 fn na(target: Ipv6Addr) -> frames::Icmp<frames::Ipv6> {
     Frame::eth(GUEST, ROUTER)
         .ipv6(v6("2001:db8::10"), v6("fe80::1"))

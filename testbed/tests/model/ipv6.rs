@@ -418,8 +418,8 @@ fn from_guest_ipv6_step5_unspecified_source_only_for_dad_and_mld_reports() {
     let dad_other = dad_probe(OTHER_V6).neighbor_solicitation(OTHER_V6).build();
     sent_by_guest(
         &dad_other,
-        Pass,
-        "DAD probe for any address (the target is not checked)",
+        DadForeign,
+        "DAD probe for a neighbour's address: allowed from ::, its target judged in step 6",
     );
     let dad_nonce = dad_probe(GUEST_V6)
         .neighbor_solicitation(GUEST_V6)
