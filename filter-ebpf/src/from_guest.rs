@@ -66,8 +66,13 @@ fn check_arp(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reason
     if !eq6(a.sha, p.mac) {
         return Reason::ArpShaSpoof;
     }
-    let probe = a.op == proto::arp::OP_REQUEST && a.spa == [0; 4];
-    if !probe && !v4_allowed(p, ifindex, a.spa) {
+    // An RFC 5227 probe claims no address (sender 0.0.0.0) but makes the
+    // target's owner give it up: only the guest's own may be probed.
+    if a.op == proto::arp::OP_REQUEST && a.spa == [0; 4] {
+        if !v4_allowed(p, ifindex, a.tpa) {
+            return Reason::DadForeign;
+        }
+    } else if !v4_allowed(p, ifindex, a.spa) {
         return Reason::ArpSpaSpoof;
     }
     if isolated && !v4_destination(ifindex, a.tpa) && !v4_allowed(p, ifindex, a.tpa) {
@@ -171,12 +176,20 @@ fn check_ipv6(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason 
         {
             return Reason::RaGuard;
         }
-        if t == icmp6::ND_NEIGHBOR_ADVERTISEMENT {
+        // An NA claims its target; a DAD probe (an NS from `::`, which
+        // step 5 let through only as DAD) makes the target's owner give it
+        // up. Either only for the guest's own addresses.
+        let dad = t == icmp6::ND_NEIGHBOR_SOLICITATION && is_zero16(&ip.src);
+        if t == icmp6::ND_NEIGHBOR_ADVERTISEMENT || dad {
             let Some(target) = f.var().bytes16(ip.l4 + 8) else {
                 return Reason::NdMalformed;
             };
             if is_zero16(&target) || !v6_allowed(p, ifindex, &target) {
-                return Reason::NdSpoof;
+                return if dad {
+                    Reason::DadForeign
+                } else {
+                    Reason::NdSpoof
+                };
             }
         }
         if opts & ipv6::nd::FOREIGN_LLA != 0 {

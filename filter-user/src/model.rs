@@ -287,10 +287,13 @@ fn arp_from_guest(p: &Policy, w: &Window) -> Check {
     // 2. The sender hardware address is what neighbours cache: it must be
     // the guest's own, whatever the Ethernet source said.
     ensure(arp.sha == p.mac.0, Reason::ArpShaSpoof)?;
-    // 3. An RFC 5227 probe claims no address (sender 0.0.0.0), so it is
-    // allowed before the guest has one.
+    // 3. An RFC 5227 probe claims no address (sender 0.0.0.0), so its
+    // sender is not checked; but the target's owner gives its address up
+    // when it sees one, so only the guest's own may be probed.
     let probe = arp.op == 1 && arp.spa.is_unspecified();
-    if !probe {
+    if probe {
+        ensure(p.allows_v4(arp.tpa), Reason::DadForeign)?;
+    } else {
         ensure(p.allows_v4(arp.spa), Reason::ArpSpaSpoof)?;
     }
     // 4. Gratuitous ARP, announcements and probes name the guest's own
@@ -661,7 +664,7 @@ impl NdMessage {
         })
     }
 
-    /// The NA target (16 bytes at `l4 + 8`), when the fixed part fits.
+    /// The NS or NA target (16 bytes at `l4 + 8`), when the fixed part fits.
     fn target(&self, w: &Window) -> Option<Ipv6Addr> {
         w.ipv6(self.l4 + 8)
     }
@@ -801,7 +804,16 @@ fn nd_checks(p: &Policy, w: &Window, ip: &Ipv6, chain: &Chain, nd: &NdMessage) -
             Reason::NdSpoof,
         )?;
     }
-    // 6. Every link-layer address option must name the guest's MAC, or the
+    // 6. A DAD probe (an NS from `::`, which 5 allowed only as DAD) makes
+    // the target's owner give its address up: same rule as an NA's.
+    if nd.ty == ND_NEIGHBOR_SOLICIT && ip.src.is_unspecified() {
+        let target = nd.target(w).ok_or(MALFORMED)?;
+        ensure(
+            !target.is_unspecified() && p.allows_v6(target),
+            Reason::DadForeign,
+        )?;
+    }
+    // 7. Every link-layer address option must name the guest's MAC, or the
     // guest would redirect its neighbours' traffic elsewhere.
     ensure(
         options.ll_addrs.iter().all(|a| *a == p.mac.0),
