@@ -172,6 +172,29 @@ pub fn internet_checksum(parts: &[&[u8]]) -> u16 {
     !(sum as u16)
 }
 
+/// What an IP length field (IPv4 total length, IPv6 payload length) is
+/// written as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LengthField {
+    /// What the packet really holds.
+    Real,
+    /// This value, whatever the packet holds.
+    Exactly(u16),
+    /// The real value plus this (wrapping to 16 bits): a field that lies
+    /// by a known amount.
+    OffBy(i32),
+}
+
+impl LengthField {
+    fn write(self, real: usize) -> u16 {
+        match self {
+            LengthField::Real => real as u16,
+            LengthField::Exactly(v) => v,
+            LengthField::OffBy(d) => (real as i64 + i64::from(d)) as u16,
+        }
+    }
+}
+
 /// Starting point of every frame.
 pub struct Frame;
 
@@ -287,7 +310,7 @@ impl Eth {
             fragment_offset: 0,
             ttl: 64,
             options: Vec::new(),
-            total_len: None,
+            total_len: LengthField::Real,
         }
     }
 
@@ -302,7 +325,7 @@ impl Eth {
             flow_label: 0,
             hop_limit: 64,
             exts: Vec::new(),
-            payload_len: None,
+            payload_len: LengthField::Real,
         }
     }
 
@@ -489,8 +512,7 @@ pub struct Ipv4 {
     fragment_offset: u16,
     ttl: u8,
     options: Vec<u8>,
-    /// Written instead of the real total length.
-    total_len: Option<u16>,
+    total_len: LengthField,
 }
 
 impl Ipv4 {
@@ -546,7 +568,13 @@ impl Ipv4 {
     /// Writes `len` into the total length field, whatever the packet
     /// really holds.
     pub fn total_length(mut self, len: u16) -> Ipv4 {
-        self.total_len = Some(len);
+        self.total_len = LengthField::Exactly(len);
+        self
+    }
+
+    /// Writes the real total length plus `delta` (wrapping to 16 bits).
+    pub fn total_length_off_by(mut self, delta: i32) -> Ipv4 {
+        self.total_len = LengthField::OffBy(delta);
         self
     }
 
@@ -586,9 +614,7 @@ impl Network for Ipv4 {
     fn finish(self, proto: u8, mut message: Vec<u8>, checksum: Checksum) -> Vec<u8> {
         let header_len = 20 + self.options.len();
         let ihl = self.ihl.unwrap_or((header_len / 4) as u8);
-        let total_len = self
-            .total_len
-            .unwrap_or((header_len + message.len()) as u16);
+        let total_len = self.total_len.write(header_len + message.len());
         let flags_frag = (u16::from(self.dont_fragment) << 14)
             | (u16::from(self.more_fragments) << 13)
             | self.fragment_offset;
@@ -639,8 +665,7 @@ pub struct Ipv6 {
     flow_label: u32,
     hop_limit: u8,
     exts: Vec<ExtHeader>,
-    /// Written instead of the real payload length.
-    payload_len: Option<u16>,
+    payload_len: LengthField,
 }
 
 impl Ipv6 {
@@ -662,7 +687,13 @@ impl Ipv6 {
     /// Writes `len` into the payload length field, whatever the packet
     /// really holds.
     pub fn payload_length(mut self, len: u16) -> Ipv6 {
-        self.payload_len = Some(len);
+        self.payload_len = LengthField::Exactly(len);
+        self
+    }
+
+    /// Writes the real payload length plus `delta` (wrapping to 16 bits).
+    pub fn payload_length_off_by(mut self, delta: i32) -> Ipv6 {
+        self.payload_len = LengthField::OffBy(delta);
         self
     }
 
@@ -878,9 +909,7 @@ impl Network for Ipv6 {
         pseudo.extend_from_slice(&[0, 0, 0, proto]);
         fill_checksum(&mut message, &pseudo, checksum);
 
-        let payload_len = self
-            .payload_len
-            .unwrap_or((chain.len() + message.len()) as u16);
+        let payload_len = self.payload_len.write(chain.len() + message.len());
         let vtf = (u32::from(self.version) << 28)
             | (u32::from(self.traffic_class) << 20)
             | self.flow_label;
@@ -1315,6 +1344,22 @@ mod tests {
             .build();
         assert_eq!(u16::from_be_bytes([f[16], f[17]]), 1000);
         assert!(verifies(&[&f[14..34]]), "the header checksum covers it");
+        let f = Frame::eth(GUEST, ROUTER)
+            .ipv4(v4("192.0.2.10"), v4("198.51.100.1"))
+            .total_length_off_by(-30)
+            .icmp_echo_request(1, 2)
+            .build();
+        assert_eq!(
+            u16::from_be_bytes([f[16], f[17]]),
+            0xfffe,
+            "28 - 30, wrapped"
+        );
+        let f = Frame::eth(GUEST, ROUTER)
+            .ipv6(v6("2001:db8::10"), v6("2001:db8::1"))
+            .payload_length_off_by(5)
+            .udp(1, 2)
+            .build();
+        assert_eq!(u16::from_be_bytes([f[18], f[19]]), 8 + 5);
     }
 
     #[test]
