@@ -155,6 +155,18 @@ impl<const VAR: bool> Reader<'_, VAR> {
         self.read::<[u8; 2]>(off).map(u16::from_be_bytes)
     }
 
+    /// Two big-endian 16-bit fields side by side (UDP's ports), in one
+    /// read.
+    #[inline(always)]
+    pub fn be16_pair(&self, off: usize) -> Option<(u16, u16)> {
+        self.read::<[u8; 4]>(off).map(|b| {
+            (
+                u16::from_be_bytes([b[0], b[1]]),
+                u16::from_be_bytes([b[2], b[3]]),
+            )
+        })
+    }
+
     #[inline(always)]
     pub fn bytes6(&self, off: usize) -> Option<[u8; 6]> {
         self.read::<[u8; 6]>(off)

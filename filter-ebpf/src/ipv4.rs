@@ -55,10 +55,7 @@ pub fn parse(f: &Frame, len: usize) -> Result<Ipv4, Reason> {
         if !f.var().fits(l4 + 8) {
             return Err(bad);
         }
-        udp = Some((
-            f.var().be16(l4).ok_or(bad)?,
-            f.var().be16(l4 + 2).ok_or(bad)?,
-        ));
+        udp = Some(f.var().be16_pair(l4).ok_or(bad)?);
     } else if proto == ipproto::ICMP && !non_first_fragment {
         // Type, code and checksum.
         if !f.var().fits(l4 + 4) {

@@ -150,10 +150,7 @@ pub fn parse(f: &Frame, len: usize) -> Result<Ipv6, Reason> {
             if !f.var().fits(l4 + 8) {
                 return Err(bad);
             }
-            ip.udp = Some((
-                f.var().be16(l4).ok_or(bad)?,
-                f.var().be16(l4 + 2).ok_or(bad)?,
-            ));
+            ip.udp = Some(f.var().be16_pair(l4).ok_or(bad)?);
         }
         _ => {}
     }
