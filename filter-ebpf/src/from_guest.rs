@@ -5,7 +5,7 @@ use filter_common::{IfacePolicy, MAX_ETHERTYPES, Mode, Reason, flags};
 
 use crate::addrs::{is_link_local, v4_allowed, v4_destination, v6_allowed, v6_destination};
 use crate::frame::{Frame, eq6, is_zero16};
-use crate::proto::{self, ethertype, icmp4, icmp6, port};
+use crate::proto::{self, ethertype, icmp6, port};
 use crate::verdict::Origin;
 use crate::{arp, ipv4, ipv6};
 
@@ -28,7 +28,7 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
         ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD => Reason::VlanTagged,
         ethertype::ARP => check_arp(f, p, o.ifindex, isolated),
         ethertype::RARP => check_rarp(f, p),
-        ethertype::IPV4 => check_ipv4(f, p, o, src, isolated),
+        ethertype::IPV4 => check_ipv4(f, p, o, isolated),
         ethertype::IPV6 => check_ipv6(f, p, o, isolated),
         other => {
             if ethertype_listed(p, other) {
@@ -93,9 +93,10 @@ fn check_rarp(f: &Frame, p: &IfacePolicy) -> Reason {
 }
 
 #[inline(always)]
-fn check_ipv4(f: &Frame, p: &IfacePolicy, o: &Origin, src: [u8; 6], isolated: bool) -> Reason {
+fn check_ipv4(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason {
     let ifindex = o.ifindex;
-    let ip = match ipv4::parse(f, o.len as usize) {
+    // Step 5's client MAC: the frame's source, which step 1 found `mac`.
+    let ip = match ipv4::parse(f, o.len as usize, Some(p.mac)) {
         Ok(ip) => ip,
         Err(r) => return r,
     };
@@ -113,15 +114,12 @@ fn check_ipv4(f: &Frame, p: &IfacePolicy, o: &Origin, src: [u8; 6], isolated: bo
     }
     // A client message naming another MAC would exhaust the server's pool
     // or release another guest's lease; only a relay forwards those.
-    if matches!(ip.udp, Some((_, port::DHCP_SERVER)))
-        && !relay
-        && !ipv4::dhcp_client_names(f, &ip, src)
-    {
+    if ip.notes & ipv4::notes::DHCP_FOREIGN_CLIENT != 0 && !relay {
         return Reason::DhcpSpoof;
     }
     // A Redirect reroutes its receiver's traffic: a router's message, as
     // the IPv6 Redirect is.
-    if ip.icmp_type == Some(icmp4::REDIRECT) && p.flags & flags::ROUTER == 0 {
+    if ip.notes & ipv4::notes::ICMP_REDIRECT != 0 && p.flags & flags::ROUTER == 0 {
         return Reason::RaGuard;
     }
     if isolated && !ipv4::is_dhcp_client_broadcast(&ip) && !v4_destination(ifindex, ip.dst) {

@@ -3,30 +3,38 @@
 use filter_common::Reason;
 
 use crate::frame::{Frame, eq6};
-use crate::proto::{bootp, ipproto, port};
+use crate::proto::{bootp, icmp4, ipproto, port};
 
 pub const BROADCAST: [u8; 4] = [255; 4];
 
 pub struct Ipv4 {
     pub src: [u8; 4],
     pub dst: [u8; 4],
-    /// Offset of the upper-layer header: 14 + 4 * IHL.
-    pub l4: usize,
-    /// Where the packet ends: 14 + total length.
-    pub end: usize,
     /// UDP (source, destination) port; `None` for other protocols and for
     /// non-first fragments, which carry no UDP header.
     pub udp: Option<(u16, u16)>,
-    /// ICMP type; `None` for other protocols and non-first fragments.
-    pub icmp_type: Option<u8>,
+    /// What later steps judge of the upper layer ([`notes`] bits), noted
+    /// while the packet's bounds are at hand: offsets and ends need not
+    /// stay live through the source check and its map lookup.
+    pub notes: u8,
+}
+
+/// Bits of [`Ipv4::notes`].
+pub mod notes {
+    /// An ICMP Redirect (type 5).
+    pub const ICMP_REDIRECT: u8 = 1;
+    /// A DHCP client message (UDP to the server port) that does not name
+    /// the MAC `parse` was given (datapath.md, IPv4 step 5).
+    pub const DHCP_FOREIGN_CLIENT: u8 = 2;
 }
 
 /// datapath.md, IPv4 steps 1 and 2: a sane header whose total length holds
 /// it and ends within the frame of `len` bytes (and a whole UDP or ICMP
 /// header within that total length when there should be one), else
-/// `ipv4_malformed`.
+/// `ipv4_malformed`. With `client_mac` (from the guest), DHCP client
+/// messages are checked against it for step 5.
 #[inline(always)]
-pub fn parse(f: &Frame, len: usize) -> Result<Ipv4, Reason> {
+pub fn parse(f: &Frame, len: usize, client_mac: Option<[u8; 6]>) -> Result<Ipv4, Reason> {
     let bad = Reason::Ipv4Malformed;
     if !f.fits(34) {
         return Err(bad);
@@ -47,29 +55,38 @@ pub fn parse(f: &Frame, len: usize) -> Result<Ipv4, Reason> {
     if total < 4 * ihl || end > len {
         return Err(bad);
     }
-    let f = &f.ending_at(end);
+    // The header lies within the total length: read it from the frame as
+    // is (constant offsets, no run-time check against the packet's end).
     let non_first_fragment = f.be16(20).ok_or(bad)? & 0x1fff != 0;
     let proto = f.u8(23).ok_or(bad)?;
-    let (mut udp, mut icmp_type) = (None, None);
+    let (src, dst) = (f.bytes4(26).ok_or(bad)?, f.bytes4(30).ok_or(bad)?);
+    let packet = f.ending_at(end);
+    let (mut udp, mut notes) = (None, 0);
     if proto == ipproto::UDP && !non_first_fragment {
-        if !f.var().fits(l4 + 8) {
+        if !packet.var().fits(l4 + 8) {
             return Err(bad);
         }
-        udp = Some(f.var().be16_pair(l4).ok_or(bad)?);
+        let ports = packet.var().be16_pair(l4).ok_or(bad)?;
+        if let (port::DHCP_SERVER, Some(mac)) = (ports.1, client_mac)
+            && !dhcp_client_names(&packet, l4 + 8, mac)
+        {
+            notes |= notes::DHCP_FOREIGN_CLIENT;
+        }
+        udp = Some(ports);
     } else if proto == ipproto::ICMP && !non_first_fragment {
         // Type, code and checksum.
-        if !f.var().fits(l4 + 4) {
+        if !packet.var().fits(l4 + 4) {
             return Err(bad);
         }
-        icmp_type = f.var().u8(l4);
+        if packet.var().u8(l4) == Some(icmp4::REDIRECT) {
+            notes |= notes::ICMP_REDIRECT;
+        }
     }
     Ok(Ipv4 {
-        src: f.bytes4(26).ok_or(bad)?,
-        dst: f.bytes4(30).ok_or(bad)?,
-        l4,
-        end,
+        src,
+        dst,
         udp,
-        icmp_type,
+        notes,
     })
 }
 
@@ -80,14 +97,14 @@ pub fn is_dhcp_client_broadcast(ip: &Ipv4) -> bool {
     ip.dst == BROADCAST && ip.udp == Some((port::DHCP_CLIENT, port::DHCP_SERVER))
 }
 
-/// datapath.md, IPv4 step 5: whether a UDP datagram to the server port
-/// is no DHCP client message (its op byte says so) or one whose client
-/// hardware address is `mac`, over Ethernet. Read within the packet: a
-/// message too short to hold `chaddr`, or cut by the total length, is not.
+/// datapath.md, IPv4 step 5: whether the UDP payload at `m` of a datagram
+/// to the server port is no DHCP client message (its op byte says so) or
+/// one whose client hardware address is `mac`, over Ethernet. `packet`
+/// ends where the total length does: a message too short to hold
+/// `chaddr`, or cut by the total length, is not.
 #[inline(always)]
-pub fn dhcp_client_names(f: &Frame, ip: &Ipv4, mac: [u8; 6]) -> bool {
-    let f = f.ending_at(ip.end);
-    let m = ip.l4 + 8;
+fn dhcp_client_names(packet: &Frame, m: usize, mac: [u8; 6]) -> bool {
+    let f = packet;
     if matches!(f.var().u8(m + bootp::OP), Some(op) if op != bootp::OP_REQUEST) {
         return true;
     }

@@ -114,9 +114,12 @@ pub fn walk(f: &Frame) -> u32 {
 pub fn parse(f: &Frame, len: usize) -> Result<Ipv6, Reason> {
     let bad = Reason::Ipv6Malformed;
     let (src, dst, end) = header(f, len)?;
+    // Fixed header fields first, from the frame as is (constant offsets);
+    // what follows the fixed header only within the payload length.
+    let next = f.u8(20).ok_or(bad)?;
+    let hop_limit = f.u8(21).ok_or(bad)?;
     let f = &f.ending_at(end);
     // Most packets carry no extension header: skip the walk's call.
-    let next = f.u8(20).ok_or(bad)?;
     let w = if is_extension_header(next) {
         crate::subprogs::ipv6_walk(f)
     } else {
@@ -130,7 +133,7 @@ pub fn parse(f: &Frame, len: usize) -> Result<Ipv6, Reason> {
         src,
         dst,
         end,
-        hop_limit: f.u8(21).ok_or(bad)?,
+        hop_limit,
         fragmented: w & walked::FRAGMENTED != 0,
         l4,
         icmp_type: None,

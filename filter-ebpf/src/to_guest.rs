@@ -28,7 +28,7 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
             Ok(a) if v4_allowed(p, ifindex, a.tpa) => Reason::Pass,
             Ok(_) => Reason::SniffArp,
         },
-        ethertype::IPV4 if to_guest => match ipv4::parse(f, len) {
+        ethertype::IPV4 if to_guest => match ipv4::parse(f, len, None) {
             Err(r) => r,
             Ok(ip) if v4_allowed(p, ifindex, ip.dst) => Reason::Pass,
             Ok(ip)
