@@ -94,6 +94,11 @@ impl Host {
                 g.ip(&["link", "set", "eth0", "up"]);
             }
         }
+        // The MAC before the link comes up, as a Xen guest's NIC has it:
+        // the guest kernel's link-local address (and its duplicate address
+        // detection) is then the one derived from the vif's MAC, not from
+        // a random one the policy does not allow.
+        g.ip(&["link", "set", "eth0", "down"]);
         g.ip(&[
             "link",
             "set",
@@ -101,6 +106,7 @@ impl Host {
             "address",
             &mac_str(mac(domid, devid)),
         ]);
+        g.ip(&["link", "set", "eth0", "up"]);
         self.guests.push(g);
         let be = format!("/local/domain/0/backend/vif/{domid}/{devid}");
         for (k, v) in [
