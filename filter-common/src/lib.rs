@@ -3,7 +3,9 @@
 //! Everything here is `#[repr(C)]` with explicit padding: these structs are
 //! the keys and values of BPF maps, read and written by both sides and
 //! printed by `bpftool`. Changing a layout is an ABI change: bump
-//! [`ABI_VERSION`], which names the bpffs directory the maps are pinned in.
+//! [`ABI_VERSION`], which names the bpffs directory the maps are pinned in
+//! (the loader of a new version takes over what an older one left, see
+//! `filter_user::datapath::pins::Layout::adopt_older`).
 #![no_std]
 
 mod reason;
@@ -12,7 +14,10 @@ pub use reason::{REASON_COUNT, Reason};
 
 /// Version of the map layout. The loader pins maps under `v{ABI_VERSION}`, so
 /// a loader with another layout never reads maps it does not understand.
-pub const ABI_VERSION: u32 = 1;
+///
+/// 1: the first layout. 2: reasons `dhcp_spoof` and `dad_foreign` appended,
+/// so a [`SlotCounters`] row grew from 768 to 832 bytes.
+pub const ABI_VERSION: u32 = 2;
 
 /// Host addresses stored inline in [`IfacePolicy`]: the common case (a guest
 /// with a few addresses) is answered by the one policy lookup, without a trie.
@@ -356,7 +361,7 @@ mod pod {
 /// as in userspace: its size and alignment, and its fields in order, each
 /// starting where the one before it ends (no implicit padding: bpftool, the
 /// kernel's value copies and the other side see every byte). The sizes are
-/// those of [`ABI_VERSION`] 1: a layout change that makes one of these fail
+/// those of [`ABI_VERSION`] 2: a layout change that makes one of these fail
 /// is an ABI change.
 macro_rules! layout {
     ($ty:ty, size $size:literal, align $align:literal, [$($field:ident: $fty:ty),+ $(,)?]) => {
@@ -406,8 +411,10 @@ layout!(IfacePolicy, size 216, align 4, [
 layout!(V4Key, size 8, align 1, [ifindex: [u8; 4], addr: [u8; 4]]);
 layout!(V6Key, size 20, align 1, [ifindex: [u8; 4], addr: [u8; 16]]);
 layout!(Counter, size 16, align 8, [packets: u64, bytes: u64]);
-// A counter per direction and reason: appending a reason grows it.
-layout!(SlotCounters, size 768, align 8, [c: [Counter; 2 * REASON_COUNT]]);
+// A counter per direction and reason: appending a reason grows it (and
+// bumps ABI_VERSION: a pinned COUNTERS map of the old value size is not
+// this layout's).
+layout!(SlotCounters, size 832, align 8, [c: [Counter; 2 * REASON_COUNT]]);
 layout!(NoPolicyCounters, size 32, align 8, [c: [Counter; 2]]);
 layout!(EventBudget, size 16, align 8, [window_start_ns: u64, sent: u32, _pad: u32]);
 layout!(DropEvent, size 60, align 4, [

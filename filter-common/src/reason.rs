@@ -101,7 +101,8 @@ reasons! {
     NdMalformed = 16 => "nd_malformed", [FromGuest];
     /// Neighbor Discovery naming another address or MAC than the vif's.
     NdSpoof = 17 => "nd_spoof", [FromGuest];
-    /// A Router Advertisement or Redirect without option `router`.
+    /// A Router Advertisement or Redirect (IPv6, or ICMP for IPv4) without
+    /// option `router`.
     RaGuard = 18 => "ra_guard", [FromGuest];
     /// An EtherType that is neither parsed nor listed in `ethertypes`.
     Ethertype = 19 => "ethertype", [FromGuest];
@@ -113,6 +114,12 @@ reasons! {
     SniffIp = 22 => "sniff_ip", [ToGuest];
     /// To the guest: ARP for an address that is not the vif's.
     SniffArp = 23 => "sniff_arp", [ToGuest];
+    /// A DHCP client message whose client hardware address is not the
+    /// frame's source MAC (or is not an Ethernet address, or is cut off).
+    DhcpSpoof = 24 => "dhcp_spoof", [FromGuest];
+    /// Duplicate address detection (an ARP probe or a DAD Neighbor
+    /// Solicitation) for an address that is not the vif's.
+    DadForeign = 25 => "dad_foreign", [FromGuest];
 }
 
 /// The reasons that occur in `dir`, in counter order (`N` of them).

@@ -18,11 +18,15 @@ pub enum Ctx {
 }
 
 /// The bytes of one frame that the filter may parse: from `start` to
-/// `end`, and never more than `PARSE_WINDOW` bytes.
+/// `end`, never more than `PARSE_WINDOW` bytes, and within an IP packet
+/// never beyond the end its length field gives (`limit`).
 #[derive(Clone, Copy)]
 pub struct Frame {
     start: usize,
     end: usize,
+    /// Offset where the packet ends: a header fits when it ends at or
+    /// before it.
+    limit: usize,
     pub ctx: Ctx,
 }
 
@@ -37,7 +41,28 @@ impl Frame {
                 Ctx::Xdp(md) => ((*md).data as usize, (*md).data_end as usize),
             }
         };
-        Frame { start, end, ctx }
+        Frame {
+            start,
+            end,
+            limit: PARSE_WINDOW,
+            ctx,
+        }
+    }
+
+    /// The frame of a packet that ends at offset `end` (an IP length
+    /// field): what follows is trailer and reads as missing.
+    #[inline(always)]
+    pub fn ending_at(&self, end: usize) -> Frame {
+        Frame {
+            limit: if end < self.limit { end } else { self.limit },
+            ..*self
+        }
+    }
+
+    /// Where the packet ends, as [`Frame::ending_at`] set it.
+    #[inline(always)]
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Reads at offsets known at compile time: the verifier tracks
@@ -100,13 +125,13 @@ impl<const VAR: bool> Reader<'_, VAR> {
     #[inline(always)]
     pub fn fits(&self, n: usize) -> bool {
         let n = Self::hide(n);
-        n <= PARSE_WINDOW && self.0.start + n <= self.0.end
+        n <= PARSE_WINDOW && n <= self.0.limit && self.0.start + n <= self.0.end
     }
 
     #[inline(always)]
     fn read<T: Copy>(&self, off: usize) -> Option<T> {
         let off = Self::hide(off);
-        if off > PARSE_WINDOW - size_of::<T>() {
+        if off > PARSE_WINDOW - size_of::<T>() || off + size_of::<T>() > self.0.limit {
             return None;
         }
         let p = self.0.start + off;
@@ -128,6 +153,18 @@ impl<const VAR: bool> Reader<'_, VAR> {
     #[inline(always)]
     pub fn be16(&self, off: usize) -> Option<u16> {
         self.read::<[u8; 2]>(off).map(u16::from_be_bytes)
+    }
+
+    /// Two big-endian 16-bit fields side by side (UDP's ports), in one
+    /// read.
+    #[inline(always)]
+    pub fn be16_pair(&self, off: usize) -> Option<(u16, u16)> {
+        self.read::<[u8; 4]>(off).map(|b| {
+            (
+                u16::from_be_bytes([b[0], b[1]]),
+                u16::from_be_bytes([b[2], b[3]]),
+            )
+        })
     }
 
     #[inline(always)]

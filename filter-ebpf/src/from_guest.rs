@@ -6,14 +6,8 @@ use filter_common::{IfacePolicy, MAX_ETHERTYPES, Mode, Reason, flags};
 use crate::addrs::{is_link_local, v4_allowed, v4_destination, v6_allowed, v6_destination};
 use crate::frame::{Frame, eq6, is_zero16};
 use crate::proto::{self, ethertype, icmp6, port};
+use crate::verdict::Origin;
 use crate::{arp, ipv4, ipv6};
-
-/// Where the frame comes from and what the kernel already knows about it.
-pub struct Origin {
-    pub ifindex: u32,
-    /// TC only: the kernel moved an outer VLAN tag out of the frame.
-    pub hw_vlan_tag: bool,
-}
 
 #[inline(always)]
 pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
@@ -34,8 +28,8 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
         ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD => Reason::VlanTagged,
         ethertype::ARP => check_arp(f, p, o.ifindex, isolated),
         ethertype::RARP => check_rarp(f, p),
-        ethertype::IPV4 => check_ipv4(f, p, o.ifindex, isolated),
-        ethertype::IPV6 => check_ipv6(f, p, o.ifindex, isolated),
+        ethertype::IPV4 => check_ipv4(f, p, o, isolated),
+        ethertype::IPV6 => check_ipv6(f, p, o, isolated),
         other => {
             if ethertype_listed(p, other) {
                 Reason::Pass
@@ -72,8 +66,13 @@ fn check_arp(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reason
     if !eq6(a.sha, p.mac) {
         return Reason::ArpShaSpoof;
     }
-    let probe = a.op == proto::arp::OP_REQUEST && a.spa == [0; 4];
-    if !probe && !v4_allowed(p, ifindex, a.spa) {
+    // An RFC 5227 probe claims no address (sender 0.0.0.0) but makes the
+    // target's owner give it up: only the guest's own may be probed.
+    if a.op == proto::arp::OP_REQUEST && a.spa == [0; 4] {
+        if !v4_allowed(p, ifindex, a.tpa) {
+            return Reason::DadForeign;
+        }
+    } else if !v4_allowed(p, ifindex, a.spa) {
         return Reason::ArpSpaSpoof;
     }
     if isolated && !v4_destination(ifindex, a.tpa) && !v4_allowed(p, ifindex, a.tpa) {
@@ -94,8 +93,10 @@ fn check_rarp(f: &Frame, p: &IfacePolicy) -> Reason {
 }
 
 #[inline(always)]
-fn check_ipv4(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reason {
-    let ip = match ipv4::parse(f) {
+fn check_ipv4(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason {
+    let ifindex = o.ifindex;
+    // Step 5's client MAC: the frame's source, which step 1 found `mac`.
+    let ip = match ipv4::parse(f, o.len as usize, Some(p.mac)) {
         Ok(ip) => ip,
         Err(r) => return r,
     };
@@ -107,8 +108,19 @@ fn check_ipv4(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reaso
             return Reason::Ipv4Spoof;
         }
     }
-    if ipv4::is_dhcp_server_message(&ip) && p.flags & flags::DHCP_SERVER == 0 {
+    let relay = p.flags & flags::DHCP_SERVER != 0;
+    if ipv4::is_dhcp_server_message(&ip) && !relay {
         return Reason::DhcpServer;
+    }
+    // A client message naming another MAC would exhaust the server's pool
+    // or release another guest's lease; only a relay forwards those.
+    if ip.notes & ipv4::notes::DHCP_FOREIGN_CLIENT != 0 && !relay {
+        return Reason::DhcpSpoof;
+    }
+    // A Redirect reroutes its receiver's traffic: a router's message, as
+    // the IPv6 Redirect is.
+    if ip.notes & ipv4::notes::ICMP_REDIRECT != 0 && p.flags & flags::ROUTER == 0 {
+        return Reason::RaGuard;
     }
     if isolated && !ipv4::is_dhcp_client_broadcast(&ip) && !v4_destination(ifindex, ip.dst) {
         return Reason::Isolation;
@@ -117,11 +129,14 @@ fn check_ipv4(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reaso
 }
 
 #[inline(always)]
-fn check_ipv6(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reason {
-    let ip = match ipv6::parse(f) {
+fn check_ipv6(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason {
+    let ifindex = o.ifindex;
+    let ip = match ipv6::parse(f, o.len as usize) {
         Ok(ip) => ip,
         Err(r) => return r,
     };
+    // The payload length ends the packet: nothing is read beyond it.
+    let f = &f.ending_at(ip.end);
     let nd_type = match ip.icmp_type {
         Some(t) if ipv6::is_nd(t) => Some(t),
         _ => None,
@@ -159,12 +174,20 @@ fn check_ipv6(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reaso
         {
             return Reason::RaGuard;
         }
-        if t == icmp6::ND_NEIGHBOR_ADVERTISEMENT {
+        // An NA claims its target; a DAD probe (an NS from `::`, which
+        // step 5 let through only as DAD) makes the target's owner give it
+        // up. Either only for the guest's own addresses.
+        let dad = t == icmp6::ND_NEIGHBOR_SOLICITATION && is_zero16(&ip.src);
+        if t == icmp6::ND_NEIGHBOR_ADVERTISEMENT || dad {
             let Some(target) = f.var().bytes16(ip.l4 + 8) else {
                 return Reason::NdMalformed;
             };
             if is_zero16(&target) || !v6_allowed(p, ifindex, &target) {
-                return Reason::NdSpoof;
+                return if dad {
+                    Reason::DadForeign
+                } else {
+                    Reason::NdSpoof
+                };
             }
         }
         if opts & ipv6::nd::FOREIGN_LLA != 0 {

@@ -2,8 +2,8 @@
 
 use filter_common::Reason;
 
-use crate::frame::Frame;
-use crate::proto::{ipproto, port};
+use crate::frame::{Frame, eq6};
+use crate::proto::{bootp, icmp4, ipproto, port};
 
 pub const BROADCAST: [u8; 4] = [255; 4];
 
@@ -13,12 +13,28 @@ pub struct Ipv4 {
     /// UDP (source, destination) port; `None` for other protocols and for
     /// non-first fragments, which carry no UDP header.
     pub udp: Option<(u16, u16)>,
+    /// What later steps judge of the upper layer ([`notes`] bits), noted
+    /// while the packet's bounds are at hand: offsets and ends need not
+    /// stay live through the source check and its map lookup.
+    pub notes: u8,
 }
 
-/// datapath.md, IPv4 steps 1 and 2: a sane header (and a whole UDP header
-/// when there should be one), else `ipv4_malformed`.
+/// Bits of [`Ipv4::notes`].
+pub mod notes {
+    /// An ICMP Redirect (type 5).
+    pub const ICMP_REDIRECT: u8 = 1;
+    /// A DHCP client message (UDP to the server port) that does not name
+    /// the MAC `parse` was given (datapath.md, IPv4 step 5).
+    pub const DHCP_FOREIGN_CLIENT: u8 = 2;
+}
+
+/// datapath.md, IPv4 steps 1 and 2: a sane header whose total length holds
+/// it and ends within the frame of `len` bytes (and a whole UDP or ICMP
+/// header within that total length when there should be one), else
+/// `ipv4_malformed`. With `client_mac` (from the guest), DHCP client
+/// messages are checked against it for step 5.
 #[inline(always)]
-pub fn parse(f: &Frame) -> Result<Ipv4, Reason> {
+pub fn parse(f: &Frame, len: usize, client_mac: Option<[u8; 6]>) -> Result<Ipv4, Reason> {
     let bad = Reason::Ipv4Malformed;
     if !f.fits(34) {
         return Err(bad);
@@ -32,22 +48,45 @@ pub fn parse(f: &Frame) -> Result<Ipv4, Reason> {
     if !f.var().fits(l4) {
         return Err(bad);
     }
+    // Against the whole frame, not the window: a full-size packet is
+    // longer than the window and fine.
+    let total = f.be16(16).ok_or(bad)? as usize;
+    let end = 14 + total;
+    if total < 4 * ihl || end > len {
+        return Err(bad);
+    }
+    // The header lies within the total length: read it from the frame as
+    // is (constant offsets, no run-time check against the packet's end).
     let non_first_fragment = f.be16(20).ok_or(bad)? & 0x1fff != 0;
-    let udp = if f.u8(23) == Some(ipproto::UDP) && !non_first_fragment {
-        if !f.var().fits(l4 + 8) {
+    let proto = f.u8(23).ok_or(bad)?;
+    let (src, dst) = (f.bytes4(26).ok_or(bad)?, f.bytes4(30).ok_or(bad)?);
+    let packet = f.ending_at(end);
+    let (mut udp, mut notes) = (None, 0);
+    if proto == ipproto::UDP && !non_first_fragment {
+        if !packet.var().fits(l4 + 8) {
             return Err(bad);
         }
-        Some((
-            f.var().be16(l4).ok_or(bad)?,
-            f.var().be16(l4 + 2).ok_or(bad)?,
-        ))
-    } else {
-        None
-    };
+        let ports = packet.var().be16_pair(l4).ok_or(bad)?;
+        if let (port::DHCP_SERVER, Some(mac)) = (ports.1, client_mac)
+            && !dhcp_client_names(&packet, l4 + 8, mac)
+        {
+            notes |= notes::DHCP_FOREIGN_CLIENT;
+        }
+        udp = Some(ports);
+    } else if proto == ipproto::ICMP && !non_first_fragment {
+        // Type, code and checksum.
+        if !packet.var().fits(l4 + 4) {
+            return Err(bad);
+        }
+        if packet.var().u8(l4) == Some(icmp4::REDIRECT) {
+            notes |= notes::ICMP_REDIRECT;
+        }
+    }
     Ok(Ipv4 {
-        src: f.bytes4(26).ok_or(bad)?,
-        dst: f.bytes4(30).ok_or(bad)?,
+        src,
+        dst,
         udp,
+        notes,
     })
 }
 
@@ -56,6 +95,22 @@ pub fn parse(f: &Frame) -> Result<Ipv4, Reason> {
 #[inline(always)]
 pub fn is_dhcp_client_broadcast(ip: &Ipv4) -> bool {
     ip.dst == BROADCAST && ip.udp == Some((port::DHCP_CLIENT, port::DHCP_SERVER))
+}
+
+/// datapath.md, IPv4 step 5: whether the UDP payload at `m` of a datagram
+/// to the server port is no DHCP client message (its op byte says so) or
+/// one whose client hardware address is `mac`, over Ethernet. `packet`
+/// ends where the total length does: a message too short to hold
+/// `chaddr`, or cut by the total length, is not.
+#[inline(always)]
+fn dhcp_client_names(packet: &Frame, m: usize, mac: [u8; 6]) -> bool {
+    let f = packet;
+    if matches!(f.var().u8(m + bootp::OP), Some(op) if op != bootp::OP_REQUEST) {
+        return true;
+    }
+    f.var().u8(m + bootp::HTYPE) == Some(bootp::HTYPE_ETHERNET)
+        && f.var().u8(m + bootp::HLEN) == Some(bootp::HLEN_ETHERNET)
+        && matches!(f.var().bytes6(m + bootp::CHADDR), Some(c) if eq6(c, mac))
 }
 
 /// A DHCP server or relay message: anything to the client port (clients

@@ -10,6 +10,8 @@ use crate::proto::{ipproto, nd_opt, port};
 pub struct Ipv6 {
     pub src: [u8; 16],
     pub dst: [u8; 16],
+    /// Where the packet ends: 54 + payload length.
+    pub end: usize,
     pub hop_limit: u8,
     /// A fragment header was seen.
     pub fragmented: bool,
@@ -21,14 +23,21 @@ pub struct Ipv6 {
     pub udp: Option<(u16, u16)>,
 }
 
-/// The fixed header alone: enough to check a destination (to the guest).
+/// The fixed header alone, whose payload length must end within the frame
+/// of `len` bytes: enough to check a destination (to the guest). Returns
+/// the source, the destination and where the packet ends.
 #[inline(always)]
-pub fn addresses(f: &Frame) -> Result<([u8; 16], [u8; 16]), Reason> {
+pub fn header(f: &Frame, len: usize) -> Result<([u8; 16], [u8; 16], usize), Reason> {
     let bad = Reason::Ipv6Malformed;
     if !f.fits(54) || f.u8(14).ok_or(bad)? >> 4 != 6 {
         return Err(bad);
     }
-    Ok((f.bytes16(22).ok_or(bad)?, f.bytes16(38).ok_or(bad)?))
+    // Against the whole frame, not the window (see ipv4::parse).
+    let end = 54 + f.be16(18).ok_or(bad)? as usize;
+    if end > len {
+        return Err(bad);
+    }
+    Ok((f.bytes16(22).ok_or(bad)?, f.bytes16(38).ok_or(bad)?, end))
 }
 
 /// Packed result of [`walk`]: a plain scalar, so the walk can run in a
@@ -99,13 +108,18 @@ pub fn walk(f: &Frame) -> u32 {
     }
 }
 
-/// Fixed header, extension header walk and upper-layer header.
+/// Fixed header, extension header walk and upper-layer header, all within
+/// the packet's payload length.
 #[inline(always)]
-pub fn parse(f: &Frame) -> Result<Ipv6, Reason> {
+pub fn parse(f: &Frame, len: usize) -> Result<Ipv6, Reason> {
     let bad = Reason::Ipv6Malformed;
-    let (src, dst) = addresses(f)?;
-    // Most packets carry no extension header: skip the walk's call.
+    let (src, dst, end) = header(f, len)?;
+    // Fixed header fields first, from the frame as is (constant offsets);
+    // what follows the fixed header only within the payload length.
     let next = f.u8(20).ok_or(bad)?;
+    let hop_limit = f.u8(21).ok_or(bad)?;
+    let f = &f.ending_at(end);
+    // Most packets carry no extension header: skip the walk's call.
     let w = if is_extension_header(next) {
         crate::subprogs::ipv6_walk(f)
     } else {
@@ -118,7 +132,8 @@ pub fn parse(f: &Frame) -> Result<Ipv6, Reason> {
     let mut ip = Ipv6 {
         src,
         dst,
-        hop_limit: f.u8(21).ok_or(bad)?,
+        end,
+        hop_limit,
         fragmented: w & walked::FRAGMENTED != 0,
         l4,
         icmp_type: None,
@@ -138,10 +153,7 @@ pub fn parse(f: &Frame) -> Result<Ipv6, Reason> {
             if !f.var().fits(l4 + 8) {
                 return Err(bad);
             }
-            ip.udp = Some((
-                f.var().be16(l4).ok_or(bad)?,
-                f.var().be16(l4 + 2).ok_or(bad)?,
-            ));
+            ip.udp = Some(f.var().be16_pair(l4).ok_or(bad)?);
         }
         _ => {}
     }

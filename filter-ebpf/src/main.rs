@@ -24,7 +24,7 @@ use aya_ebpf::{
 use filter_common::{Direction, PARSE_WINDOW, Reason};
 
 use crate::frame::{Ctx, Frame};
-use crate::from_guest::Origin;
+use crate::verdict::Origin;
 
 /// Pass means "no objection" (TCX next): later programs on the hook still
 /// decide. Drop is final.
@@ -52,9 +52,10 @@ fn tc(ctx: &TcContext, dir: Direction) -> i32 {
     let origin = Origin {
         ifindex,
         hw_vlan_tag: hw_vlan_tag && dir == Direction::FromGuest,
+        len,
     };
     let f = Frame::new(Ctx::Tc(ctx.skb.skb));
-    tc_action(verdict::decide(dir, &f, &origin, len))
+    tc_action(verdict::decide(dir, &f, &origin))
 }
 
 #[classifier]
@@ -73,9 +74,9 @@ pub fn vifguard_xdp_from_guest(ctx: XdpContext) -> u32 {
     let origin = Origin {
         ifindex: ctx.ingress_ifindex() as u32,
         hw_vlan_tag: false,
+        len: ctx.data_end().saturating_sub(ctx.data()) as u32,
     };
-    let len = ctx.data_end().saturating_sub(ctx.data()) as u32;
-    if verdict::decide(Direction::FromGuest, &f, &origin, len).is_pass() {
+    if verdict::decide(Direction::FromGuest, &f, &origin).is_pass() {
         xdp_action::XDP_PASS
     } else {
         xdp_action::XDP_DROP

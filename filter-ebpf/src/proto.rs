@@ -32,6 +32,7 @@ pub mod arp {
 pub mod ipproto {
     /// IPv6 hop-by-hop options header.
     pub const HOPOPTS: u8 = 0;
+    pub const ICMP: u8 = 1;
     pub const UDP: u8 = 17;
     /// IPv6 routing header.
     pub const ROUTING: u8 = 43;
@@ -50,6 +51,25 @@ pub mod port {
     pub const DHCP_CLIENT: u16 = 68;
     pub const DHCP6_CLIENT: u16 = 546;
     pub const DHCP6_SERVER: u16 = 547;
+}
+
+/// BOOTP (RFC 951), which DHCP messages are: field offsets from the start
+/// of the UDP payload, and the values a client message over Ethernet has.
+pub mod bootp {
+    pub const OP: usize = 0;
+    pub const HTYPE: usize = 1;
+    pub const HLEN: usize = 2;
+    /// Client hardware address: `hlen` bytes of a 16-byte field.
+    pub const CHADDR: usize = 28;
+    /// A client message (BOOTREQUEST); servers answer with 2.
+    pub const OP_REQUEST: u8 = 1;
+    pub const HTYPE_ETHERNET: u8 = 1;
+    pub const HLEN_ETHERNET: u8 = 6;
+}
+
+/// ICMP (IPv4) message types (RFC 792).
+pub mod icmp4 {
+    pub const REDIRECT: u8 = 5;
 }
 
 /// ICMPv6 message types: MLD (RFC 2710, RFC 3810) and Neighbor Discovery

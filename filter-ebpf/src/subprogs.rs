@@ -2,8 +2,9 @@
 //! and the ND option walk). The verifier checks a global function once, on
 //! its own, instead of once per path that reaches it; inlined, the loops
 //! multiply each other's paths past the verifier's limit. Global functions
-//! take the program context and scalars and return a scalar, so each has
-//! one version per context type.
+//! take the program context and scalars (at most five arguments) and
+//! return a scalar, so each has one version per context type; `end` is
+//! where the packet ends ([`Frame::ending_at`]).
 
 use aya_ebpf::bindings::{__sk_buff, xdp_md};
 
@@ -12,46 +13,49 @@ use crate::ipv6;
 
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn vifguard_ipv6_walk_tc(ctx: *mut __sk_buff) -> u32 {
-    ipv6::walk(&Frame::new(Ctx::Tc(ctx)))
+pub extern "C" fn vifguard_ipv6_walk_tc(ctx: *mut __sk_buff, end: u32) -> u32 {
+    ipv6::walk(&Frame::new(Ctx::Tc(ctx)).ending_at(end as usize))
 }
 
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn vifguard_ipv6_walk_xdp(ctx: *mut xdp_md) -> u32 {
-    ipv6::walk(&Frame::new(Ctx::Xdp(ctx)))
+pub extern "C" fn vifguard_ipv6_walk_xdp(ctx: *mut xdp_md, end: u32) -> u32 {
+    ipv6::walk(&Frame::new(Ctx::Xdp(ctx)).ending_at(end as usize))
 }
 
+/// `l4_t`: the ICMPv6 header's offset in bits 0..16, the ND message type
+/// in bits 16..24 (packed: a sixth argument is one too many).
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn vifguard_nd_options_tc(
     ctx: *mut __sk_buff,
-    l4: u32,
-    t: u32,
+    l4_t: u32,
     mac_hi: u32,
     mac_lo: u32,
+    end: u32,
 ) -> u32 {
     ipv6::nd_options(
-        &Frame::new(Ctx::Tc(ctx)),
-        l4 as usize,
-        t as u8,
+        &Frame::new(Ctx::Tc(ctx)).ending_at(end as usize),
+        (l4_t & 0xffff) as usize,
+        (l4_t >> 16) as u8,
         unpack_mac(mac_hi, mac_lo),
     )
 }
 
+/// See [`vifguard_nd_options_tc`].
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn vifguard_nd_options_xdp(
     ctx: *mut xdp_md,
-    l4: u32,
-    t: u32,
+    l4_t: u32,
     mac_hi: u32,
     mac_lo: u32,
+    end: u32,
 ) -> u32 {
     ipv6::nd_options(
-        &Frame::new(Ctx::Xdp(ctx)),
-        l4 as usize,
-        t as u8,
+        &Frame::new(Ctx::Xdp(ctx)).ending_at(end as usize),
+        (l4_t & 0xffff) as usize,
+        (l4_t >> 16) as u8,
         unpack_mac(mac_hi, mac_lo),
     )
 }
@@ -65,18 +69,22 @@ fn unpack_mac(hi: u32, lo: u32) -> [u8; 6] {
 
 #[inline(always)]
 pub fn ipv6_walk(f: &Frame) -> u32 {
+    let end = f.limit() as u32;
     match f.ctx {
-        Ctx::Tc(c) => vifguard_ipv6_walk_tc(c),
-        Ctx::Xdp(c) => vifguard_ipv6_walk_xdp(c),
+        Ctx::Tc(c) => vifguard_ipv6_walk_tc(c, end),
+        Ctx::Xdp(c) => vifguard_ipv6_walk_xdp(c, end),
     }
 }
 
+/// `l4` is below [`filter_common::PARSE_WINDOW`], so it fits 16 bits.
 #[inline(always)]
 pub fn nd_options(f: &Frame, l4: usize, t: u8, mac: [u8; 6]) -> u32 {
     let hi = u32::from_ne_bytes([mac[0], mac[1], mac[2], mac[3]]);
     let lo = u32::from_ne_bytes([mac[4], mac[5], 0, 0]);
+    let l4_t = l4 as u32 | u32::from(t) << 16;
+    let end = f.limit() as u32;
     match f.ctx {
-        Ctx::Tc(c) => vifguard_nd_options_tc(c, l4 as u32, u32::from(t), hi, lo),
-        Ctx::Xdp(c) => vifguard_nd_options_xdp(c, l4 as u32, u32::from(t), hi, lo),
+        Ctx::Tc(c) => vifguard_nd_options_tc(c, l4_t, hi, lo, end),
+        Ctx::Xdp(c) => vifguard_nd_options_xdp(c, l4_t, hi, lo, end),
     }
 }

@@ -6,10 +6,12 @@ use filter_common::{IfacePolicy, Reason};
 use crate::addrs::{v4_allowed, v4_list_empty, v6_allowed};
 use crate::frame::{Frame, eq6};
 use crate::proto::{ethertype, port};
+use crate::verdict::Origin;
 use crate::{arp, ipv4, ipv6};
 
 #[inline(always)]
-pub fn check(f: &Frame, p: &IfacePolicy, ifindex: u32) -> Reason {
+pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
+    let (ifindex, len) = (o.ifindex, o.len as usize);
     if !f.fits(14) {
         return Reason::EthMalformed;
     }
@@ -26,7 +28,7 @@ pub fn check(f: &Frame, p: &IfacePolicy, ifindex: u32) -> Reason {
             Ok(a) if v4_allowed(p, ifindex, a.tpa) => Reason::Pass,
             Ok(_) => Reason::SniffArp,
         },
-        ethertype::IPV4 if to_guest => match ipv4::parse(f) {
+        ethertype::IPV4 if to_guest => match ipv4::parse(f, len, None) {
             Err(r) => r,
             Ok(ip) if v4_allowed(p, ifindex, ip.dst) => Reason::Pass,
             Ok(ip)
@@ -36,9 +38,9 @@ pub fn check(f: &Frame, p: &IfacePolicy, ifindex: u32) -> Reason {
             }
             Ok(_) => Reason::SniffIp,
         },
-        ethertype::IPV6 if to_guest => match ipv6::addresses(f) {
+        ethertype::IPV6 if to_guest => match ipv6::header(f, len) {
             Err(r) => r,
-            Ok((_, dst)) if v6_allowed(p, ifindex, &dst) => Reason::Pass,
+            Ok((_, dst, _)) if v6_allowed(p, ifindex, &dst) => Reason::Pass,
             Ok(_) => Reason::SniffIp,
         },
         _ => Reason::Pass,

@@ -8,17 +8,28 @@ use filter_common::{
 };
 
 use crate::frame::Frame;
-use crate::from_guest::{self, Origin};
+use crate::from_guest;
 use crate::maps::{COUNTERS, EVENT_BUDGET, EVENTS, NO_POLICY, POLICY};
 use crate::proto::ethertype;
 use crate::to_guest;
+
+/// Where the frame comes from and what the kernel already knows about it.
+pub struct Origin {
+    pub ifindex: u32,
+    /// TC only: the kernel moved an outer VLAN tag out of the frame.
+    pub hw_vlan_tag: bool,
+    /// The frame's length in bytes (all of it, not only the parse window):
+    /// what is counted, and what the IP length fields must fit in.
+    pub len: u32,
+}
 
 /// Events per second (per CPU) for interfaces without a policy entry, which
 /// share the budget of slot 0.
 const NO_POLICY_EVENTS_PER_SEC: u32 = 10;
 
 #[inline(always)]
-pub fn decide(dir: Direction, f: &Frame, origin: &Origin, len: u32) -> Reason {
+pub fn decide(dir: Direction, f: &Frame, origin: &Origin) -> Reason {
+    let len = origin.len;
     // SAFETY: the value is only read, and only during this run; userspace
     // does not rewrite an element until the programs that could hold it
     // have returned (see `POLICY`).
@@ -65,7 +76,7 @@ fn classify(dir: Direction, f: &Frame, p: &IfacePolicy, origin: &Origin) -> Reas
             if p.flags & flags::EGRESS_FILTER == 0 {
                 Reason::Pass
             } else {
-                to_guest::check(f, p, origin.ifindex)
+                to_guest::check(f, p, origin)
             }
         }
     }

@@ -11,10 +11,10 @@ Exit codes:
   2  usage error (bad arguments, missing hotplug environment)
 
 State lives in bpffs below the configured root (default /sys/fs/bpf/vifguard):
-  v1/maps/<NAME>, v1/progs/<version>/<program>, and with attach = \"tcx\"
-  v1/links/<ifindex>-tc-ingress|tc-egress. With the default attach = \"tc\" each vif
+  v2/maps/<NAME>, v2/progs/<version>/<program>, and with attach = \"tcx\"
+  v2/links/<ifindex>-tc-ingress|tc-egress. With the default attach = \"tc\" each vif
   has a clsact qdisc and two cls_bpf filters (tc filter show dev vifN.M ingress).
-Inspect with e.g.: bpftool map dump pinned /sys/fs/bpf/vifguard/v1/maps/POLICY; bpftool net";
+Inspect with e.g.: bpftool map dump pinned /sys/fs/bpf/vifguard/v2/maps/POLICY; bpftool net";
 
 #[derive(Parser, Debug)]
 #[command(

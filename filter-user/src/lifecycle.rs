@@ -252,13 +252,15 @@ pub fn check_map_pins(layout: &Layout) -> Result<(), LifecycleError> {
     Ok(())
 }
 
-/// Mounts/creates the layout, takes the lock, and opens the pinned maps
+/// Mounts/creates the layout, takes the lock, takes over what an older
+/// map layout left ([`Layout::adopt_older`]), and opens the pinned maps
 /// and programs of this binary's version, loading and pinning them first
 /// if this version was never loaded.
 pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
     let layout = Layout::new(&config.bpffs);
     layout.ensure()?;
     let lock = layout.lock()?;
+    layout.adopt_older()?;
     let version = datapath::object_version();
     let progs = layout.progs(&version);
     if !programs_pinned(&progs) {

@@ -247,7 +247,7 @@ fn setup_vif_rules(
 
 fn detach(cfg: &HostConfig, iface: &str) -> Result<()> {
     let layout = Layout::new(&cfg.bpffs);
-    if !layout.versioned().exists() {
+    if !layout.has_state()? {
         return Ok(());
     }
     let mut loaded = lifecycle::ensure_loaded(cfg)?;

@@ -50,14 +50,18 @@ const ETH_P_QINQ_OLD: u16 = 0x9100;
 /// Ethernet header length; the IP and ARP headers start here.
 const ETH_LEN: usize = 14;
 
-// IP protocol numbers and IPv6 extension headers (IPv6 2 and 3).
+// IP protocol numbers (IPv4 2, IPv6 2 and 3) and IPv6 extension headers.
 const IPPROTO_HOPOPTS: u8 = 0;
+const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ROUTING: u8 = 43;
 const IPPROTO_FRAGMENT: u8 = 44;
 const IPPROTO_AH: u8 = 51;
 const IPPROTO_ICMPV6: u8 = 58;
 const IPPROTO_DSTOPTS: u8 = 60;
+
+// ICMP types (IPv4 6).
+const ICMP_REDIRECT: u8 = 5;
 
 // ICMPv6 types (IPv6 4 to 8).
 const MLD_REPORT: u8 = 131;
@@ -72,18 +76,32 @@ const ND_REDIRECT: u8 = 137;
 const ND_OPT_SOURCE_LL: u8 = 1;
 const ND_OPT_TARGET_LL: u8 = 2;
 
-// UDP ports of DHCPv4 (IPv4 3 to 5) and DHCPv6 (IPv6 7 and 8).
+// BOOTP (RFC 951), the format of DHCP messages (IPv4 5): field offsets in
+// the UDP payload, and what a client message over Ethernet holds.
+const BOOTP_OP: usize = 0;
+const BOOTP_HTYPE: usize = 1;
+const BOOTP_HLEN: usize = 2;
+const BOOTP_CHADDR: usize = 28;
+const BOOTREQUEST: u8 = 1;
+const HTYPE_ETHERNET: u8 = 1;
+const HLEN_ETHERNET: u8 = 6;
+
+// UDP ports of DHCPv4 (IPv4 3 to 6) and DHCPv6 (IPv6 7 and 8).
 const DHCP4_SERVER_PORT: u16 = 67;
 const DHCP4_CLIENT_PORT: u16 = 68;
 const DHCP6_CLIENT_PORT: u16 = 546;
 const DHCP6_SERVER_PORT: u16 = 547;
 
 /// The part of the frame the filter may parse: the first
-/// `L = min(frame length, PARSE_WINDOW)` bytes ("Notation"). A header
-/// "fits" when it ends at or before `L`; every read is bounds-checked and
-/// answers `None` when it does not fit.
+/// `L = min(frame length, PARSE_WINDOW)` bytes ("Notation"), and within an
+/// IP packet only the bytes its length field counts (`E`). A header "fits"
+/// when it ends at or before `L` (and `E`); every read is bounds-checked
+/// and answers `None` when it does not fit.
 struct Window<'a> {
     bytes: &'a [u8],
+    /// The whole frame's length: the IP length fields are checked against
+    /// it, not against `L`.
+    frame_len: usize,
 }
 
 impl<'a> Window<'a> {
@@ -91,10 +109,20 @@ impl<'a> Window<'a> {
         let len = frame.len().min(PARSE_WINDOW);
         Window {
             bytes: frame.get(..len).unwrap_or_default(),
+            frame_len: frame.len(),
         }
     }
 
-    /// `L`.
+    /// The window of a packet that ends at `end` (`E`): what follows is
+    /// trailer and never read.
+    fn ending_at(&self, end: usize) -> Window<'a> {
+        Window {
+            bytes: self.bytes.get(..end.min(self.len())).unwrap_or_default(),
+            frame_len: self.frame_len,
+        }
+    }
+
+    /// `L` (or `min(L, E)` in a packet's window).
     fn len(&self) -> usize {
         self.bytes.len()
     }
@@ -195,7 +223,7 @@ fn from_guest(p: &Policy, w: &Window, eth: &Ethernet) -> Check {
     match eth.ethertype {
         ETH_P_ARP => arp_from_guest(p, w),
         ETH_P_RARP => rarp_from_guest(p, w),
-        ETH_P_IPV4 => ipv4_from_guest(p, w),
+        ETH_P_IPV4 => ipv4_from_guest(p, w, eth.src),
         ETH_P_IPV6 => ipv6_from_guest(p, w),
         other => ensure(p.options.ethertypes.contains(&other), Reason::Ethertype),
     }
@@ -259,10 +287,13 @@ fn arp_from_guest(p: &Policy, w: &Window) -> Check {
     // 2. The sender hardware address is what neighbours cache: it must be
     // the guest's own, whatever the Ethernet source said.
     ensure(arp.sha == p.mac.0, Reason::ArpShaSpoof)?;
-    // 3. An RFC 5227 probe claims no address (sender 0.0.0.0), so it is
-    // allowed before the guest has one.
+    // 3. An RFC 5227 probe claims no address (sender 0.0.0.0), so its
+    // sender is not checked; but the target's owner gives its address up
+    // when it sees one, so only the guest's own may be probed.
     let probe = arp.op == 1 && arp.spa.is_unspecified();
-    if !probe {
+    if probe {
+        ensure(p.allows_v4(arp.tpa), Reason::DadForeign)?;
+    } else {
         ensure(p.allows_v4(arp.spa), Reason::ArpSpaSpoof)?;
     }
     // 4. Gratuitous ARP, announcements and probes name the guest's own
@@ -319,6 +350,8 @@ impl Ports {
 struct Ipv4 {
     /// Offset of the upper-layer header: `14 + 4 * IHL`.
     l4: usize,
+    /// Where the packet ends: `E = 14 + total length`.
+    end: usize,
     /// Fragment offset != 0: a non-first fragment, with no upper-layer
     /// header of its own.
     non_first_fragment: bool,
@@ -329,8 +362,9 @@ struct Ipv4 {
 
 impl Ipv4 {
     /// IPv4 1 (also "to the guest" 4): the fixed header fits, version 4,
-    /// IHL >= 5 and the whole header with options fits. Total length and
-    /// checksum are not checked.
+    /// IHL >= 5 and the whole header with options fits; the total length
+    /// holds the header and does not run past the frame. The checksum is
+    /// not checked.
     fn parse(w: &Window) -> Result<Ipv4, Reason> {
         const MALFORMED: Reason = Reason::Ipv4Malformed;
         ensure(w.fits(ETH_LEN, 20), MALFORMED)?;
@@ -339,9 +373,15 @@ impl Ipv4 {
         ensure(ver_ihl >> 4 == 4 && ihl >= 5, MALFORMED)?;
         let l4 = ETH_LEN + 4 * ihl;
         ensure(w.fits(ETH_LEN, 4 * ihl), MALFORMED)?;
+        // The whole frame, not the window: a full-size packet is longer
+        // than the window and fine.
+        let total = usize::from(w.u16(16).ok_or(MALFORMED)?);
+        let end = ETH_LEN + total;
+        ensure(total >= 4 * ihl && end <= w.frame_len, MALFORMED)?;
         let frag_field = w.u16(20).ok_or(MALFORMED)?;
         Ok(Ipv4 {
             l4,
+            end,
             non_first_fragment: frag_field & 0x1fff != 0,
             proto: w.u8(23).ok_or(MALFORMED)?,
             src: w.ipv4(26).ok_or(MALFORMED)?,
@@ -360,14 +400,40 @@ impl Ipv4 {
             .ok_or(Reason::Ipv4Malformed)
             .map(Some)
     }
+
+    /// IPv4 2: the type of an ICMP message that is not a non-first
+    /// fragment; its 4-byte header (type, code, checksum) must then fit.
+    fn icmp_type(&self, w: &Window) -> Result<Option<u8>, Reason> {
+        if self.proto != IPPROTO_ICMP || self.non_first_fragment {
+            return Ok(None);
+        }
+        ensure(w.fits(self.l4, 4), Reason::Ipv4Malformed)?;
+        Ok(w.u8(self.l4))
+    }
+}
+
+/// IPv4 5: whether the BOOTP message of a UDP datagram to the server port
+/// (the UDP payload at `bootp`) is no client message, its op byte being
+/// there and not 1, or one naming `mac` over Ethernet: htype 1, hlen 6,
+/// the 6 bytes of `chaddr` whole.
+fn dhcp_client_names(w: &Window, bootp: usize, mac: [u8; 6]) -> bool {
+    if w.u8(bootp + BOOTP_OP).is_some_and(|op| op != BOOTREQUEST) {
+        return true;
+    }
+    w.u8(bootp + BOOTP_HTYPE) == Some(HTYPE_ETHERNET)
+        && w.u8(bootp + BOOTP_HLEN) == Some(HLEN_ETHERNET)
+        && w.array(bootp + BOOTP_CHADDR) == Some(mac)
 }
 
 /// "IPv4 (0x0800), header at 14".
-fn ipv4_from_guest(p: &Policy, w: &Window) -> Check {
+fn ipv4_from_guest(p: &Policy, w: &Window, src_mac: [u8; 6]) -> Check {
     // 1.
     let ip = Ipv4::parse(w)?;
+    // The total length ends the packet: a header it cuts is cut.
+    let w = &w.ending_at(ip.end);
     // 2.
     let ports = ip.udp_ports(w)?;
+    let icmp_type = ip.icmp_type(w)?;
     let dhcp_client_to_server = ports.is_some_and(|p| p.are(DHCP4_CLIENT_PORT, DHCP4_SERVER_PORT));
     // 3. A DHCP client has no address yet: it sends from 0.0.0.0 to the
     // broadcast address.
@@ -386,7 +452,19 @@ fn ipv4_from_guest(p: &Policy, w: &Window) -> Check {
         !dhcp_server_reply || p.options.dhcp_server,
         Reason::DhcpServer,
     )?;
-    // 5. The broadcast DHCP request needs no listed destination; any other
+    // 5. A client message naming another MAC would exhaust the server's
+    // pool or release another guest's lease. A relay forwards other
+    // clients' messages, so `dhcp_server` lets them through.
+    if ports.is_some_and(|p| p.dport == DHCP4_SERVER_PORT) && !p.options.dhcp_server {
+        ensure(dhcp_client_names(w, ip.l4 + 8, src_mac), Reason::DhcpSpoof)?;
+    }
+    // 6. A Redirect reroutes its receiver's traffic: a router's message,
+    // guarded like the IPv6 Redirect.
+    ensure(
+        icmp_type != Some(ICMP_REDIRECT) || p.options.router,
+        Reason::RaGuard,
+    )?;
+    // 7. The broadcast DHCP request needs no listed destination; any other
     // broadcast or multicast does.
     if p.mode == Mode::Isolated {
         let dhcp_broadcast = ip.dst.is_broadcast() && dhcp_client_to_server;
@@ -395,7 +473,7 @@ fn ipv4_from_guest(p: &Policy, w: &Window) -> Check {
             Reason::Isolation,
         )?;
     }
-    // 6.
+    // 8.
     Ok(())
 }
 
@@ -406,6 +484,8 @@ const IPV6_PAYLOAD: usize = ETH_LEN + 40;
 
 /// What the IPv6 fixed header at 14 tells the filter.
 struct Ipv6 {
+    /// Where the packet ends: `E = 54 + payload length`.
+    end: usize,
     next_header: u8,
     hop_limit: u8,
     src: Ipv6Addr,
@@ -413,17 +493,21 @@ struct Ipv6 {
 }
 
 impl Ipv6 {
-    /// IPv6 1 (also "to the guest" 5): the 40-byte fixed header fits and
-    /// the version is 6.
+    /// IPv6 1 (also "to the guest" 5): the 40-byte fixed header fits, the
+    /// version is 6 and the payload length does not run past the frame.
     fn parse(w: &Window) -> Result<Ipv6, Reason> {
         const MALFORMED: Reason = Reason::Ipv6Malformed;
         ensure(w.fits(ETH_LEN, 40), MALFORMED)?;
         ensure(w.u8(ETH_LEN).is_some_and(|b| b >> 4 == 6), MALFORMED)?;
-        Ipv6::read(w).ok_or(MALFORMED)
+        let ip = Ipv6::read(w).ok_or(MALFORMED)?;
+        // The whole frame, not the window (see IPv4 1).
+        ensure(ip.end <= w.frame_len, MALFORMED)?;
+        Ok(ip)
     }
 
     fn read(w: &Window) -> Option<Ipv6> {
         Some(Ipv6 {
+            end: IPV6_PAYLOAD + usize::from(w.u16(18)?),
             next_header: w.u8(20)?,
             hop_limit: w.u8(21)?,
             src: w.ipv6(22)?,
@@ -580,15 +664,15 @@ impl NdMessage {
         })
     }
 
-    /// The NA target (16 bytes at `l4 + 8`), when the fixed part fits.
+    /// The NS or NA target (16 bytes at `l4 + 8`), when the fixed part fits.
     fn target(&self, w: &Window) -> Option<Ipv6Addr> {
         w.ipv6(self.l4 + 8)
     }
 }
 
 /// IPv6 4: the option walk from `o` (the end of the fixed part) to the end
-/// of the parse window. `None` if the fixed part does not fit or the walk is
-/// malformed. The IPv6 payload length is not consulted.
+/// of the packet (`E`, or the parse window's end if that is sooner). `None`
+/// if the fixed part does not fit or the walk is malformed.
 fn walk_nd_options(w: &Window, mut o: usize) -> Option<NdOptions> {
     if o > w.len() {
         return None;
@@ -615,7 +699,7 @@ fn walk_nd_options(w: &Window, mut o: usize) -> Option<NdOptions> {
         }
         o += 8 * len;
     }
-    // More options than MAX_ND_OPTS before the end of the window.
+    // More options than MAX_ND_OPTS before the end of the packet.
     (o >= w.len()).then_some(found)
 }
 
@@ -630,6 +714,9 @@ fn is_solicited_node(a: Ipv6Addr) -> bool {
 fn ipv6_from_guest(p: &Policy, w: &Window) -> Check {
     // 1.
     let ip = Ipv6::parse(w)?;
+    // The payload length ends the packet: no extension header, upper-layer
+    // header or ND option is read beyond it.
+    let w = &w.ending_at(ip.end);
     // 2.
     let chain = walk_extension_headers(w, ip.next_header)?;
     // 3.
@@ -717,7 +804,16 @@ fn nd_checks(p: &Policy, w: &Window, ip: &Ipv6, chain: &Chain, nd: &NdMessage) -
             Reason::NdSpoof,
         )?;
     }
-    // 6. Every link-layer address option must name the guest's MAC, or the
+    // 6. A DAD probe (an NS from `::`, which 5 allowed only as DAD) makes
+    // the target's owner give its address up: same rule as an NA's.
+    if nd.ty == ND_NEIGHBOR_SOLICIT && ip.src.is_unspecified() {
+        let target = nd.target(w).ok_or(MALFORMED)?;
+        ensure(
+            !target.is_unspecified() && p.allows_v6(target),
+            Reason::DadForeign,
+        )?;
+    }
+    // 7. Every link-layer address option must name the guest's MAC, or the
     // guest would redirect its neighbours' traffic elsewhere.
     ensure(
         options.ll_addrs.iter().all(|a| *a == p.mac.0),
@@ -760,10 +856,12 @@ fn arp_to_guest(p: &Policy, w: &Window) -> Check {
 
 /// "To the guest" 4: IPv4 unicast to the guest's MAC.
 fn ipv4_to_guest(p: &Policy, w: &Window) -> Check {
-    // Header and UDP ports as from the guest, 1 and 2: a cut UDP header is
-    // `ipv4_malformed` whatever the destination.
+    // Header, UDP ports and ICMP header as from the guest, 1 and 2: a cut
+    // UDP or ICMP header is `ipv4_malformed` whatever the destination.
     let ip = Ipv4::parse(w)?;
+    let w = &w.ending_at(ip.end);
     let ports = ip.udp_ports(w)?;
+    ip.icmp_type(w)?;
     if p.allows_v4(ip.dst) {
         return Ok(());
     }

@@ -396,7 +396,10 @@ impl Run<'_> {
         let layout = Layout::new(&config.bpffs);
         // Held from before the vif leaves its bridge until it is
         // detached: see the module documentation.
-        let loaded = if layout.versioned().exists() {
+        // State of an older map layout counts (ensure_loaded takes it
+        // over); a root that cannot be listed is left to ensure_loaded to
+        // report.
+        let loaded = if layout.has_state().unwrap_or(true) {
             Some(lifecycle::ensure_loaded(config))
         } else {
             None

@@ -18,7 +18,7 @@ use filter_user::policy::MacAddr;
 
 use crate::frames::{
     BROADCAST, DHCPDISCOVER, DHCPREQUEST, Frame, Mac, arp_op, dhcpv4_ack, dhcpv4_offer,
-    ipv6_multicast_mac, na_flags, parse_dhcpv4_client_message,
+    ipv6_multicast_mac, na_flags, parse_dhcpv4_client_message, solicited_node,
 };
 use crate::netns::{NetNs, RawSocket, veth};
 use crate::xenstored::TestXenstored;
@@ -642,6 +642,25 @@ impl DemoHost {
                     .tlla(g1.mac)
                     .build();
                 self.frame_reaches(&g1.ns, &g2.ns, &f)
+            },
+        )?;
+        row(
+            "DAD denial attempt (guest1 probes guest3's address)",
+            true,
+            g1,
+            Direction::FromGuest,
+            Reason::DadForeign,
+            &|| {
+                // Duplicate address detection for an address guest1 does
+                // not own: a node doing DAD for it would give it up. The
+                // nonce option (RFC 7527) carries the marker.
+                let group = solicited_node(g3.ipv6);
+                let f = Frame::eth(g1.mac, ipv6_multicast_mac(group))
+                    .ipv6(Ipv6Addr::UNSPECIFIED, group)
+                    .neighbor_solicitation(g3.ipv6)
+                    .option(14, &marker(6))
+                    .build();
+                self.frame_reaches(&g1.ns, &g3.ns, &f)
             },
         )?;
         row(

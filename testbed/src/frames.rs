@@ -172,6 +172,29 @@ pub fn internet_checksum(parts: &[&[u8]]) -> u16 {
     !(sum as u16)
 }
 
+/// What an IP length field (IPv4 total length, IPv6 payload length) is
+/// written as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LengthField {
+    /// What the packet really holds.
+    Real,
+    /// This value, whatever the packet holds.
+    Exactly(u16),
+    /// The real value plus this (wrapping to 16 bits): a field that lies
+    /// by a known amount.
+    OffBy(i32),
+}
+
+impl LengthField {
+    fn write(self, real: usize) -> u16 {
+        match self {
+            LengthField::Real => real as u16,
+            LengthField::Exactly(v) => v,
+            LengthField::OffBy(d) => (real as i64 + i64::from(d)) as u16,
+        }
+    }
+}
+
 /// Starting point of every frame.
 pub struct Frame;
 
@@ -184,6 +207,7 @@ impl Frame {
             dst,
             tags: Vec::new(),
             pad: false,
+            trailer: Vec::new(),
         }
     }
 }
@@ -196,6 +220,8 @@ pub struct Eth {
     /// (TPID, TCI), outermost first.
     tags: Vec<(u16, u16)>,
     pad: bool,
+    /// Bytes after the packet that no length field counts.
+    trailer: Vec<u8>,
 }
 
 impl Eth {
@@ -220,6 +246,13 @@ impl Eth {
     /// would on the wire.
     pub fn padded(mut self) -> Eth {
         self.pad = true;
+        self
+    }
+
+    /// Appends `bytes` after the packet: an Ethernet trailer, outside what
+    /// the IP length fields count (before any padding).
+    pub fn trailer(mut self, bytes: &[u8]) -> Eth {
+        self.trailer.extend_from_slice(bytes);
         self
     }
 
@@ -277,6 +310,7 @@ impl Eth {
             fragment_offset: 0,
             ttl: 64,
             options: Vec::new(),
+            total_len: LengthField::Real,
         }
     }
 
@@ -291,6 +325,7 @@ impl Eth {
             flow_label: 0,
             hop_limit: 64,
             exts: Vec::new(),
+            payload_len: LengthField::Real,
         }
     }
 
@@ -305,6 +340,7 @@ impl Eth {
         }
         f.extend_from_slice(&ethertype.to_be_bytes());
         f.extend_from_slice(payload);
+        f.extend_from_slice(&self.trailer);
         if self.pad && f.len() < 60 {
             f.resize(60, 0);
         }
@@ -476,6 +512,7 @@ pub struct Ipv4 {
     fragment_offset: u16,
     ttl: u8,
     options: Vec<u8>,
+    total_len: LengthField,
 }
 
 impl Ipv4 {
@@ -528,6 +565,19 @@ impl Ipv4 {
         self
     }
 
+    /// Writes `len` into the total length field, whatever the packet
+    /// really holds.
+    pub fn total_length(mut self, len: u16) -> Ipv4 {
+        self.total_len = LengthField::Exactly(len);
+        self
+    }
+
+    /// Writes the real total length plus `delta` (wrapping to 16 bits).
+    pub fn total_length_off_by(mut self, delta: i32) -> Ipv4 {
+        self.total_len = LengthField::OffBy(delta);
+        self
+    }
+
     /// Writes `version` into the version field.
     pub fn version(mut self, version: u8) -> Ipv4 {
         self.version = version & 0x0f;
@@ -564,7 +614,7 @@ impl Network for Ipv4 {
     fn finish(self, proto: u8, mut message: Vec<u8>, checksum: Checksum) -> Vec<u8> {
         let header_len = 20 + self.options.len();
         let ihl = self.ihl.unwrap_or((header_len / 4) as u8);
-        let total_len = (header_len + message.len()) as u16;
+        let total_len = self.total_len.write(header_len + message.len());
         let flags_frag = (u16::from(self.dont_fragment) << 14)
             | (u16::from(self.more_fragments) << 13)
             | self.fragment_offset;
@@ -615,6 +665,7 @@ pub struct Ipv6 {
     flow_label: u32,
     hop_limit: u8,
     exts: Vec<ExtHeader>,
+    payload_len: LengthField,
 }
 
 impl Ipv6 {
@@ -630,6 +681,19 @@ impl Ipv6 {
 
     pub fn flow_label(mut self, flow_label: u32) -> Ipv6 {
         self.flow_label = flow_label & 0xf_ffff;
+        self
+    }
+
+    /// Writes `len` into the payload length field, whatever the packet
+    /// really holds.
+    pub fn payload_length(mut self, len: u16) -> Ipv6 {
+        self.payload_len = LengthField::Exactly(len);
+        self
+    }
+
+    /// Writes the real payload length plus `delta` (wrapping to 16 bits).
+    pub fn payload_length_off_by(mut self, delta: i32) -> Ipv6 {
+        self.payload_len = LengthField::OffBy(delta);
         self
     }
 
@@ -845,7 +909,7 @@ impl Network for Ipv6 {
         pseudo.extend_from_slice(&[0, 0, 0, proto]);
         fill_checksum(&mut message, &pseudo, checksum);
 
-        let payload_len = (chain.len() + message.len()) as u16;
+        let payload_len = self.payload_len.write(chain.len() + message.len());
         let vtf = (u32::from(self.version) << 28)
             | (u32::from(self.traffic_class) << 20)
             | self.flow_label;
@@ -1055,6 +1119,15 @@ pub fn dhcpv4_discover(client: Mac, xid: u32) -> Vec<u8> {
     m
 }
 
+/// A DHCPREQUEST from `client` (the UDP payload, port 68 -> 67): message
+/// type only, as a renewal sends it.
+pub fn dhcpv4_request(client: Mac, xid: u32) -> Vec<u8> {
+    let mut m = bootp(1, xid, client, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
+    m.extend_from_slice(&[53, 1, DHCPREQUEST]);
+    m.push(255);
+    m
+}
+
 /// A DHCPOFFER from `server` of `yiaddr` to `client` (the UDP payload,
 /// port 67 -> 68): message type, server identifier, lease time 1 h,
 /// subnet mask /24.
@@ -1242,6 +1315,51 @@ mod tests {
             .build();
         assert_eq!(parse_dhcpv4_client_message(&offer), None);
         assert_eq!(parse_dhcpv4_client_message(&discover[..100]), None);
+    }
+
+    #[test]
+    fn a_trailer_is_outside_the_length_fields_and_overrides_are_written() {
+        let f = Frame::eth(GUEST, ROUTER)
+            .trailer(&[0xa5; 4])
+            .ipv4(v4("192.0.2.10"), v4("198.51.100.1"))
+            .udp(1, 2)
+            .build();
+        assert_eq!(
+            usize::from(u16::from_be_bytes([f[16], f[17]])),
+            f.len() - 14 - 4
+        );
+        assert_eq!(&f[f.len() - 4..], &[0xa5; 4]);
+        let f = Frame::eth(GUEST, ROUTER)
+            .trailer(&[0xa5; 4])
+            .ipv6(v6("2001:db8::10"), v6("2001:db8::1"))
+            .payload_length(3)
+            .udp(1, 2)
+            .build();
+        assert_eq!(u16::from_be_bytes([f[18], f[19]]), 3);
+        assert_eq!(f.len(), 54 + 8 + 4);
+        let f = Frame::eth(GUEST, ROUTER)
+            .ipv4(v4("192.0.2.10"), v4("198.51.100.1"))
+            .total_length(1000)
+            .icmp_echo_request(1, 2)
+            .build();
+        assert_eq!(u16::from_be_bytes([f[16], f[17]]), 1000);
+        assert!(verifies(&[&f[14..34]]), "the header checksum covers it");
+        let f = Frame::eth(GUEST, ROUTER)
+            .ipv4(v4("192.0.2.10"), v4("198.51.100.1"))
+            .total_length_off_by(-30)
+            .icmp_echo_request(1, 2)
+            .build();
+        assert_eq!(
+            u16::from_be_bytes([f[16], f[17]]),
+            0xfffe,
+            "28 - 30, wrapped"
+        );
+        let f = Frame::eth(GUEST, ROUTER)
+            .ipv6(v6("2001:db8::10"), v6("2001:db8::1"))
+            .payload_length_off_by(5)
+            .udp(1, 2)
+            .build();
+        assert_eq!(u16::from_be_bytes([f[18], f[19]]), 8 + 5);
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //! special addresses the spec names (0.0.0.0, ::, broadcast, multicast,
 //! solicited-node groups, the derived link-local address), so that both
 //! "allowed" and "not allowed" come up often. Valid frames of every kind
-//! `docs/datapath.md` looks at are then mutated: truncated, bit-flipped,
-//! stretched past the 512-byte parse window.
+//! `docs/datapath.md` looks at, some with a trailer after the IP packet or
+//! a length field that lies, are then mutated: truncated (with the length
+//! field following the cut or not), bit-flipped, stretched past the
+//! 512-byte parse window.
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -20,8 +22,8 @@ use filter_user::policy::{Cidr, Cidr4, Cidr6, MacAddr, Options, Policy, mask32, 
 
 use crate::frames::{
     self, ALL_DHCP_AGENTS, ALL_MLDV2_ROUTERS, ALL_NODES, ALL_ROUTERS, BROADCAST, Eth, Frame, Icmp,
-    Ipv6, Mac, arp_op, dhcpv4_discover, dhcpv4_offer, dhcpv6_advertise, dhcpv6_solicit, ethertype,
-    icmp6, nd_opt, proto, solicited_node,
+    Ipv4, Ipv6, Mac, arp_op, dhcpv4_discover, dhcpv4_offer, dhcpv4_request, dhcpv6_advertise,
+    dhcpv6_solicit, ethertype, icmp6, nd_opt, proto, solicited_node,
 };
 
 /// Frames are never made longer than this (the parse window is 512).
@@ -467,11 +469,21 @@ impl Gen {
             Direction::ToGuest
         };
         let mut f = base_frame(rng, &self.world, dir);
-        f.truncate(MAX_FRAME);
+        if f.len() > MAX_FRAME {
+            // A long chain of extension headers: keep the packet whole.
+            f.truncate(MAX_FRAME);
+            fit_length_field(&mut f);
+        }
         if rng.below(1000) < 4 {
-            // Truncation at every offset.
+            // Truncation at every offset, half the time with the length
+            // field following the cut (a shorter packet, whole).
+            let follow = rng.percent(50);
             for len in 14..f.len() {
-                self.pending.push_back((dir, f[..len].to_vec()));
+                let mut cut = f[..len].to_vec();
+                if follow {
+                    fit_length_field(&mut cut);
+                }
+                self.pending.push_back((dir, cut));
             }
             return (dir, f);
         }
@@ -513,10 +525,73 @@ fn mutate(rng: &mut Rng, f: &mut Vec<u8>) {
             rng.range(14, f.len())
         };
         f.truncate(cut.max(14));
+        if rng.percent(50) {
+            fit_length_field(f);
+        }
     }
     f.truncate(MAX_FRAME);
     if f.len() < 14 {
         f.resize(14, 0);
+    }
+}
+
+/// Makes the length field of an untagged IPv4 or IPv6 packet say the frame
+/// ends where it does (after a cut): the packet is then whole, only
+/// shorter, and its headers are cut where the frame is.
+fn fit_length_field(f: &mut [u8]) {
+    let len = f.len();
+    let (at, value) = match f.get(12..14) {
+        Some([0x08, 0x00]) => (16, len.saturating_sub(14)),
+        Some([0x86, 0xdd]) => (18, len.saturating_sub(54)),
+        _ => return,
+    };
+    if let Some(field) = f.get_mut(at..at + 2) {
+        field.copy_from_slice(&(value as u16).to_be_bytes());
+    }
+}
+
+/// Bytes after the IP packet (Ethernet padding or any trailer), now and
+/// then: no header or ND option may be read from them.
+fn maybe_trailer(rng: &mut Rng, eth: Eth) -> Eth {
+    if !rng.percent(10) {
+        return eth;
+    }
+    let n = rng.range(1, 24);
+    let bytes = if rng.percent(50) {
+        vec![0; n]
+    } else {
+        rng.bytes(n)
+    };
+    eth.trailer(&bytes)
+}
+
+/// Now and then an IPv4 total length that lies: a little or a lot short
+/// (it cuts a header, the rest becomes trailer), long (past the frame), or
+/// an odd fixed value.
+fn lying_total_length(rng: &mut Rng, ip: Ipv4) -> Ipv4 {
+    if !rng.percent(12) {
+        return ip;
+    }
+    match rng.weighted(&[30, 15, 25, 10, 20]) {
+        0 => ip.total_length_off_by(-(rng.range(1, 8) as i32)),
+        1 => ip.total_length_off_by(-(rng.range(9, 300) as i32)),
+        2 => ip.total_length_off_by(rng.range(1, 8) as i32),
+        3 => ip.total_length_off_by(rng.range(9, 2000) as i32),
+        _ => ip.total_length(rng.pick(&[0, 19, 20, 23, 24, 27, 28, 0xffff])),
+    }
+}
+
+/// The same for the IPv6 payload length.
+fn lying_payload_length(rng: &mut Rng, ip: Ipv6) -> Ipv6 {
+    if !rng.percent(12) {
+        return ip;
+    }
+    match rng.weighted(&[30, 15, 25, 10, 20]) {
+        0 => ip.payload_length_off_by(-(rng.range(1, 8) as i32)),
+        1 => ip.payload_length_off_by(-(rng.range(9, 300) as i32)),
+        2 => ip.payload_length_off_by(rng.range(1, 8) as i32),
+        3 => ip.payload_length_off_by(rng.range(9, 2000) as i32),
+        _ => ip.payload_length(rng.pick(&[0, 3, 4, 7, 8, 16, 24, 0xffff])),
     }
 }
 
@@ -563,6 +638,10 @@ fn arp(rng: &mut Rng, w: &World, eth: Eth) -> Vec<u8> {
         a = a.sha(w.foreign_mac(rng));
     }
     a = a.spa(w.v4(rng)).tpa(w.v4(rng));
+    if op == arp_op::REQUEST && rng.percent(25) {
+        // An RFC 5227 probe, for the guest's own address or another's.
+        a = a.spa(Ipv4Addr::UNSPECIFIED);
+    }
     if rng.percent(30) {
         a = a.tha(w.mac(rng, 30));
     }
@@ -619,7 +698,34 @@ fn udp_ports_v4(rng: &mut Rng) -> (u16, u16) {
     ])
 }
 
+/// A BOOTP request (DHCP client message) to port 67: the guest's MAC or
+/// another in `chaddr`, now and then another hardware type or length, a
+/// message cut short, or another op.
+fn dhcp_client_payload(rng: &mut Rng, w: &World) -> Vec<u8> {
+    let mac = if rng.percent(65) {
+        w.mac
+    } else {
+        w.foreign_mac(rng)
+    };
+    let xid = rng.next_u64() as u32;
+    let mut m = if rng.percent(50) {
+        dhcpv4_discover(mac, xid)
+    } else {
+        dhcpv4_request(mac, xid)
+    };
+    let r = rng.u8();
+    match rng.weighted(&[64, 8, 8, 12, 8]) {
+        0 => {}
+        1 => m[1] = rng.pick(&[0, 6, r]),
+        2 => m[2] = rng.pick(&[0, 16, 7, r]),
+        3 => m.truncate(rng.range(0, 40)),
+        _ => m[0] = rng.pick(&[2, 0, 3, r]),
+    }
+    m
+}
+
 fn ipv4(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
+    let eth = maybe_trailer(rng, eth);
     let (src, dst) = match rng.weighted(&[75, 10, 15]) {
         0 => (w.v4(rng), w.v4(rng)),
         // The DHCP client bootstrap.
@@ -647,6 +753,7 @@ fn ipv4(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
     if rng.percent(3) {
         ip = ip.version(rng.pick(&[0, 6, 5, 15]));
     }
+    ip = lying_total_length(rng, ip);
     let payload_len = if rng.percent(10) {
         rng.range(0, 500)
     } else {
@@ -656,7 +763,7 @@ fn ipv4(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
         0 => {
             let (sport, dport) = udp_ports_v4(rng);
             let payload = match (sport, dport) {
-                (68, 67) if rng.percent(60) => dhcpv4_discover(w.mac, rng.next_u64() as u32),
+                (_, 67) if rng.percent(75) => dhcp_client_payload(rng, w),
                 (_, 68) if rng.percent(60) => {
                     dhcpv4_offer(w.mac, rng.next_u64() as u32, w.v4(rng), w.v4(rng))
                 }
@@ -664,10 +771,14 @@ fn ipv4(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
             };
             ip.udp(sport, dport).payload(&payload).build()
         }
-        1 => ip
-            .icmp_echo_request(rng.u16(), rng.u16())
-            .data(&rng.bytes(payload_len))
-            .build(),
+        1 => {
+            // Echo, Redirect (a router's message), and other types.
+            let r = rng.u8();
+            let ty = rng.pick(&[8, 8, 0, 5, 5, 3, 11, r]);
+            ip.icmp(ty, rng.below(4) as u8)
+                .data(&rng.bytes(payload_len))
+                .build()
+        }
         2 => ip
             .protocol(proto::TCP)
             .payload(&rng.bytes(payload_len))
@@ -737,6 +848,7 @@ fn extension_chain(rng: &mut Rng, mut ip: Ipv6) -> Ipv6 {
 }
 
 fn ipv6(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
+    let eth = maybe_trailer(rng, eth);
     let kind = rng.weighted(&[48, 10, 20, 8, 6, 4, 4]);
     // ND: sources and destinations as ND uses them.
     let target = w.v6(rng);
@@ -768,13 +880,14 @@ fn ipv6(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
         ip = ip.ext_sized(kind, 8 * rng.range(38, 57));
     }
     ip = extension_chain(rng, ip);
+    ip = lying_payload_length(rng, ip);
     let hop_limit = rng.pick(&[255, 255, 255, 255, 64, 1, 254, 0]);
     let payload_len = if rng.percent(10) {
         rng.range(0, 500)
     } else {
         rng.range(0, 24)
     };
-    let mut f = match kind {
+    match kind {
         0 => nd_message(rng, w, ip, target, hop_limit),
         1 => {
             let group = w.v6(rng);
@@ -838,17 +951,7 @@ fn ipv6(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
                 .payload(&rng.bytes(payload_len))
                 .build()
         }
-    };
-    if rng.percent(10) {
-        // Trailing bytes the ND option walk reads as options.
-        let n = rng.range(1, 24);
-        if rng.percent(50) {
-            f.extend(std::iter::repeat_n(0, n));
-        } else {
-            f.extend(rng.bytes(n));
-        }
     }
-    f
 }
 
 fn nd_message(rng: &mut Rng, w: &World, ip: Ipv6, target: Ipv6Addr, hop_limit: u8) -> Vec<u8> {
@@ -1016,6 +1119,26 @@ mod tests {
                 assert!((14..=MAX_FRAME).contains(&f.len()), "{}", f.len());
             }
         }
+    }
+
+    #[test]
+    fn a_cut_packet_can_be_made_whole() {
+        let mut f = Frame::eth([0, 0x16, 0x3e, 0, 0, 1], BROADCAST)
+            .ipv4(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::BROADCAST)
+            .udp(68, 67)
+            .payload(&[0; 40])
+            .build();
+        f.truncate(50);
+        fit_length_field(&mut f);
+        assert_eq!(u16::from_be_bytes([f[16], f[17]]), 36);
+        let mut f = Frame::eth([0, 0x16, 0x3e, 0, 0, 1], BROADCAST)
+            .ipv6(Ipv6Addr::LOCALHOST, ALL_NODES)
+            .udp(1, 2)
+            .payload(&[0; 40])
+            .build();
+        f.truncate(60);
+        fit_length_field(&mut f);
+        assert_eq!(u16::from_be_bytes([f[18], f[19]]), 6);
     }
 
     #[test]

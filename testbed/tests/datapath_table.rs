@@ -547,10 +547,287 @@ fn ipv4_sources_and_dhcp() {
     ]);
 }
 
+/// A DHCP client message from the guest: `payload` from 0.0.0.0:68 to
+/// the broadcast address, port 67.
+fn dhcp_client(payload: &[u8]) -> Vec<u8> {
+    Frame::eth(GUEST, BROADCAST)
+        .ipv4(v4("0.0.0.0"), v4("255.255.255.255"))
+        .udp(68, 67)
+        .payload(payload)
+        .build()
+}
+
+/// POLICY section 3 item 5: a DHCP client message's `chaddr` is the
+/// frame's source MAC, unless the vif is a relay (`dhcp_server`).
+#[test]
+fn dhcp_client_hardware_address() {
+    let relay = || {
+        let mut p = locked();
+        p.options.dhcp_server = true;
+        p
+    };
+    let with = |f: fn(&mut Vec<u8>)| {
+        let mut m = dhcpv4_discover(GUEST, 7);
+        f(&mut m);
+        m
+    };
+    check(vec![
+        from_guest(
+            "DHCP discover with the guest's chaddr passes",
+            locked(),
+            dhcp_client(&dhcpv4_discover(GUEST, 7)),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DHCP discover with another guest's chaddr is dhcp_spoof",
+            locked(),
+            dhcp_client(&dhcpv4_discover(OTHER, 7)),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "DHCP request from the guest's address with another chaddr is dhcp_spoof",
+            locked(),
+            Frame::eth(GUEST, ROUTER)
+                .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+                .udp(68, 67)
+                .payload(&frames::dhcpv4_request(OTHER, 8))
+                .build(),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "DHCP discover with htype 6 is dhcp_spoof",
+            locked(),
+            dhcp_client(&with(|m| m[1] = 6)),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "DHCP discover with hlen 16 is dhcp_spoof",
+            locked(),
+            dhcp_client(&with(|m| m[2] = 16)),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "BOOTP request too short to hold chaddr is dhcp_spoof",
+            locked(),
+            dhcp_client(&dhcpv4_discover(GUEST, 7)[..33]),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "empty UDP datagram to port 67 is dhcp_spoof",
+            locked(),
+            dhcp_client(&[]),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "chaddr cut off by the IPv4 total length is dhcp_spoof",
+            locked(),
+            Frame::eth(GUEST, BROADCAST)
+                .ipv4(v4("0.0.0.0"), v4("255.255.255.255"))
+                .total_length(20 + 8 + 30)
+                .udp(68, 67)
+                .payload(&dhcpv4_discover(GUEST, 7))
+                .build(),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "BOOTP reply (op 2) to port 67 is no client message",
+            locked(),
+            Frame::eth(GUEST, ROUTER)
+                .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+                .udp(1067, 67)
+                .payload(&dhcpv4_offer(OTHER, 7, v4("192.0.2.50"), v4("192.0.2.10")))
+                .build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "a relay (option dhcp_server) may forward another guest's discover",
+            relay(),
+            dhcp_client(&dhcpv4_discover(OTHER, 7)),
+            Reason::Pass,
+        ),
+        from_guest(
+            "a relay may send a cut BOOTP request",
+            relay(),
+            dhcp_client(&[1, 1, 6]),
+            Reason::Pass,
+        ),
+    ]);
+}
+
+/// An ICMP Redirect (type 5, code 1: for the host) from the guest telling
+/// 192.0.2.1 to use `gateway` for 203.0.113.5.
+fn icmp_redirect(gateway: &str) -> Vec<u8> {
+    let original = Frame::eth(ROUTER, GUEST)
+        .ipv4(v4("192.0.2.1"), v4("203.0.113.5"))
+        .udp(5000, 53)
+        .build();
+    Frame::eth(GUEST, ROUTER)
+        .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+        .icmp(5, 1)
+        .data(&v4(gateway).octets())
+        .data(&original[14..14 + 28])
+        .build()
+}
+
+/// POLICY section 3 item 5: an ICMP Redirect from the guest is a router's
+/// message, under the RA guard as the IPv6 Redirect is.
+#[test]
+fn icmp_redirect_and_router_guard() {
+    let router = || {
+        let mut p = locked();
+        p.options.router = true;
+        p
+    };
+    check(vec![
+        from_guest(
+            "ICMP Redirect from the guest is ra_guard",
+            locked(),
+            icmp_redirect("192.0.2.10"),
+            Reason::RaGuard,
+        ),
+        from_guest(
+            "ICMP Redirect with option router passes",
+            router(),
+            icmp_redirect("192.0.2.10"),
+            Reason::Pass,
+        ),
+        from_guest(
+            "ICMP destination unreachable from the guest passes",
+            locked(),
+            Frame::eth(GUEST, ROUTER)
+                .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+                .icmp(3, 3)
+                .data(&[0; 32])
+                .build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "ICMP header cut by the total length is ipv4_malformed",
+            locked(),
+            Frame::eth(GUEST, ROUTER)
+                .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+                .total_length(20 + 3)
+                .icmp_echo_request(1, 1)
+                .build(),
+            Reason::Ipv4Malformed,
+        ),
+        from_guest(
+            "a non-first fragment holding a Redirect's bytes passes",
+            locked(),
+            Frame::eth(GUEST, ROUTER)
+                .ipv4(v4("192.0.2.10"), v4("192.0.2.1"))
+                .fragment_offset(3)
+                .protocol(1)
+                .payload(&[5, 1, 0, 0, 192, 0, 2, 10])
+                .build(),
+            Reason::Pass,
+        ),
+    ]);
+}
+
 fn ns_dad(target: Ipv6Addr) -> frames::Icmp<frames::Ipv6> {
     Frame::eth(GUEST, frames::ipv6_multicast_mac(solicited_node(target)))
         .ipv6(Ipv6Addr::UNSPECIFIED, solicited_node(target))
         .neighbor_solicitation(target)
+}
+
+/// POLICY section 3 items 3 and 6: duplicate address detection (ARP
+/// probes, DAD Neighbor Solicitations) only for the guest's own addresses;
+/// a node that sees its address probed gives it up.
+#[test]
+fn duplicate_address_detection_for_own_addresses_only() {
+    let link_local = |ll: LinkLocal| {
+        let mut p = locked();
+        p.options.link_local = ll;
+        p
+    };
+    check(vec![
+        from_guest(
+            "ARP probe for an own address passes",
+            locked(),
+            arp(arp_op::REQUEST, GUEST, "0.0.0.0", "192.0.2.10").build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "ARP probe for an address in an allowed prefix passes",
+            locked(),
+            arp(arp_op::REQUEST, GUEST, "0.0.0.0", "198.51.100.7").build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "ARP probe for another guest's address is dad_foreign",
+            locked(),
+            arp(arp_op::REQUEST, GUEST, "0.0.0.0", "192.0.2.99").build(),
+            Reason::DadForeign,
+        ),
+        from_guest(
+            "ARP probe for another address in isolated mode is dad_foreign",
+            isolated(),
+            arp(arp_op::REQUEST, GUEST, "0.0.0.0", "192.0.2.1").build(),
+            Reason::DadForeign,
+        ),
+        from_guest(
+            "gratuitous ARP announcing an own address passes",
+            locked(),
+            arp(arp_op::REQUEST, GUEST, "192.0.2.10", "192.0.2.10").build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DAD for an own address passes",
+            locked(),
+            ns_dad(v6("2001:db8::10")).build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DAD for an address in an allowed prefix passes",
+            locked(),
+            ns_dad(v6("2001:db8:1::77")).build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DAD for another guest's address is dad_foreign",
+            locked(),
+            ns_dad(v6("2001:db8::99")).build(),
+            Reason::DadForeign,
+        ),
+        from_guest(
+            "DAD for the derived link-local passes",
+            locked(),
+            ns_dad(guest_ll()).build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DAD for another link-local address is dad_foreign",
+            locked(),
+            ns_dad(v6("fe80::99")).build(),
+            Reason::DadForeign,
+        ),
+        from_guest(
+            "DAD for a random link-local with ipv6_link_local any passes",
+            link_local(LinkLocal::Any),
+            ns_dad(v6("fe80::1234:5678:9abc:def0")).build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DAD for the derived link-local with ipv6_link_local none is dad_foreign",
+            link_local(LinkLocal::None),
+            ns_dad(guest_ll()).build(),
+            Reason::DadForeign,
+        ),
+        from_guest(
+            "address resolution for a neighbour (not DAD) passes",
+            locked(),
+            Frame::eth(
+                GUEST,
+                frames::ipv6_multicast_mac(solicited_node(v6("2001:db8::99"))),
+            )
+            .ipv6(v6("2001:db8::10"), solicited_node(v6("2001:db8::99")))
+            .neighbor_solicitation(v6("2001:db8::99"))
+            .slla(GUEST)
+            .build(),
+            Reason::Pass,
+        ),
+    ]);
 }
 
 fn na(target: Ipv6Addr) -> frames::Icmp<frames::Ipv6> {
@@ -940,6 +1217,172 @@ fn neighbor_discovery_and_router_guard() {
                 .payload(&dhcpv6_advertise(OTHER, GUEST, 9, v6("2001:db8::99")))
                 .build(),
             Reason::Pass,
+        ),
+    ]);
+}
+
+/// POLICY section 3 item 8: the IPv4 total length and the IPv6 payload
+/// length end the packet; what follows is trailer, never headers.
+#[test]
+fn ip_length_fields_end_the_packet() {
+    let udp4 = |eth: frames::Eth, len: Option<u16>| {
+        let ip = eth.ipv4(v4("192.0.2.10"), v4("192.0.2.1"));
+        match len {
+            Some(l) => ip.total_length(l),
+            None => ip,
+        }
+        .udp(5000, 53)
+        .payload(b"query")
+        .build()
+    };
+    let udp6 = |eth: frames::Eth, len: Option<u16>| {
+        let ip = eth.ipv6(v6("2001:db8::10"), v6("2001:db8::1"));
+        match len {
+            Some(l) => ip.payload_length(l),
+            None => ip,
+        }
+        .udp(5000, 53)
+        .payload(b"query")
+        .build()
+    };
+    let ns = |eth: frames::Eth, len: Option<u16>| {
+        let ip = eth.ipv6(v6("2001:db8::10"), solicited_node(v6("2001:db8::1")));
+        match len {
+            Some(l) => ip.payload_length(l),
+            None => ip,
+        }
+        .neighbor_solicitation(v6("2001:db8::1"))
+        .slla(GUEST)
+        .build()
+    };
+    let to_guest4 = |eth: frames::Eth, len: Option<u16>| {
+        let ip = eth.ipv4(v4("192.0.2.1"), v4("192.0.2.10"));
+        match len {
+            Some(l) => ip.total_length(l),
+            None => ip,
+        }
+        .udp(53, 5000)
+        .payload(b"answer")
+        .build()
+    };
+    let to_guest6 = |eth: frames::Eth, len: Option<u16>| {
+        let ip = eth.ipv6(v6("2001:db8::1"), v6("2001:db8::10"));
+        match len {
+            Some(l) => ip.payload_length(l),
+            None => ip,
+        }
+        .udp(53, 5000)
+        .payload(b"answer")
+        .build()
+    };
+    let from = || Frame::eth(GUEST, ROUTER);
+    let ns_eth = || {
+        Frame::eth(
+            GUEST,
+            frames::ipv6_multicast_mac(solicited_node(v6("2001:db8::1"))),
+        )
+    };
+    let to = || Frame::eth(ROUTER, GUEST);
+    let trailer = [0xa5; 12];
+    check(vec![
+        from_guest(
+            "IPv4 UDP followed by a trailer passes",
+            locked(),
+            udp4(from().trailer(&trailer), None),
+            Reason::Pass,
+        ),
+        from_guest(
+            "IPv4 total length beyond the frame is ipv4_malformed",
+            locked(),
+            udp4(from(), Some(20 + 8 + 6)),
+            Reason::Ipv4Malformed,
+        ),
+        from_guest(
+            "IPv4 total length shorter than the header is ipv4_malformed",
+            locked(),
+            udp4(from(), Some(19)),
+            Reason::Ipv4Malformed,
+        ),
+        from_guest(
+            "UDP header cut by the IPv4 total length is ipv4_malformed",
+            locked(),
+            udp4(from(), Some(20 + 4)),
+            Reason::Ipv4Malformed,
+        ),
+        from_guest(
+            "IPv6 UDP followed by a trailer passes",
+            locked(),
+            udp6(from().trailer(&trailer), None),
+            Reason::Pass,
+        ),
+        from_guest(
+            "IPv6 payload length beyond the frame is ipv6_malformed",
+            locked(),
+            udp6(from(), Some(8 + 6)),
+            Reason::Ipv6Malformed,
+        ),
+        from_guest(
+            "UDP header cut by the IPv6 payload length is ipv6_malformed",
+            locked(),
+            udp6(from(), Some(7)),
+            Reason::Ipv6Malformed,
+        ),
+        from_guest(
+            "extension header cut by the IPv6 payload length is ipv6_malformed",
+            locked(),
+            from()
+                .ipv6(v6("2001:db8::10"), v6("2001:db8::1"))
+                .payload_length(4)
+                .hop_by_hop()
+                .udp(5000, 53)
+                .build(),
+            Reason::Ipv6Malformed,
+        ),
+        from_guest(
+            "NS followed by trailer bytes passes (they are not options)",
+            locked(),
+            ns(ns_eth().trailer(&trailer), None),
+            Reason::Pass,
+        ),
+        from_guest(
+            "NA for an own address whose trailer looks like a foreign TLLA passes",
+            locked(),
+            Frame::eth(GUEST, ROUTER)
+                .trailer(&[2, 1, 0x00, 0x16, 0x3e, 0x00, 0x00, 0x99])
+                .ipv6(v6("2001:db8::10"), v6("fe80::1"))
+                .neighbor_advertisement(v6("2001:db8::10"), na_flags::SOLICITED)
+                .build(),
+            Reason::Pass,
+        ),
+        from_guest(
+            "ND option cut by the IPv6 payload length is nd_malformed",
+            locked(),
+            ns(ns_eth(), Some(24 + 4)),
+            Reason::NdMalformed,
+        ),
+        to_guest(
+            "IPv4 to the guest followed by a trailer passes",
+            locked(),
+            to_guest4(to().trailer(&trailer), None),
+            Reason::Pass,
+        ),
+        to_guest(
+            "IPv4 to the guest, total length beyond the frame is ipv4_malformed",
+            locked(),
+            to_guest4(to(), Some(20 + 8 + 7)),
+            Reason::Ipv4Malformed,
+        ),
+        to_guest(
+            "IPv6 to the guest followed by a trailer passes",
+            locked(),
+            to_guest6(to().trailer(&trailer), None),
+            Reason::Pass,
+        ),
+        to_guest(
+            "IPv6 to the guest, payload length beyond the frame is ipv6_malformed",
+            locked(),
+            to_guest6(to(), Some(8 + 7)),
+            Reason::Ipv6Malformed,
         ),
     ]);
 }

@@ -1,7 +1,8 @@
 //! The differential test: random policies and random frames (valid ones of
-//! every kind docs/datapath.md looks at, then truncated, bit-flipped and
-//! stretched) through the real programs with BPF_PROG_TEST_RUN and through
-//! the reference model (`filter_user::model`). Every frame on every hook
+//! every kind docs/datapath.md looks at, some with trailers or lying IP
+//! length fields, then truncated, bit-flipped and stretched) through the
+//! real programs with BPF_PROG_TEST_RUN and through the reference model
+//! (`filter_user::model`). Every frame on every hook
 //! that can carry it must get the model's reason, and exactly the counter
 //! of that reason must move (`Kernel::run` checks it).
 //!

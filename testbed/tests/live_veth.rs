@@ -12,7 +12,7 @@ use std::time::Duration;
 use filter_common::{Direction, Reason};
 use filter_user::datapath::Counters;
 use filter_user::policy::{MacAddr, Policy};
-use testbed::frames::{BROADCAST, Frame, Mac, arp_op, ipv6_multicast_mac};
+use testbed::frames::{BROADCAST, Frame, Mac, arp_op, ipv6_multicast_mac, solicited_node};
 use testbed::kernel::{Hook, Kernel, TcWay, tcx_supported};
 use testbed::netns::{NetNs, RawSocket, veth};
 
@@ -394,4 +394,132 @@ fn isolated_guest_reaches_only_its_destinations() {
         1,
         "one frame counted as isolation"
     );
+}
+
+/// What a duplicate address detection race left: guest 2's `ip` line for
+/// the address once its DAD is over, and how many of guest 1's probes were
+/// sent and reached guest 2.
+struct DadRace {
+    line: String,
+    sent: usize,
+    reached: usize,
+}
+
+/// Guest 1 sends DAD probes (NS from `::` to the solicited-node group, no
+/// options) for `addr` every 50 ms while guest 2's kernel configures
+/// `addr` with DAD on: the classic denial, a node doing DAD gives up an
+/// address another node probes (RFC 4862 5.4.3).
+fn dad_race(h: &Host, addr: Ipv6Addr) -> DadRace {
+    let group = solicited_node(addr);
+    let probe = Frame::eth(G1, ipv6_multicast_mac(group))
+        .ipv6(Ipv6Addr::UNSPECIFIED, group)
+        .neighbor_solicitation(addr)
+        .build();
+    let tx = RawSocket::open(&h.g1, "eth0");
+    let rx = RawSocket::open(&h.g2, "eth0");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (line, sent) = std::thread::scope(|s| {
+        let sender = s.spawn(|| {
+            let mut sent = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tx.send(&probe);
+                sent += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            sent
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        h.g2.ip(&["-6", "addr", "add", &format!("{addr}/64"), "dev", "eth0"]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let line = loop {
+            let out =
+                h.g2.exec(&["ip", "-6", "-o", "addr", "show", "dev", "eth0"]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let line = text
+                .lines()
+                .find(|l| l.contains(&format!(" {addr}/64 ")))
+                .unwrap_or_default()
+                .to_string();
+            if !line.contains("tentative") || line.contains("dadfailed") {
+                break line;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "guest 2's DAD for {addr} never ended: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (line, sender.join().expect("the probe sender"))
+    });
+    let reached = rx
+        .drain(Duration::from_millis(200))
+        .iter()
+        .filter(|f| **f == probe)
+        .count();
+    DadRace {
+        line,
+        sent,
+        reached,
+    }
+}
+
+/// POLICY section 3 item 6 with real Linux: a locked guest cannot make a
+/// neighbour give up an address by racing the neighbour's DAD. Guest 2 runs
+/// IPv6 with DAD on (three probes, about 3 s). Unlocked first, as the
+/// control: the probes reach guest 2 and its address fails DAD. Locked:
+/// none reaches it, every one is counted `dad_foreign`, and the address
+/// guest 2 configures meanwhile ends up usable.
+#[test]
+fn a_locked_guest_cannot_deny_a_neighbour_its_address_through_dad() {
+    let h = host();
+    for (key, value) in [
+        ("all.disable_ipv6", "0"),
+        ("default.disable_ipv6", "0"),
+        ("eth0.disable_ipv6", "0"),
+        ("eth0.accept_dad", "1"),
+        ("eth0.dad_transmits", "3"),
+    ] {
+        let out =
+            h.g2.exec(&["sysctl", "-qw", &format!("net.ipv6.conf.{key}={value}")]);
+        assert!(out.status.success(), "sysctl {key} in guest 2");
+    }
+    let mut kernel = Kernel::load();
+    let vif1 = h.dom0.ifindex("vif1.0");
+    let mut unlocked = guest1_policy();
+    unlocked.mode = filter_common::Mode::Unlocked;
+    kernel.set_policy(vif1, &unlocked);
+    let _link = {
+        let _in = h.dom0.enter();
+        kernel.attach(Hook::TcFromGuest, "vif1.0")
+    };
+
+    let control = dad_race(&h, "2001:db8::20".parse().expect("a"));
+    assert!(
+        control.reached > 0 && control.line.contains("dadfailed"),
+        "unlocked, guest 1's probes should reach guest 2 ({} of {} did) and fail its DAD: {:?}",
+        control.reached,
+        control.sent,
+        control.line
+    );
+
+    kernel.set_policy(vif1, &guest1_policy());
+    let before = kernel.counters_of(vif1);
+    let locked = dad_race(&h, "2001:db8::21".parse().expect("a"));
+    let after = kernel.counters_of(vif1);
+    assert_eq!(locked.reached, 0, "a foreign DAD probe reached guest 2");
+    assert!(
+        !locked.line.is_empty() && !locked.line.contains("tentative"),
+        "guest 2's address should be usable: {:?}",
+        locked.line
+    );
+    let moved = |r: Reason| {
+        after.get(Direction::FromGuest, r).packets - before.get(Direction::FromGuest, r).packets
+    };
+    assert_eq!(
+        moved(Reason::DadForeign),
+        locked.sent as u64,
+        "every probe counted as dad_foreign"
+    );
+    assert_eq!(moved(Reason::Pass), 0, "nothing of guest 1 passed");
 }

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! <root>/                              HostConfig.bpffs, default /sys/fs/bpf/vifguard
-//!   v<ABI_VERSION>/                    one directory per map layout (flock'ed)
+//!   v<ABI_VERSION>/                    one directory per map layout (flock'ed);
+//!                                      an older one is taken over and removed
 //!     maps/<NAME>                      every map of the object
 //!     progs/<object_version>/<name>    the programs, loaded and verified once
 //!     links/<ifindex>-<hook>           one bpf link per interface and hook
@@ -88,6 +89,67 @@ impl Layout {
         self.root.join(format!("v{ABI_VERSION}"))
     }
 
+    /// The layout directories loaders of older map layouts left below the
+    /// root (`v<N>`, N < [`ABI_VERSION`]), oldest first.
+    pub fn older(&self) -> Result<Vec<PathBuf>, PinError> {
+        let rd = match std::fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.root, "list layout versions")(e)),
+        };
+        let mut out = Vec::new();
+        for entry in rd {
+            let entry = entry.map_err(io_err(&self.root, "list layout versions"))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(v) = name.strip_prefix('v').and_then(|n| n.parse::<u32>().ok())
+                && v < ABI_VERSION
+            {
+                out.push((v, entry.path()));
+            }
+        }
+        out.sort();
+        Ok(out.into_iter().map(|(_, p)| p).collect())
+    }
+
+    /// Whether vifguard left anything below the root, in this layout or
+    /// an older one.
+    pub fn has_state(&self) -> Result<bool, PinError> {
+        Ok(self.versioned().exists() || !self.older()?.is_empty())
+    }
+
+    /// Takes over what loaders of older map layouts left (an upgrade
+    /// across an [`ABI_VERSION`] change), each older directory under its
+    /// own lock, so a change an older binary is making finishes first. Its
+    /// link pins move into this layout's `links/` (a rename: the link stays
+    /// attached and runs the older program until the next attach of its
+    /// interface re-points it, and detach and sync find it where they
+    /// look); one whose name this layout has taken already is detached (it
+    /// ran an older program beside this layout's). Then the directory goes:
+    /// its maps and programs are unpinned, not destroyed, so a tc filter or
+    /// link still running an older program keeps it, and the maps it
+    /// reads, until its interface is attached again (`vifguard sync` does
+    /// every one). Counters are not carried over: they restart at zero in
+    /// this layout's maps. Call with this layout's lock held.
+    pub fn adopt_older(&self) -> Result<(), PinError> {
+        for dir in self.older()? {
+            // `None`: the filesystem refuses flock, and the lock file that
+            // stands in for every version's lock is the one held already.
+            let _lock = flock_dir(&dir)?;
+            for pin in link_pins_in(&dir.join("links"))? {
+                let ours = self.link(pin.ifindex, &pin.hook);
+                if ours.exists() {
+                    crate::sys::bpf::detach_pinned_link(&pin.path)
+                        .map_err(io_err(&pin.path, "detach link"))?;
+                } else {
+                    std::fs::rename(&pin.path, &ours)
+                        .map_err(io_err(&pin.path, "move link pin"))?;
+                }
+            }
+            std::fs::remove_dir_all(&dir).map_err(io_err(&dir, "remove"))?;
+        }
+        Ok(())
+    }
+
     pub fn maps(&self) -> PathBuf {
         self.versioned().join("maps")
     }
@@ -110,29 +172,7 @@ impl Layout {
 
     /// Every link pin (names that do not parse are ignored).
     pub fn link_pins(&self) -> Result<Vec<LinkPin>, PinError> {
-        let dir = self.links();
-        let rd = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(&dir, "list link pins")(e)),
-        };
-        let mut out = Vec::new();
-        for entry in rd {
-            let entry = entry.map_err(io_err(&dir, "list link pins"))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some((ix, hook)) = name.split_once('-')
-                && let Ok(ifindex) = ix.parse::<u32>()
-                && HOOKS.iter().any(|(_, h)| *h == hook)
-            {
-                out.push(LinkPin {
-                    ifindex,
-                    hook: hook.to_string(),
-                    path: entry.path(),
-                });
-            }
-        }
-        out.sort_by(|a, b| (a.ifindex, &a.hook).cmp(&(b.ifindex, &b.hook)));
-        Ok(out)
+        link_pins_in(&self.links())
     }
 
     /// The program versions pinned under `progs/`.
@@ -197,25 +237,59 @@ impl Layout {
     /// root: flock on the versioned directory, or, where the filesystem
     /// refuses that, on a lock file under [`RUN_DIR`].
     pub fn lock(&self) -> Result<Lock, PinError> {
-        let dir = self.versioned();
-        let f = File::open(&dir).map_err(io_err(&dir, "open for locking"))?;
-        match crate::sys::fs::flock_exclusive(&f) {
-            Ok(()) => Ok(Lock { _file: f }),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOLCK)
-                ) =>
-            {
-                let name = self
-                    .root
-                    .to_string_lossy()
-                    .trim_matches('/')
-                    .replace('/', "_");
-                lock_file(&Path::new(RUN_DIR).join(format!("{name}.lock")))
-            }
-            Err(e) => Err(io_err(&dir, "flock")(e)),
+        if let Some(lock) = flock_dir(&self.versioned())? {
+            return Ok(lock);
         }
+        let name = self
+            .root
+            .to_string_lossy()
+            .trim_matches('/')
+            .replace('/', "_");
+        lock_file(&Path::new(RUN_DIR).join(format!("{name}.lock")))
+    }
+}
+
+/// The link pins in `dir`, sorted (names that do not parse are ignored).
+fn link_pins_in(dir: &Path) -> Result<Vec<LinkPin>, PinError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(dir, "list link pins")(e)),
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(io_err(dir, "list link pins"))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some((ix, hook)) = name.split_once('-')
+            && let Ok(ifindex) = ix.parse::<u32>()
+            && HOOKS.iter().any(|(_, h)| *h == hook)
+        {
+            out.push(LinkPin {
+                ifindex,
+                hook: hook.to_string(),
+                path: entry.path(),
+            });
+        }
+    }
+    out.sort_by(|a, b| (a.ifindex, &a.hook).cmp(&(b.ifindex, &b.hook)));
+    Ok(out)
+}
+
+/// flock(LOCK_EX) on a directory; `None` where its filesystem refuses
+/// flock (the caller then locks a file under [`RUN_DIR`]).
+fn flock_dir(dir: &Path) -> Result<Option<Lock>, PinError> {
+    let f = File::open(dir).map_err(io_err(dir, "open for locking"))?;
+    match crate::sys::fs::flock_exclusive(&f) {
+        Ok(()) => Ok(Some(Lock { _file: f })),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOLCK)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(io_err(dir, "flock")(e)),
     }
 }
 

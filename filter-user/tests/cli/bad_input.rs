@@ -220,7 +220,7 @@ fn foreign_pins_are_refused() {
     let h = Host::new();
     let mut h = h;
     let vif = h.vif(52, 0);
-    let maps = h.root.join("v1/maps");
+    let maps = h.v().join("maps");
     let policy = maps.join("POLICY");
 
     // A directory where the POLICY map belongs.
@@ -275,10 +275,7 @@ fn malformed_xenbus_path_is_a_usage_error() {
         assert!(err.contains(bad) && err.contains(&vif), "{bad}: {err}");
     }
     assert!(h.attached().is_empty());
-    assert!(
-        !h.root.join("v1").exists(),
-        "state created on a usage error"
-    );
+    assert!(!h.v().exists(), "state created on a usage error");
 }
 
 /// An invalid XAPI address is named once in each command's message: no

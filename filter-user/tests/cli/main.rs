@@ -104,6 +104,11 @@ impl Host {
                 g.ip(&["link", "set", "eth0", "up"]);
             }
         }
+        // The MAC before the link comes up, as a Xen guest's NIC has it:
+        // the guest kernel's link-local address (and its duplicate address
+        // detection) is then the one derived from the vif's MAC, not from
+        // a random one the policy does not allow.
+        g.ip(&["link", "set", "eth0", "down"]);
         g.ip(&[
             "link",
             "set",
@@ -111,6 +116,7 @@ impl Host {
             "address",
             &mac_str(mac(domid, devid)),
         ]);
+        g.ip(&["link", "set", "eth0", "up"]);
         self.guests.push(g);
         let be = format!("/local/domain/0/backend/vif/{domid}/{devid}");
         for (k, v) in [
@@ -191,9 +197,14 @@ impl Host {
         self.config = path;
     }
 
+    /// This map layout's directory: `<root>/v<ABI_VERSION>`.
+    fn v(&self) -> PathBuf {
+        self.root.join(format!("v{}", filter_common::ABI_VERSION))
+    }
+
     /// Pinned TCX links, as `<ifindex>-<hook>`.
     fn links(&self) -> Vec<String> {
-        let mut v: Vec<String> = match std::fs::read_dir(self.root.join("v1/links")) {
+        let mut v: Vec<String> = match std::fs::read_dir(self.v().join("links")) {
             Ok(rd) => rd
                 .filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -305,7 +316,7 @@ fn bpftool_json(args: &[&str]) -> serde_json::Value {
 }
 
 fn prog_versions(h: &Host) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(h.root.join("v1/progs"))
+    let mut v: Vec<String> = std::fs::read_dir(h.v().join("progs"))
         .expect("progs dir")
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())

@@ -115,7 +115,7 @@ fn metrics_export_no_policy_drops() {
     // The entry lost (as a crash between map writes could leave it): the
     // hooks stay and drop everything.
     let ix = h.dom0.ifindex(&vif);
-    let policy = h.root.join("v1/maps/POLICY");
+    let policy = h.v().join("maps/POLICY");
     let key: Vec<String> = ix.to_ne_bytes().iter().map(u8::to_string).collect();
     let out = Command::new("bpftool")
         .args(["map", "delete", "pinned", &policy.to_string_lossy(), "key"])

@@ -21,7 +21,7 @@ fn upgrade_replaces_tcx_link_programs_without_unfiltered_moment() {
 fn hook_programs(h: &Host) -> Vec<(String, u64)> {
     let mut v = h.filters();
     for l in h.links() {
-        let pin = h.root.join("v1/links").join(&l);
+        let pin = h.v().join("links").join(&l);
         let id = bpftool_json(&["link", "show", "pinned", &pin.to_string_lossy()])["prog_id"]
             .as_u64()
             .expect("link prog_id");
@@ -45,14 +45,14 @@ fn upgrade_without_unfiltered_moment(method: &str) {
     }
     let cur = prog_versions(&h);
     assert_eq!(cur.len(), 1, "{cur:?}");
-    let cur_dir = h.root.join("v1/progs").join(&cur[0]);
+    let cur_dir = h.v().join("progs").join(&cur[0]);
 
     // An "older version": the object loaded again (its own program ids,
     // same pinned maps), pinned under another version name, and every
     // hook re-pointed at it, as an older vifguard would have left it.
-    let old_dir = h.root.join("v1/progs/0000000000000000-old");
+    let old_dir = h.v().join("progs/0000000000000000-old");
     {
-        let mut ebpf = filter_user::datapath::load(1024, Some(&h.root.join("v1/maps")))
+        let mut ebpf = filter_user::datapath::load(1024, Some(&h.v().join("maps")))
             .expect("load the object again");
         std::fs::create_dir(&old_dir).expect("old version dir");
         for name in [TC_FROM_GUEST, TC_TO_GUEST] {
@@ -81,7 +81,7 @@ fn upgrade_without_unfiltered_moment(method: &str) {
         let (name, dir) = hook_prog(hook);
         let mut old = SchedClassifier::from_pin(old_dir.join(name)).expect("old prog");
         if method == "tcx" {
-            filter_user::lifecycle::replace(&mut old, &h.root.join("v1/links").join(l))
+            filter_user::lifecycle::replace(&mut old, &h.v().join("links").join(l))
                 .expect("re-point link at the old program");
         } else {
             let _in = h.dom0.enter();
@@ -157,6 +157,141 @@ fn upgrade_without_unfiltered_moment(method: &str) {
         assert!(h.hotplug("offline", v).status.success());
     }
     assert!(h.attached().is_empty());
+}
+
+#[test]
+fn upgrade_across_a_map_layout_change_takes_over_tc_filters() {
+    upgrade_across_abi("tc");
+}
+
+#[test]
+fn upgrade_across_a_map_layout_change_takes_over_tcx_links() {
+    if !tcx_here() {
+        return;
+    }
+    upgrade_across_abi("tcx");
+}
+
+/// A host left by a vifguard of the previous map layout (`v<N-1>`, whose
+/// COUNTERS value is 768 bytes): the new binary is not refused by those
+/// pins, a detach before any sync still removes a vif's hooks, and sync
+/// re-points every hook at this layout's programs, one program per hook,
+/// and removes the older directory.
+fn upgrade_across_abi(method: &str) {
+    use filter_common::ABI_VERSION;
+
+    let mut h = Host::new();
+    h.set_attach(method);
+    let a = h.vif(43, 0);
+    let b = h.vif(44, 0);
+    for v in [&a, &b] {
+        let out = h.hotplug("online", v);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    // What the previous layout left: the same pins under v<N-1>, with a
+    // COUNTERS map of the old value size.
+    let old = h.root.join(format!("v{}", ABI_VERSION - 1));
+    std::fs::rename(h.v(), &old).expect("rename the layout directory");
+    let mut old_ids = Vec::new();
+    for version in std::fs::read_dir(old.join("progs")).expect("older programs") {
+        for prog in std::fs::read_dir(version.expect("entry").path()).expect("a version") {
+            let pin = prog.expect("entry").path();
+            let id = bpftool_json(&["prog", "show", "pinned", &pin.to_string_lossy()])["id"]
+                .as_u64()
+                .expect("prog id");
+            old_ids.push(id);
+        }
+    }
+    assert_eq!(old_ids.len(), 2, "{old_ids:?}");
+    let counters = old.join("maps/COUNTERS");
+    std::fs::remove_file(&counters).expect("unpin COUNTERS");
+    let out = Command::new("bpftool")
+        .args(["map", "create", &counters.to_string_lossy()])
+        .args([
+            "type",
+            "percpu_array",
+            "key",
+            "4",
+            "value",
+            "768",
+            "entries",
+            "1025",
+            "name",
+            "COUNTERS",
+        ])
+        .output()
+        .expect("bpftool");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        vifguard_tc_filters(&h.dom0).expect("bpftool net").len(),
+        if method == "tc" { 4 } else { 0 },
+        "the older layout's hooks are still attached"
+    );
+
+    // Offline before any sync: b's hooks go, whatever layout made them.
+    let out = h.hotplug("offline", &b);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !old.exists(),
+        "the older layout directory was not taken over"
+    );
+    let b_ix = h.dom0.ifindex(&b).to_string();
+    assert!(
+        !h.attached()
+            .iter()
+            .any(|x| x.starts_with(&format!("{b_ix}-"))),
+        "{:?}",
+        h.attached()
+    );
+
+    h.ok(&["sync"], &[]);
+    let cur = prog_versions(&h);
+    assert_eq!(cur.len(), 1, "{cur:?}");
+    let cur_dir = h.v().join("progs").join(&cur[0]);
+    let hooks = hook_programs(&h);
+    // sync attached b again (its interface is there): two hooks each.
+    assert_eq!(hooks.len(), 4, "one program per hook: {hooks:?}");
+    for (l, id) in hooks {
+        let name = if l.ends_with("ingress") {
+            filter_common::program_names::TC_FROM_GUEST
+        } else {
+            filter_common::program_names::TC_TO_GUEST
+        };
+        let want = bpftool_json(&[
+            "prog",
+            "show",
+            "pinned",
+            &cur_dir.join(name).to_string_lossy(),
+        ])["id"]
+            .as_u64()
+            .expect("prog id");
+        assert_eq!(id, want, "{l} runs this layout's program");
+    }
+    // Nothing runs the older layout's programs any more (a link of it
+    // left beside the adopted one would).
+    let links = bpftool_json(&["link", "show"]);
+    let stale: Vec<&serde_json::Value> = links
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter(|l| {
+            l["prog_id"]
+                .as_u64()
+                .is_some_and(|id| old_ids.contains(&id))
+        })
+        .collect();
+    assert!(stale.is_empty(), "{stale:?}");
+    h.spoof_from(0, 43, 0);
+    let e = h.entry(&a).expect("a in status");
+    assert_eq!(
+        counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+        1,
+        "counted in this layout's maps: {e}"
+    );
+    for v in [&a, &b] {
+        assert!(h.hotplug("offline", v).status.success());
+    }
+    assert!(h.attached().is_empty(), "{:?}", h.attached());
 }
 
 /// `offline` then `online` of the same interface back to back, as a vif

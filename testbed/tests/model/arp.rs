@@ -106,6 +106,50 @@ fn from_guest_arp_step3_sender_ip_must_be_allowed_except_in_probes() {
 }
 
 #[test]
+fn from_guest_arp_step3_probes_must_target_the_guests_own_addresses() {
+    let probe = |tpa: Ipv4Addr| {
+        Frame::eth(GUEST, BROADCAST)
+            .arp(arp_op::REQUEST)
+            .spa(Ipv4Addr::UNSPECIFIED)
+            .tpa(tpa)
+            .build()
+    };
+    sent_by_guest(&probe(GUEST_V4), Pass, "a probe for the guest's address");
+    // (target, what): every one would make its owner give it up.
+    let foreign = [
+        (OTHER_V4, "a probe for a neighbour's address"),
+        (GATEWAY_V4, "a probe for the gateway's address"),
+        (REMOTE_V4, "a probe for a listed destination"),
+        (Ipv4Addr::UNSPECIFIED, "a probe for 0.0.0.0"),
+        (Ipv4Addr::BROADCAST, "a probe for the broadcast address"),
+    ];
+    for (tpa, what) in foreign {
+        sent_by_guest(&probe(tpa), DadForeign, what);
+    }
+    for p in guarded(|p| p.ipv4 = vec![cidr4("192.0.2.0/24")]) {
+        from_guest(&p, &probe(OTHER_V4), Pass, "a probe inside the allowed /24");
+        from_guest(&p, &probe(REMOTE_V4), DadForeign, "a probe outside the /24");
+    }
+    for p in guarded(|p| p.ipv4 = vec![cidr4("0.0.0.0/0")]) {
+        from_guest(&p, &probe(OTHER_V4), Pass, "any probe with 0.0.0.0/0");
+    }
+    // The sender MAC is checked first; an announcement (sender = target,
+    // RFC 5227) is no probe and needs an allowed sender.
+    let foreign_sha = Frame::eth(GUEST, BROADCAST)
+        .arp(arp_op::REQUEST)
+        .sha(OTHER)
+        .tpa(OTHER_V4)
+        .build();
+    sent_by_guest(&foreign_sha, ArpShaSpoof, "a probe with a neighbour's MAC");
+    let announce = Frame::eth(GUEST, BROADCAST)
+        .arp(arp_op::REQUEST)
+        .spa(OTHER_V4)
+        .tpa(OTHER_V4)
+        .build();
+    sent_by_guest(&announce, ArpSpaSpoof, "announcing a neighbour's address");
+}
+
+#[test]
 fn from_guest_arp_step4_isolated_target_must_be_a_destination_or_own_address() {
     // (sender, target, verdict in isolated mode, what); locked mode passes all.
     let table = [
@@ -140,12 +184,6 @@ fn from_guest_arp_step4_isolated_target_must_be_a_destination_or_own_address() {
             "request for an unlisted address",
         ),
         (GUEST_V4, OTHER_V4, Isolation, "request for a neighbour"),
-        (
-            Ipv4Addr::UNSPECIFIED,
-            OTHER_V4,
-            Isolation,
-            "probe for an unlisted address",
-        ),
     ];
     for (spa, tpa, isolated_verdict, what) in table {
         let frame = arp_request_from_guest().spa(spa).tpa(tpa).build();

@@ -1,5 +1,6 @@
 //! From the guest, across the families: a vif with no addresses yet may
-//! only send what gets it one (DHCP, probes, DHCPv6 from its link-local).
+//! only send what gets it one (DHCP, DHCPv6 and DAD from its link-local);
+//! probes for an address it does not own yet are dropped.
 
 use super::*;
 
@@ -14,17 +15,17 @@ fn locked_vif_without_addresses_may_only_bootstrap() {
         .tpa(GUEST_V4)
         .build();
     let dad = dad_probe(GUEST_V6).neighbor_solicitation(GUEST_V6).build();
+    let dad_ll = dad_probe(guest_ll())
+        .neighbor_solicitation(guest_ll())
+        .build();
     for p in &bare {
         from_guest(p, &dhcp_discover(), Pass, "DHCPDISCOVER without addresses");
-        // An isolated vif's ARP target must be listed: without addresses,
-        // not even the probe for the address DHCP offered is.
-        let probe_verdict = if p.mode == Mode::Isolated {
-            Isolation
-        } else {
-            Pass
-        };
-        from_guest(p, &probe, probe_verdict, "ARP probe without addresses");
-        from_guest(p, &dad, Pass, "DAD probe without addresses");
+        // The address DHCP offered is not the guest's yet: its probe
+        // would deny it to an owner, if there is one (the guest then sees
+        // no conflict and takes it).
+        from_guest(p, &probe, DadForeign, "ARP probe without addresses");
+        from_guest(p, &dad, DadForeign, "DAD probe without addresses");
+        from_guest(p, &dad_ll, Pass, "DAD for the derived link-local");
         from_guest(
             p,
             &dhcpv6_solicit_from_guest(),

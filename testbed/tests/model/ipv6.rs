@@ -21,6 +21,117 @@ fn from_guest_ipv6_step1_fixed_header_must_fit_and_say_version_6() {
 }
 
 #[test]
+fn from_guest_ipv6_step1_payload_length_must_fit_the_frame() {
+    let whole = udp6_from_guest(GUEST_V6, GATEWAY_V6);
+    let claims = |len: usize| {
+        v6_from_guest(GUEST_V6, GATEWAY_V6)
+            .payload_length(len as u16)
+            .udp(40000, 53)
+            .payload(b"query")
+            .build()
+    };
+    sent_by_guest(
+        &claims(whole.len() - 54),
+        Pass,
+        "payload length = the payload",
+    );
+    sent_by_guest(
+        &claims(whole.len() - 53),
+        Ipv6Malformed,
+        "payload length one byte beyond the frame",
+    );
+    sent_by_guest(&claims(0xffff), Ipv6Malformed, "payload length 65535");
+    let nothing = v6_from_guest(GUEST_V6, GATEWAY_V6).build();
+    sent_by_guest(&nothing, Pass, "payload length 0, no next header (59)");
+    // Checked against the whole frame, not the 512-byte parse window.
+    let big = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .udp(40000, 53)
+        .payload(&[0; 1400])
+        .build();
+    sent_by_guest(&big, Pass, "a full-size packet beyond the parse window");
+    sent_by_guest(
+        &big[..1000],
+        Ipv6Malformed,
+        "a full-size packet cut to 1000 bytes (beyond the window)",
+    );
+}
+
+#[test]
+fn from_guest_ipv6_step1_bytes_after_the_payload_length_are_trailer() {
+    let trailer = eth_v6(GUEST, GATEWAY_V6)
+        .trailer(&[0xa5; 18])
+        .ipv6(GUEST_V6, GATEWAY_V6)
+        .udp(40000, 53)
+        .payload(b"query")
+        .build();
+    sent_by_guest(&trailer, Pass, "UDP followed by 18 bytes of trailer");
+    // What follows the payload length is never a header: not an
+    // extension header, not the upper layer.
+    let cut_hop_by_hop = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(4)
+        .hop_by_hop()
+        .udp(40000, 53)
+        .build();
+    sent_by_guest(
+        &cut_hop_by_hop,
+        Ipv6Malformed,
+        "a hop-by-hop header the payload length cuts to 4 bytes",
+    );
+    // A jumbogram (RFC 2675) says 0 and has a hop-by-hop header: Ethernet
+    // cannot carry one.
+    let jumbo = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(0)
+        .hop_by_hop()
+        .udp(40000, 53)
+        .build();
+    sent_by_guest(
+        &jumbo,
+        Ipv6Malformed,
+        "payload length 0 with a hop-by-hop header",
+    );
+    let cut_second = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(12)
+        .hop_by_hop()
+        .dest_opts()
+        .udp(40000, 53)
+        .build();
+    sent_by_guest(
+        &cut_second,
+        Ipv6Malformed,
+        "the second extension header cut by the payload length",
+    );
+    let cut_udp = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(7)
+        .udp(40000, 53)
+        .payload(b"query")
+        .build();
+    sent_by_guest(
+        &cut_udp,
+        Ipv6Malformed,
+        "a UDP header the payload length cuts to 7 bytes",
+    );
+    let cut_icmp = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(3)
+        .echo_request(1, 1)
+        .build();
+    sent_by_guest(
+        &cut_icmp,
+        Ipv6Malformed,
+        "an ICMPv6 header the payload length cuts to 3 bytes",
+    );
+    let exact = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(8)
+        .udp(40000, 53)
+        .payload(b"query")
+        .build();
+    sent_by_guest(
+        &exact,
+        Pass,
+        "a payload length that ends after the UDP header",
+    );
+}
+
+#[test]
 fn from_guest_ipv6_step2_extension_headers_are_walked_to_the_upper_layer() {
     let chain = v6_from_guest(GUEST_V6, GATEWAY_V6)
         .hop_by_hop()
@@ -200,7 +311,11 @@ fn from_guest_ipv6_step3_upper_layer_headers_must_fit() {
         .build();
     sent_by_guest(&ping, Pass, "ICMPv6 echo request");
     sent_by_guest(&ping[..57], Ipv6Malformed, "ICMPv6 header cut to 3 bytes");
-    sent_by_guest(&ping[..58], Pass, "ICMPv6 type/code/checksum only");
+    let header_only = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(4)
+        .echo_request(1, 1)
+        .build();
+    sent_by_guest(&header_only, Pass, "ICMPv6 type/code/checksum only");
     let udp = v6_from_guest(GUEST_V6, GATEWAY_V6).udp(40000, 53).build();
     sent_by_guest(&udp[..61], Ipv6Malformed, "UDP header cut to 7 bytes");
     let tcp = v6_from_guest(GUEST_V6, GATEWAY_V6)
@@ -303,8 +418,8 @@ fn from_guest_ipv6_step5_unspecified_source_only_for_dad_and_mld_reports() {
     let dad_other = dad_probe(OTHER_V6).neighbor_solicitation(OTHER_V6).build();
     sent_by_guest(
         &dad_other,
-        Pass,
-        "DAD probe for any address (the target is not checked)",
+        DadForeign,
+        "DAD probe for a neighbour's address: allowed from ::, its target judged in step 6",
     );
     let dad_nonce = dad_probe(GUEST_V6)
         .neighbor_solicitation(GUEST_V6)
@@ -355,7 +470,11 @@ fn from_guest_ipv6_step5_unspecified_source_only_for_dad_and_mld_reports() {
         Ipv6Spoof,
         "NS from :: with a malformed option walk",
     );
-    sent_by_guest(&dad[..70], Ipv6Spoof, "NS from :: with its fixed part cut");
+    let dad_cut = dad_probe(GUEST_V6)
+        .payload_length(16)
+        .neighbor_solicitation(GUEST_V6)
+        .build();
+    sent_by_guest(&dad_cut, Ipv6Spoof, "NS from :: with its fixed part cut");
     let dad_fragment = dad_probe(GUEST_V6)
         .fragment(1, false)
         .protocol(proto::ICMPV6)

@@ -16,8 +16,9 @@ use filter_user::model::verdict;
 use filter_user::policy::{Cidr, Cidr4, Cidr6, MacAddr, Options, Policy};
 use testbed::frames::{
     ALL_DHCP_AGENTS, ALL_MLDV2_ROUTERS, ALL_NODES, ALL_ROUTERS, BROADCAST, Eth, Frame, Ipv4, Ipv6,
-    Mac, arp_op, dhcpv4_discover, dhcpv4_offer, dhcpv6_advertise, dhcpv6_solicit, ethertype, icmp6,
-    ipv4_multicast_mac, ipv6_multicast_mac, link_local, na_flags, proto, solicited_node,
+    Mac, arp_op, dhcpv4_discover, dhcpv4_offer, dhcpv4_request, dhcpv6_advertise, dhcpv6_solicit,
+    ethertype, icmp6, ipv4_multicast_mac, ipv6_multicast_mac, link_local, na_flags, proto,
+    solicited_node,
 };
 
 use Direction::{FromGuest, ToGuest};

@@ -17,16 +17,20 @@ fn from_guest_ipv6_step4_nd_option_walk_must_be_well_formed() {
     sent_by_guest(&past_end, NdMalformed, "an option claiming 16 of 8 bytes");
     let odd_tail = ns().data(&[0]).build();
     sent_by_guest(&odd_tail, NdMalformed, "one byte after the last option");
-    let fixed_cut = ns().build();
+    let fixed_cut = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(20)
+        .neighbor_solicitation(GATEWAY_V6)
+        .build();
     sent_by_guest(
-        &fixed_cut[..74],
+        &fixed_cut,
         NdMalformed,
         "NS fixed part cut to 20 of 24 bytes",
     );
     let rs = v6_from_guest(guest_ll(), ALL_ROUTERS)
+        .payload_length(7)
         .router_solicitation()
         .build();
-    sent_by_guest(&rs[..61], NdMalformed, "RS fixed part cut");
+    sent_by_guest(&rs, NdMalformed, "RS fixed part cut");
 
     let mut sixteen = v6_from_guest(GUEST_V6, GATEWAY_V6).neighbor_solicitation(GATEWAY_V6);
     for i in 0..16 {
@@ -35,6 +39,70 @@ fn from_guest_ipv6_step4_nd_option_walk_must_be_well_formed() {
     sent_by_guest(&sixteen.clone().build(), Pass, "16 nonce options");
     let seventeen = sixteen.option(14, &[17; 6]).build();
     sent_by_guest(&seventeen, NdMalformed, "17 options: more than MAX_ND_OPTS");
+}
+
+#[test]
+fn from_guest_ipv6_step4_nd_options_end_where_the_payload_length_ends() {
+    // (trailer after a whole NS with the guest's SLLA, what)
+    let trailers: [(&[u8], &str); 4] = [
+        (&[0; 4], "four zero bytes (an option of length 0 if read)"),
+        (&[0xa5; 1], "one byte"),
+        (
+            &[1, 1, 0x00, 0x16, 0x3e, 0x65, 0x43, 0x21],
+            "a neighbour's SLLA",
+        ),
+        (&[14, 9, 1, 2, 3, 4, 5, 6], "an option claiming 72 bytes"),
+    ];
+    for (trailer, what) in trailers {
+        let ns = eth_v6(GUEST, GATEWAY_V6)
+            .trailer(trailer)
+            .ipv6(GUEST_V6, GATEWAY_V6)
+            .neighbor_solicitation(GATEWAY_V6)
+            .slla(GUEST)
+            .build();
+        sent_by_guest(&ns, Pass, &format!("NS followed by a trailer: {what}"));
+    }
+    let na = eth_v6(GUEST, ALL_NODES)
+        .trailer(&[2, 1, 0x00, 0x16, 0x3e, 0x65, 0x43, 0x21])
+        .ipv6(GUEST_V6, ALL_NODES)
+        .neighbor_advertisement(GUEST_V6, na_flags::OVERRIDE)
+        .build();
+    sent_by_guest(
+        &na,
+        Pass,
+        "NA whose trailer looks like a neighbour's TLLA (not an option)",
+    );
+    // An option the payload length cuts is cut, whatever follows.
+    let cut_option = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(24 + 4)
+        .neighbor_solicitation(GATEWAY_V6)
+        .slla(GUEST)
+        .build();
+    sent_by_guest(
+        &cut_option,
+        NdMalformed,
+        "an SLLA option the payload length cuts to 4 bytes",
+    );
+    let cut_fixed = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(20)
+        .neighbor_solicitation(GATEWAY_V6)
+        .slla(GUEST)
+        .build();
+    sent_by_guest(
+        &cut_fixed,
+        NdMalformed,
+        "an NS fixed part the payload length cuts to 20 bytes",
+    );
+    let fixed_only = v6_from_guest(GUEST_V6, GATEWAY_V6)
+        .payload_length(24)
+        .neighbor_solicitation(GATEWAY_V6)
+        .slla(OTHER)
+        .build();
+    sent_by_guest(
+        &fixed_only,
+        Pass,
+        "a neighbour's SLLA after the payload length is not an option",
+    );
 }
 
 #[test]
@@ -221,7 +289,85 @@ fn from_guest_ipv6_step6_5_neighbor_advertisement_target_must_be_allowed() {
 }
 
 #[test]
-fn from_guest_ipv6_step6_6_link_layer_options_must_carry_the_guests_mac() {
+fn from_guest_ipv6_step6_6_dad_target_must_be_the_guests() {
+    let dad = |target: Ipv6Addr| dad_probe(target).neighbor_solicitation(target).build();
+    sent_by_guest(&dad(GUEST_V6), Pass, "DAD for the guest's address");
+    sent_by_guest(&dad(guest_ll()), Pass, "DAD for the derived link-local");
+    // (target, what): DAD would make their owners give them up.
+    let foreign = [
+        (OTHER_V6, "DAD for a neighbour's address"),
+        (GATEWAY_V6, "DAD for the gateway's address"),
+        (RANDOM_LL, "DAD for a random link-local"),
+        (router_ll(), "DAD for the gateway's link-local"),
+        (REMOTE_V6, "DAD for a listed destination"),
+    ];
+    for (target, what) in foreign {
+        sent_by_guest(&dad(target), DadForeign, what);
+    }
+    // `::` is no address to claim, whatever the lists hold.
+    let unspecified = v6_from_guest(Ipv6Addr::UNSPECIFIED, solicited_node(Ipv6Addr::UNSPECIFIED))
+        .neighbor_solicitation(Ipv6Addr::UNSPECIFIED)
+        .build();
+    for p in guarded(|p| p.ipv6 = vec![cidr6("::/0")]) {
+        from_guest(&p, &dad(OTHER_V6), Pass, "DAD for any address with ::/0");
+        from_guest(&p, &unspecified, DadForeign, "DAD for :: even with ::/0");
+    }
+    for p in guarded(|p| p.ipv6 = vec![cidr6("2001:db8::/64")]) {
+        from_guest(&p, &dad(OTHER_V6), Pass, "DAD inside the allowed /64");
+    }
+    for p in guarded(|p| p.options.link_local = LinkLocal::Any) {
+        from_guest(
+            &p,
+            &dad(RANDOM_LL),
+            Pass,
+            "DAD for a random link-local, option any",
+        );
+    }
+    for p in guarded(|p| p.options.link_local = LinkLocal::None) {
+        from_guest(
+            &p,
+            &dad(guest_ll()),
+            DadForeign,
+            "DAD for the derived link-local, option none",
+        );
+    }
+    // Only DAD: address resolution from the guest's address may ask for
+    // anyone.
+    let resolution = v6_from_guest(GUEST_V6, solicited_node(OTHER_V6))
+        .neighbor_solicitation(OTHER_V6)
+        .slla(GUEST)
+        .build();
+    sent_by_guest(
+        &resolution,
+        Pass,
+        "NS from the guest's address for a neighbour",
+    );
+    // Steps before come first: a forwarded DAD is malformed, a DAD with a
+    // source link-layer option is no DAD at all.
+    let hop64 = dad_probe(OTHER_V6)
+        .neighbor_solicitation(OTHER_V6)
+        .hop_limit(64)
+        .build();
+    sent_by_guest(&hop64, NdMalformed, "foreign DAD with hop limit 64");
+    let with_slla = dad_probe(OTHER_V6)
+        .neighbor_solicitation(OTHER_V6)
+        .slla(GUEST)
+        .build();
+    sent_by_guest(&with_slla, Ipv6Spoof, "foreign DAD with an SLLA option");
+    // Before the link-layer options.
+    let foreign_tlla = dad_probe(OTHER_V6)
+        .neighbor_solicitation(OTHER_V6)
+        .tlla(OTHER)
+        .build();
+    sent_by_guest(
+        &foreign_tlla,
+        DadForeign,
+        "foreign DAD with a foreign TLLA option",
+    );
+}
+
+#[test]
+fn from_guest_ipv6_step6_7_link_layer_options_must_carry_the_guests_mac() {
     let ns = || v6_from_guest(GUEST_V6, GATEWAY_V6).neighbor_solicitation(GATEWAY_V6);
     let na =
         || v6_from_guest(GUEST_V6, ALL_NODES).neighbor_advertisement(GUEST_V6, na_flags::OVERRIDE);

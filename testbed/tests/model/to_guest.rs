@@ -175,6 +175,60 @@ fn to_guest_step4_ipv4_unicast_must_be_for_the_guests_addresses() {
 }
 
 #[test]
+fn to_guest_step4_ipv4_total_length_must_hold_the_header_and_fit_the_frame() {
+    let udp = |len: Option<u16>| {
+        let ip = v4_to_guest(REMOTE_V4, GUEST_V4);
+        match len {
+            Some(l) => ip.total_length(l),
+            None => ip,
+        }
+        .udp(53, 40000)
+        .payload(b"answer")
+        .build()
+    };
+    let whole = udp(None);
+    sent_to_guest(&whole, Pass, "total length = the packet");
+    let beyond = udp(Some((whole.len() - 13) as u16));
+    sent_to_guest(
+        &beyond,
+        Ipv4Malformed,
+        "total length one byte beyond the frame",
+    );
+    sent_to_guest(&udp(Some(19)), Ipv4Malformed, "total length 19 < IHL 5");
+    sent_to_guest(
+        &udp(Some(24)),
+        Ipv4Malformed,
+        "a UDP header the total length cuts to 4 bytes",
+    );
+    let icmp = v4_to_guest(REMOTE_V4, GUEST_V4)
+        .total_length(23)
+        .icmp_echo_request(1, 1)
+        .build();
+    sent_to_guest(
+        &icmp,
+        Ipv4Malformed,
+        "an ICMP header the total length cuts to 3 bytes",
+    );
+    let trailer = Frame::eth(ROUTER, GUEST)
+        .trailer(&[0xa5; 18])
+        .ipv4(REMOTE_V4, GUEST_V4)
+        .udp(53, 40000)
+        .payload(b"answer")
+        .build();
+    sent_to_guest(&trailer, Pass, "UDP to the guest followed by a trailer");
+    let broadcast = Frame::eth(ROUTER, BROADCAST)
+        .ipv4(GATEWAY_V4, Ipv4Addr::new(192, 0, 2, 255))
+        .total_length(0xffff)
+        .udp(137, 137)
+        .build();
+    sent_to_guest(
+        &broadcast,
+        Pass,
+        "broadcast IPv4 is not looked into, whatever its total length",
+    );
+}
+
+#[test]
 fn to_guest_step4_dhcp_offer_passes_only_while_the_guest_has_no_ipv4() {
     let fresh = guarded(|p| p.ipv4.clear());
     for p in &fresh {
@@ -297,6 +351,43 @@ fn to_guest_step5_ipv6_unicast_must_be_for_the_guests_addresses() {
         &advertise,
         Pass,
         "DHCPv6 ADVERTISE to the guest's link-local",
+    );
+}
+
+#[test]
+fn to_guest_step5_ipv6_payload_length_must_fit_the_frame() {
+    let udp = |len: Option<u16>| {
+        let ip = v6_to_guest(REMOTE_V6, GUEST_V6);
+        match len {
+            Some(l) => ip.payload_length(l),
+            None => ip,
+        }
+        .udp(53, 40000)
+        .payload(b"answer")
+        .build()
+    };
+    let whole = udp(None);
+    sent_to_guest(&whole, Pass, "payload length = the payload");
+    let beyond = udp(Some((whole.len() - 53) as u16));
+    sent_to_guest(
+        &beyond,
+        Ipv6Malformed,
+        "payload length one byte beyond the frame",
+    );
+    sent_to_guest(&udp(Some(0xffff)), Ipv6Malformed, "payload length 65535");
+    let trailer = Frame::eth(ROUTER, GUEST)
+        .trailer(&[0xa5; 18])
+        .ipv6(REMOTE_V6, GUEST_V6)
+        .udp(53, 40000)
+        .payload(b"answer")
+        .build();
+    sent_to_guest(&trailer, Pass, "UDP to the guest followed by a trailer");
+    // Only the destination matters: no header behind the fixed one is
+    // read, so a payload length that cuts one is no concern here.
+    sent_to_guest(
+        &udp(Some(4)),
+        Pass,
+        "a payload length that cuts the UDP header",
     );
 }
 
