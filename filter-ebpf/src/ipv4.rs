@@ -39,46 +39,48 @@ pub fn parse(f: &Frame, len: usize, client_mac: Option<[u8; 6]>) -> Result<Ipv4,
     if !f.fits(34) {
         return Err(bad);
     }
-    let vihl = f.u8(14).ok_or(bad)?;
-    let ihl = (vihl & 0x0f) as usize;
-    if vihl >> 4 != 4 || ihl < 5 {
+    // Version, IHL and total length in one read.
+    let head = f.bytes4(14).ok_or(bad)?;
+    let ihl = (head[0] & 0x0f) as usize;
+    if head[0] >> 4 != 4 || ihl < 5 {
         return Err(bad);
     }
     let l4 = 14 + 4 * ihl;
     if !f.var().fits(l4) {
         return Err(bad);
     }
-    // Against the whole frame, not the window: a full-size packet is
-    // longer than the window and fine.
-    let total = f.be16(16).ok_or(bad)? as usize;
-    let end = 14 + total;
-    if total < 4 * ihl || end > len {
+    // The total length must hold the header, and is checked against the
+    // whole frame, not the window: a full-size packet is longer than the
+    // window and fine.
+    let end = 14 + u16::from_be_bytes([head[2], head[3]]) as usize;
+    if end < l4 || end > len {
         return Err(bad);
     }
-    // The header lies within the total length: read it from the frame as
-    // is (constant offsets, no run-time check against the packet's end).
+    // The header lies within the total length: read at constant offsets.
     let non_first_fragment = f.be16(20).ok_or(bad)? & 0x1fff != 0;
     let proto = f.u8(23).ok_or(bad)?;
     let (src, dst) = (f.bytes4(26).ok_or(bad)?, f.bytes4(30).ok_or(bad)?);
-    let packet = f.ending_at(end);
+    // The upper-layer header must end within the total length too: one
+    // comparison with `end` here instead of a packet-bounded frame, whose
+    // every read would compare again.
     let (mut udp, mut notes) = (None, 0);
     if proto == ipproto::UDP && !non_first_fragment {
-        if !packet.var().fits(l4 + 8) {
+        if l4 + 8 > end || !f.var().fits(l4 + 8) {
             return Err(bad);
         }
-        let ports = packet.var().be16_pair(l4).ok_or(bad)?;
+        let ports = f.var().be16_pair(l4).ok_or(bad)?;
         if let (port::DHCP_SERVER, Some(mac)) = (ports.1, client_mac)
-            && !dhcp_client_names(&packet, l4 + 8, mac)
+            && !dhcp_client_names(&f.ending_at(end), l4 + 8, mac)
         {
             notes |= notes::DHCP_FOREIGN_CLIENT;
         }
         udp = Some(ports);
     } else if proto == ipproto::ICMP && !non_first_fragment {
         // Type, code and checksum.
-        if !packet.var().fits(l4 + 4) {
+        if l4 + 4 > end || !f.var().fits(l4 + 4) {
             return Err(bad);
         }
-        if packet.var().u8(l4) == Some(icmp4::REDIRECT) {
+        if f.var().u8(l4) == Some(icmp4::REDIRECT) {
             notes |= notes::ICMP_REDIRECT;
         }
     }
