@@ -259,6 +259,9 @@ pub fn policy(rng: &mut Rng) -> Policy {
         ipv4,
         ipv6,
         destinations,
+        pairs: Vec::new(),
+        vrrp: Vec::new(),
+        dhcp_servers: Vec::new(),
         options: Options {
             dhcp_client: rng.percent(70),
             dhcp_server: rng.percent(30),

@@ -181,6 +181,9 @@ pub fn decode(e: &Entries) -> Result<Policy, DecodeError> {
         ipv4,
         ipv6,
         destinations,
+        pairs: Vec::new(),
+        vrrp: Vec::new(),
+        dhcp_servers: Vec::new(),
         options,
     })
 }

@@ -15,6 +15,14 @@ pub use cidr::{Cidr, Cidr4, Cidr6, Family, Prefix, mask32, mask128};
 /// `INLINE_V*` host addresses inline and puts the rest in a trie; the trie
 /// is bounded, so a list is bounded too.
 pub const MAX_ADDRESSES: usize = 1024;
+/// Address pairs (section 3a) per interface.
+pub const MAX_PAIRS: usize = 8;
+/// VRRP entries (section 3a) per interface.
+pub const MAX_VRRP: usize = 8;
+/// Addresses per family in one pair or VRRP entry.
+pub const MAX_ENTRY_ADDRESSES: usize = 64;
+/// Trusted DHCP servers (section 4) per interface.
+pub const MAX_DHCP_SERVERS: usize = 8;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PolicyError {
@@ -36,6 +44,20 @@ pub enum PolicyError {
     BadLinkLocal(String),
     #[error("invalid EtherType {0:?} (want hex 0x0600..0xffff, e.g. 0x88cc)")]
     BadEthertype(String),
+    #[error("pair MAC {0} is multicast or zero; a pair needs a unicast MAC")]
+    NonUnicastPairMac(MacAddr),
+    #[error("pair MAC {0} is the vif's own MAC; list only the extra ones")]
+    PairMacIsOwn(MacAddr),
+    #[error("MAC {0} appears twice among the pairs and VRRP entries")]
+    DuplicateMac(MacAddr),
+    #[error("VRRP router id {0:?} is not in 1..255")]
+    BadVrid(String),
+    #[error("entry {0:?} has no address (want at least one IPv4 or IPv6 address or prefix)")]
+    EmptyEntry(String),
+    #[error("invalid pair entry {0:?} (want MAC=ADDR[,ADDR...] or vrrp:VRID=ADDR[,ADDR...])")]
+    BadPair(String),
+    #[error("invalid DHCP server address {0:?} (want one IPv4 or IPv6 host address)")]
+    BadServer(String),
     #[error("too many {what}: {count} (at most {max})")]
     TooMany {
         what: &'static str,
@@ -146,6 +168,47 @@ impl Default for Options {
     }
 }
 
+/// An extra allowed source (section 3a): frames from `mac`, with these
+/// addresses and the link-local address derived from `mac`; never the
+/// vif's own addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pair {
+    pub mac: MacAddr,
+    pub ipv4: Vec<Cidr4>,
+    pub ipv6: Vec<Cidr6>,
+}
+
+/// A VRRP router the guest may be (section 3a, RFC 9568): its IPv4
+/// virtual addresses from 00:00:5e:00:01:VRID and its IPv6 ones from
+/// 00:00:5e:00:02:VRID; frames from either virtual MAC may also use the
+/// vif's own addresses (advertisements come from the router's address).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vrrp {
+    /// 1..=255.
+    pub vrid: u8,
+    pub ipv4: Vec<Cidr4>,
+    pub ipv6: Vec<Cidr6>,
+}
+
+impl Vrrp {
+    /// The virtual MAC of the IPv4 router (RFC 9568 7.3).
+    pub const fn mac_v4(&self) -> MacAddr {
+        MacAddr([0x00, 0x00, 0x5e, 0x00, 0x01, self.vrid])
+    }
+
+    /// The virtual MAC of the IPv6 router.
+    pub const fn mac_v6(&self) -> MacAddr {
+        MacAddr([0x00, 0x00, 0x5e, 0x00, 0x02, self.vrid])
+    }
+
+    /// The virtual MACs in use: one per family that has addresses.
+    pub fn macs(&self) -> impl Iterator<Item = MacAddr> + '_ {
+        let v4 = (!self.ipv4.is_empty()).then(|| self.mac_v4());
+        let v6 = (!self.ipv6.is_empty()).then(|| self.mac_v6());
+        v4.into_iter().chain(v6)
+    }
+}
+
 /// The resolved policy of one interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
@@ -155,6 +218,12 @@ pub struct Policy {
     pub ipv6: Vec<Cidr6>,
     /// `isolated` only: where the guest may send.
     pub destinations: Vec<Cidr>,
+    /// Extra MACs with their own addresses (section 3a).
+    pub pairs: Vec<Pair>,
+    /// VRRP routers (section 3a).
+    pub vrrp: Vec<Vrrp>,
+    /// Trusted DHCP servers towards the guest (section 4); empty: any.
+    pub dhcp_servers: Vec<IpAddr>,
     pub options: Options,
 }
 
@@ -168,11 +237,15 @@ impl Policy {
             ipv4: Vec::new(),
             ipv6: Vec::new(),
             destinations: Vec::new(),
+            pairs: Vec::new(),
+            vrrp: Vec::new(),
+            dhcp_servers: Vec::new(),
             options: Options::default(),
         }
     }
 
-    /// Checks what the types cannot: a unicast MAC and bounded lists.
+    /// Checks what the types cannot: unicast MACs, no MAC twice, router
+    /// ids in range, entries with addresses, and bounded lists.
     pub fn validate(&self) -> Result<(), PolicyError> {
         if self.mac.is_multicast() || self.mac.is_zero() {
             return Err(PolicyError::NonUnicastMac(self.mac));
@@ -192,6 +265,40 @@ impl Policy {
             self.options.ethertypes.len(),
             filter_common::MAX_ETHERTYPES,
         )?;
+        bounded("pairs", self.pairs.len(), MAX_PAIRS)?;
+        bounded("VRRP entries", self.vrrp.len(), MAX_VRRP)?;
+        bounded("DHCP servers", self.dhcp_servers.len(), MAX_DHCP_SERVERS)?;
+        let mut macs = vec![self.mac];
+        for pair in &self.pairs {
+            if pair.mac.is_multicast() || pair.mac.is_zero() {
+                return Err(PolicyError::NonUnicastPairMac(pair.mac));
+            }
+            if pair.mac == self.mac {
+                return Err(PolicyError::PairMacIsOwn(pair.mac));
+            }
+            if pair.ipv4.is_empty() && pair.ipv6.is_empty() {
+                return Err(PolicyError::EmptyEntry(pair.mac.to_string()));
+            }
+            bounded("pair IPv4 addresses", pair.ipv4.len(), MAX_ENTRY_ADDRESSES)?;
+            bounded("pair IPv6 addresses", pair.ipv6.len(), MAX_ENTRY_ADDRESSES)?;
+            macs.push(pair.mac);
+        }
+        for v in &self.vrrp {
+            if v.vrid == 0 {
+                return Err(PolicyError::BadVrid(v.vrid.to_string()));
+            }
+            if v.ipv4.is_empty() && v.ipv6.is_empty() {
+                return Err(PolicyError::EmptyEntry(format!("vrrp:{}", v.vrid)));
+            }
+            bounded("VRRP IPv4 addresses", v.ipv4.len(), MAX_ENTRY_ADDRESSES)?;
+            bounded("VRRP IPv6 addresses", v.ipv6.len(), MAX_ENTRY_ADDRESSES)?;
+            macs.extend(v.macs());
+        }
+        for (i, m) in macs.iter().enumerate() {
+            if macs[..i].contains(m) {
+                return Err(PolicyError::DuplicateMac(*m));
+            }
+        }
         Ok(())
     }
 

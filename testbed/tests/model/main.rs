@@ -96,6 +96,9 @@ fn locked() -> Policy {
         ipv4: vec![Cidr4::host(GUEST_V4)],
         ipv6: vec![Cidr6::host(GUEST_V6)],
         destinations: Vec::new(),
+        pairs: Vec::new(),
+        vrrp: Vec::new(),
+        dhcp_servers: Vec::new(),
         options: Options::default(),
     }
 }

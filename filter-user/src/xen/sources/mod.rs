@@ -290,6 +290,9 @@ pub fn resolve_from(
         ipv4: addrs.ipv4,
         ipv6: addrs.ipv6,
         destinations,
+        pairs: Vec::new(),
+        vrrp: Vec::new(),
+        dhcp_servers: Vec::new(),
         options,
     };
     policy
