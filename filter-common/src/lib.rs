@@ -16,8 +16,10 @@ pub use reason::{REASON_COUNT, Reason};
 /// a loader with another layout never reads maps it does not understand.
 ///
 /// 1: the first layout. 2: reasons `dhcp_spoof` and `dad_foreign` appended,
-/// so a [`SlotCounters`] row grew from 768 to 832 bytes.
-pub const ABI_VERSION: u32 = 2;
+/// so a [`SlotCounters`] row grew from 768 to 832 bytes. 3: reason
+/// `dhcp_untrusted` (a row of 864 bytes), address sets in the trie keys,
+/// the `PAIRS` map.
+pub const ABI_VERSION: u32 = 3;
 
 /// Host addresses stored inline in [`IfacePolicy`]: the common case (a guest
 /// with a few addresses) is answered by the one policy lookup, without a trie.
@@ -414,7 +416,7 @@ layout!(Counter, size 16, align 8, [packets: u64, bytes: u64]);
 // A counter per direction and reason: appending a reason grows it (and
 // bumps ABI_VERSION: a pinned COUNTERS map of the old value size is not
 // this layout's).
-layout!(SlotCounters, size 832, align 8, [c: [Counter; 2 * REASON_COUNT]]);
+layout!(SlotCounters, size 864, align 8, [c: [Counter; 2 * REASON_COUNT]]);
 layout!(NoPolicyCounters, size 32, align 8, [c: [Counter; 2]]);
 layout!(EventBudget, size 16, align 8, [window_start_ns: u64, sent: u32, _pad: u32]);
 layout!(DropEvent, size 60, align 4, [

@@ -120,6 +120,9 @@ reasons! {
     /// Duplicate address detection (an ARP probe or a DAD Neighbor
     /// Solicitation) for an address that is not the vif's.
     DadForeign = 25 => "dad_foreign", [FromGuest];
+    /// To the guest: a DHCP or DHCPv6 server message (to port 68 or 546)
+    /// from a source not in the vif's `dhcp_servers`.
+    DhcpUntrusted = 26 => "dhcp_untrusted", [ToGuest];
 }
 
 /// The reasons that occur in `dir`, in counter order (`N` of them).
