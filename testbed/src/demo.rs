@@ -6,11 +6,11 @@
 //! Used by the `vifguard-demo` binary (`cargo xtask demo`) and by the
 //! end-to-end test `testbed/tests/demo.rs`.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use filter_common::{Direction, Reason, map_names};
 use filter_user::datapath::Maps;
@@ -20,11 +20,12 @@ use crate::frames::{
     BROADCAST, DHCPDISCOVER, DHCPREQUEST, Frame, Mac, arp_op, dhcpv4_ack, dhcpv4_offer,
     ipv6_multicast_mac, na_flags, parse_dhcpv4_client_message, solicited_node,
 };
+use crate::keepalived::{Keepalived, VrrpConfig};
 use crate::netns::{NetNs, RawSocket, veth};
 use crate::xenstored::TestXenstored;
 
 const DOM0_MAC: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x01];
-const GATEWAY: &str = "192.0.2.1";
+pub const GATEWAY: &str = "192.0.2.1";
 const GATEWAY6: &str = "2001:db8::1";
 /// A MAC the bridge has never seen.
 const NEIGHBOUR: Mac = [0x00, 0x16, 0x3e, 0x00, 0x77, 0x01];
@@ -33,6 +34,22 @@ const WAIT: Duration = Duration::from_millis(700);
 const ROGUE_LEASE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 66);
 /// The source port it answers from: not 67, which clients do not check.
 const ROGUE_PORT: u16 = 1234;
+/// The VRRP router guest6 and guest7 share (keepalived, `use_vmac`): its
+/// router id and virtual addresses, listed in both guests' policies as
+/// `vifguard/pairs` = `vrrp:51=192.0.2.50,2001:db8::50`.
+pub const VRID: u8 = 51;
+pub const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
+/// The guests that run the VRRP router, master first (higher priority).
+const VRRP_ROUTERS: [&str; 2] = ["guest6", "guest7"];
+/// Longest a backup may take to answer for the virtual address once the
+/// master stops: keepalived's master-down interval at advert_int 0.1 s is
+/// about 0.35 s; the rest is slack for a loaded machine.
+pub const FAILOVER_LIMIT: Duration = Duration::from_secs(3);
+
+/// Tells apart the demo hosts one process builds (the live tests build
+/// several, one after the other).
+static HOSTS: AtomicU32 = AtomicU32::new(0);
 
 /// How a guest's policy reaches xenstore.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +83,8 @@ pub struct DemoHost {
     pub bpffs: PathBuf,
     config: PathBuf,
     dnsmasq: Option<Child>,
+    /// `<pid>-<n>`: names this host's files, so hosts do not share them.
+    tag: String,
 }
 
 /// One line of the demo's table.
@@ -109,7 +128,11 @@ fn run_ok(cmd: &mut Command) -> Result<String, String> {
 impl DemoHost {
     /// Builds the host; `progress` hears what is being set up.
     pub fn build(vifguard: &Path, progress: &dyn Fn(&str)) -> Result<DemoHost, String> {
-        let tag = std::process::id();
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            HOSTS.fetch_add(1, Ordering::Relaxed)
+        );
         let bpffs = PathBuf::from(format!("/sys/fs/bpf/vifguard-demo-{tag}"));
         let config = std::env::temp_dir().join(format!("vifguard-demo-{tag}.toml"));
         std::fs::write(&config, format!("bpffs = \"{}\"\n", bpffs.display()))
@@ -130,12 +153,15 @@ impl DemoHost {
         dom0.ip(&["addr", "add", "2001:db8::1/64", "dev", "xenbr0", "nodad"]);
         dom0.ip(&["link", "set", "xenbr0", "up"]);
 
-        let plan: [(&str, u32, &str, Source, &str); 5] = [
+        let plan: [(&str, u32, &str, Source, &str); 7] = [
             ("guest1", 1, "vif1.0", Source::Xl, "locked"),
             ("guest2", 2, "vif2.0", Source::Xapi, "locked"),
             ("guest3", 3, "vif3.0", Source::OpenStack, "locked"),
             ("guest4", 4, "tap4.0", Source::Xl, "isolated"),
             ("guest5", 5, "vif5.0", Source::Xapi, "unlocked"),
+            // The VRRP routers (keepalived with virtual MACs).
+            ("guest6", 6, "vif6.0", Source::Xl, "locked"),
+            ("guest7", 7, "vif7.0", Source::Xl, "locked"),
         ];
         let mut host = DemoHost {
             dom0,
@@ -145,6 +171,7 @@ impl DemoHost {
             bpffs,
             config,
             dnsmasq: None,
+            tag,
         };
         for (name, domid, ifname, source, mode) in plan {
             progress(&format!(
@@ -265,6 +292,21 @@ impl DemoHost {
                 self.xs_write(&format!("{dom}/vm-data/networking/{key}"), &record)?;
             }
         }
+        if VRRP_ROUTERS.contains(&g.name) {
+            // The VRRP router both may be: its virtual MACs and addresses.
+            self.xs_write(
+                &format!("{backend}/vifguard/pairs"),
+                &format!("vrrp:{VRID}={VIP4},{VIP6}"),
+            )?;
+        }
+        if g.name == "guest2" {
+            // guest2 takes leases from dom0's dnsmasq only: a DHCP server
+            // anywhere else on the bridge is dhcp_untrusted to it.
+            self.xs_write(
+                &format!("{backend}/vifguard/dhcp-servers"),
+                &format!("{GATEWAY} {GATEWAY6}"),
+            )?;
+        }
         // The guest may read its own tree but write none of what is policy.
         self.xs.tool_ok(
             "xenstore-chmod",
@@ -292,10 +334,7 @@ impl DemoHost {
                 &format!("--dhcp-host={},{}", MacAddr(g2.mac), g2.ipv4),
                 "--dhcp-leasefile=/dev/null",
                 "--log-facility=-",
-                &format!(
-                    "--pid-file=/run/vifguard-demo-dnsmasq-{}.pid",
-                    std::process::id()
-                ),
+                &format!("--pid-file=/run/vifguard-demo-dnsmasq-{}.pid", self.tag),
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -358,7 +397,7 @@ impl DemoHost {
     }
 
     /// Packets counted per reason on `g`'s interface, in `dir`.
-    fn counts(&self, g: &Guest, dir: Direction) -> Result<Vec<(Reason, u64)>, String> {
+    pub fn counts(&self, g: &Guest, dir: Direction) -> Result<Vec<(Reason, u64)>, String> {
         let ifindex = self.dom0.ifindex(&g.ifname);
         let maps = self.maps()?;
         let policy = maps
@@ -420,8 +459,8 @@ impl DemoHost {
 
     /// Runs busybox udhcpc in `g` (a real DHCP client) and returns the
     /// lease it accepted as "ADDRESS SERVER", or `None` if it got none.
-    fn dhcp_lease(&self, g: &Guest) -> Option<String> {
-        let dir = std::env::temp_dir().join(format!("vifguard-demo-udhcpc-{}", std::process::id()));
+    pub fn dhcp_lease(&self, g: &Guest) -> Option<String> {
+        let dir = std::env::temp_dir().join(format!("vifguard-demo-udhcpc-{}", self.tag));
         std::fs::create_dir_all(&dir).ok()?;
         let (script, lease) = (dir.join("script"), dir.join("lease"));
         let _ = std::fs::remove_file(&lease);
@@ -454,6 +493,200 @@ impl DemoHost {
         let got = std::fs::read_to_string(&lease).ok();
         let _ = std::fs::remove_dir_all(&dir);
         got.map(|l| l.trim().to_string())
+    }
+
+    /// The lease dom0's dnsmasq gives `g`, as [`DemoHost::dhcp_lease`]
+    /// reports it.
+    pub fn dnsmasq_lease(&self, g: &Guest) -> String {
+        format!("{} {GATEWAY}", g.ipv4)
+    }
+
+    /// Runs busybox udhcpc in `client` while a rogue DHCP server in
+    /// `rogue` answers every request it sees, as fast as it can.
+    pub fn dhcp_race(&self, client: &Guest, rogue: &Guest) -> DhcpRace {
+        let seen_by_client = RawSocket::open(&client.ns, "eth0");
+        let sock = RawSocket::open(&rogue.ns, "eth0");
+        let stop = AtomicBool::new(false);
+        let sent = AtomicUsize::new(0);
+        let lease = std::thread::scope(|s| {
+            s.spawn(|| rogue_dhcp_server(&sock, rogue, &stop, &sent));
+            let lease = self.dhcp_lease(client);
+            stop.store(true, Ordering::Relaxed);
+            lease
+        });
+        let rogue_seen = seen_by_client
+            .drain(Duration::from_millis(100))
+            .iter()
+            .filter(|f| is_dhcp_reply_from(f, rogue.mac))
+            .count();
+        DhcpRace {
+            lease,
+            rogue_replies: sent.load(Ordering::Relaxed),
+            rogue_seen,
+        }
+    }
+
+    /// The router guest6 and guest7 share, at `priority`: advertisements
+    /// every 0.1 s (a backup takes over about 0.35 s after the master
+    /// falls silent).
+    pub fn vrrp_config(&self, priority: u8) -> VrrpConfig {
+        VrrpConfig {
+            vrid: VRID,
+            priority,
+            vip4: VIP4,
+            net4: (Ipv4Addr::new(192, 0, 2, 0), 24),
+            vip6: VIP6,
+            prefix6: 64,
+            advert_centis: 10,
+        }
+    }
+
+    /// Starts keepalived in guest6 (priority 150) and guest7 (100) and
+    /// waits until guest6 is master and dom0 reaches both virtual
+    /// addresses.
+    pub fn start_vrrp(&self) -> Result<VrrpPair, String> {
+        let [m, b] = VRRP_ROUTERS.map(|n| self.guest(n));
+        let pair = VrrpPair {
+            master: Keepalived::start(&m.ns, &self.vrrp_config(150))?,
+            backup: Keepalived::start(&b.ns, &self.vrrp_config(100))?,
+        };
+        if !pair.master.wait_master(Duration::from_secs(5)) {
+            return Err(format!(
+                "keepalived in guest6 did not become master:\n{}",
+                pair.master.log()
+            ));
+        }
+        // The first pings wait for ARP and ND through the virtual MACs.
+        let reached = |a: IpAddr| (0..10).any(|_| self.dom0_ping(a, Duration::from_millis(300)));
+        for a in [IpAddr::V4(VIP4), IpAddr::V6(VIP6)] {
+            if !reached(a) {
+                return Err(format!(
+                    "dom0 does not reach {a} on guest6:\n{}",
+                    pair.master.log()
+                ));
+            }
+        }
+        Ok(pair)
+    }
+
+    /// One ping from dom0 (the client the VRRP router serves) to `addr`.
+    pub fn dom0_ping(&self, addr: IpAddr, wait: Duration) -> bool {
+        let wait = format!("{:.2}", wait.as_secs_f64());
+        let addr = addr.to_string();
+        self.dom0
+            .exec(&["ping", "-n", "-q", "-c", "1", "-W", &wait, &addr])
+            .status
+            .success()
+    }
+
+    /// The bridge port dom0's bridge has learned `mac` on, if any.
+    pub fn fdb_port(&self, mac: Mac) -> Option<String> {
+        let out = self
+            .dom0
+            .exec(&["bridge", "fdb", "show", "br", "xenbr0"])
+            .stdout;
+        let mac = MacAddr(mac).to_string();
+        String::from_utf8_lossy(&out).lines().find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.first() == Some(&mac.as_str()) && w.get(1) == Some(&"dev"))
+                .then(|| w.get(2).map(|p| p.to_string()))
+                .flatten()
+        })
+    }
+
+    /// Stops the master (keepalived exits, giving up its addresses) and
+    /// pings the IPv4 virtual address from dom0 until the backup answers
+    /// it: the time from the stop to that first answer. Then checks that
+    /// the backup holds both addresses, answers for the IPv6 one too, and
+    /// that the bridge now sends the virtual MACs to the backup's vif.
+    pub fn vrrp_failover(&self, pair: &mut VrrpPair) -> Result<Duration, String> {
+        let backup = self.guest(VRRP_ROUTERS[1]);
+        let t0 = Instant::now();
+        // stop() waits for keepalived to exit: whatever answers after it
+        // is the backup.
+        pair.master.stop();
+        let took = loop {
+            if self.dom0_ping(IpAddr::V4(VIP4), Duration::from_millis(100)) {
+                break t0.elapsed();
+            }
+            if t0.elapsed() > FAILOVER_LIMIT {
+                return Err(format!(
+                    "no answer from {VIP4} {FAILOVER_LIMIT:?} after the master stopped; backup's log:\n{}",
+                    pair.backup.log()
+                ));
+            }
+        };
+        if !pair.backup.wait_master(Duration::from_secs(1)) {
+            return Err(format!("guest7 is not master:\n{}", pair.backup.log()));
+        }
+        if !(0..10).any(|_| self.dom0_ping(IpAddr::V6(VIP6), Duration::from_millis(300))) {
+            return Err(format!("dom0 does not reach {VIP6} on guest7"));
+        }
+        let cfg = pair.backup.config();
+        for mac in [cfg.vmac4(), cfg.vmac6()] {
+            let port = self.fdb_port(mac);
+            if port.as_deref() != Some(backup.ifname.as_str()) {
+                return Err(format!(
+                    "the bridge sends {} to {port:?}, not to {}",
+                    MacAddr(mac),
+                    backup.ifname
+                ));
+            }
+        }
+        Ok(took)
+    }
+
+    /// `g` takes the IPv4 virtual address over the way a node does that
+    /// claims an address: adds it and announces it by gratuitous ARP
+    /// (busybox arping -U, from its own MAC). Whether the announcement
+    /// reached dom0.
+    pub fn claim_vip(&self, g: &Guest) -> Result<bool, String> {
+        let seen_by_dom0 = RawSocket::open(&self.dom0, "xenbr0");
+        let vip = VIP4.to_string();
+        g.ns.ip(&["addr", "add", &format!("{vip}/32"), "dev", "eth0"]);
+        let out = g.ns.exec(&[
+            "busybox", "arping", "-U", "-c", "2", "-w", "1", "-I", "eth0", "-s", &vip, &vip,
+        ]);
+        g.ns.ip(&["addr", "del", &format!("{vip}/32"), "dev", "eth0"]);
+        // busybox arping -U exits 1 when nobody answered, which nobody
+        // does to an announcement: only a failure to send is an error.
+        if !out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("Sent") {
+            return Err(format!(
+                "arping in {}: {}{}",
+                g.name,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(seen_by_dom0
+            .drain(Duration::from_millis(100))
+            .iter()
+            .any(|f| is_arp_claim(f, g.mac, VIP4)))
+    }
+
+    /// A rogue VRRP router in `g`: keepalived for the same router id with
+    /// the highest priority, so it takes mastership at once in its own
+    /// view and sends advertisements and gratuitous ARP from the virtual
+    /// MACs. Whether it took the router over: the bridge learned a
+    /// virtual MAC on `g`'s vif, or guest6 lost mastership.
+    pub fn rogue_vrrp_router(&self, g: &Guest, pair: &VrrpPair) -> Result<bool, String> {
+        let rogue = Keepalived::start(&g.ns, &self.vrrp_config(254))?;
+        if !rogue.wait_master(Duration::from_secs(5)) {
+            return Err(format!(
+                "the rogue keepalived in {} never became master:\n{}",
+                g.name,
+                rogue.log()
+            ));
+        }
+        // A few advertisement intervals as master.
+        std::thread::sleep(Duration::from_millis(500));
+        let cfg = rogue.config();
+        let took_mac = [cfg.vmac4(), cfg.vmac6()]
+            .iter()
+            .any(|m| self.fdb_port(*m).as_deref() == Some(g.ifname.as_str()));
+        let took = took_mac || !pair.master.is_master();
+        drop(rogue);
+        Ok(took)
     }
 
     fn ping(&self, from: &Guest, to: &str) -> bool {
@@ -704,20 +937,8 @@ impl DemoHost {
                 // Reaches when guest2 saw a rogue answer or leased anything
                 // but its address from dnsmasq (which also shows that the
                 // legitimate server still works).
-                let seen_by_client = RawSocket::open(&g2.ns, "eth0");
-                let rogue = RawSocket::open(&g1.ns, "eth0");
-                let stop = AtomicBool::new(false);
-                let lease = std::thread::scope(|s| {
-                    s.spawn(|| rogue_dhcp_server(&rogue, g1, &stop));
-                    let lease = self.dhcp_lease(g2);
-                    stop.store(true, Ordering::Relaxed);
-                    lease
-                });
-                let rogue_seen = seen_by_client
-                    .drain(Duration::from_millis(100))
-                    .iter()
-                    .any(|f| f.get(6..12) == Some(&g1.mac[..]));
-                rogue_seen || lease.as_deref() != Some(&format!("{} {GATEWAY}", g2.ipv4))
+                let race = self.dhcp_race(g2, g1);
+                race.rogue_seen > 0 || race.lease != Some(self.dnsmasq_lease(g2))
             },
         )?;
         row(
@@ -771,14 +992,106 @@ impl DemoHost {
             Reason::Isolation,
             &|| self.ping(g4, &g2.ipv4.to_string()),
         )?;
+        row(
+            "rogue DHCP server in unlocked guest5 vs guest2's servers",
+            true,
+            g2,
+            Direction::ToGuest,
+            Reason::DhcpUntrusted,
+            &|| {
+                // guest2's policy lists dom0's dnsmasq as its DHCP server;
+                // guest5 (unlocked) may send anything, so the rogue's
+                // offers reach the bridge and must stop at guest2's vif.
+                let race = self.dhcp_race(g2, g5);
+                race.rogue_seen > 0 || race.lease != Some(self.dnsmasq_lease(g2))
+            },
+        )?;
+
+        // VRRP: guest6 (master) and guest7 (backup) run keepalived with
+        // virtual MACs, which their policies list; guest1's does not.
+        let vrrp = std::cell::RefCell::new(self.start_vrrp()?);
+        let failed = |what: &str, e: String| eprintln!("demo: {what}: {e}");
+        row(
+            "guest1 claims the VRRP address (gratuitous ARP)",
+            true,
+            g1,
+            Direction::FromGuest,
+            Reason::ArpSpaSpoof,
+            &|| {
+                self.claim_vip(g1)
+                    .inspect_err(|e| failed("gratuitous ARP", e.clone()))
+                    .unwrap_or(true)
+            },
+        )?;
+        row(
+            "rogue VRRP router in guest1 (keepalived, virtual MAC)",
+            true,
+            g1,
+            Direction::FromGuest,
+            Reason::MacSpoof,
+            &|| {
+                self.rogue_vrrp_router(g1, &vrrp.borrow())
+                    .inspect_err(|e| failed("rogue VRRP router", e.clone()))
+                    .unwrap_or(true)
+            },
+        )?;
+        row(
+            "VRRP failover guest6 -> guest7 (keepalived, virtual MAC)",
+            false,
+            self.guest(VRRP_ROUTERS[1]),
+            Direction::FromGuest,
+            Reason::Pass,
+            &|| {
+                self.vrrp_failover(&mut vrrp.borrow_mut())
+                    .inspect_err(|e| failed("VRRP failover", e.clone()))
+                    .is_ok()
+            },
+        )?;
+        drop(vrrp);
         Ok(rows)
     }
 }
 
+/// The VRRP router guest6 (master) and guest7 (backup) run.
+pub struct VrrpPair {
+    pub master: Keepalived,
+    pub backup: Keepalived,
+}
+
+/// What a guest's DHCP client got while a rogue server answered too.
+#[derive(Clone, Debug)]
+pub struct DhcpRace {
+    /// The lease busybox udhcpc accepted, "ADDRESS SERVER".
+    pub lease: Option<String>,
+    /// Offers and acks the rogue server sent.
+    pub rogue_replies: usize,
+    /// Those that reached the client's NIC.
+    pub rogue_seen: usize,
+}
+
+/// An ARP frame from `src` whose sender is `src` at `ip`: a claim of `ip`.
+pub fn is_arp_claim(f: &[u8], src: Mac, ip: Ipv4Addr) -> bool {
+    f.get(6..12) == Some(&src[..])
+        && f.get(12..14) == Some(&[0x08, 0x06][..])
+        && f.get(22..28) == Some(&src[..])
+        && f.get(28..32) == Some(&ip.octets()[..])
+}
+
+/// A frame from `src` carrying UDP to the DHCP client port: a DHCP server
+/// message (IPv4 only; the rogue server here speaks DHCPv4).
+fn is_dhcp_reply_from(f: &[u8], src: Mac) -> bool {
+    let ihl = f.get(14).map_or(0, |b| usize::from(b & 0x0f) * 4);
+    f.get(6..12) == Some(&src[..])
+        && f.get(12..14) == Some(&[0x08, 0x00][..])
+        && f.get(23) == Some(&17)
+        && f.get(14 + ihl + 2..14 + ihl + 4) == Some(&68u16.to_be_bytes()[..])
+}
+
 /// A rogue DHCP server inside guest `g`: answers every DHCPDISCOVER and
 /// DHCPREQUEST it sees on `sock` with an offer or ack of [`ROGUE_LEASE`],
-/// broadcast from [`ROGUE_PORT`] to the client port, until `stop`.
-fn rogue_dhcp_server(sock: &RawSocket, g: &Guest, stop: &AtomicBool) {
+/// broadcast from [`ROGUE_PORT`] to the client port, until `stop`. Counts
+/// the replies it sent into `sent`.
+fn rogue_dhcp_server(sock: &RawSocket, g: &Guest, stop: &AtomicBool, sent: &AtomicUsize) {
     while !stop.load(Ordering::Relaxed) {
         for frame in sock.drain(Duration::from_millis(20)) {
             let Some((xid, client, kind)) = parse_dhcpv4_client_message(&frame) else {
@@ -794,7 +1107,9 @@ fn rogue_dhcp_server(sock: &RawSocket, g: &Guest, stop: &AtomicBool) {
                 .udp(ROGUE_PORT, 68)
                 .payload(&payload)
                 .build();
-            let _ = sock.try_send(&reply);
+            if sock.try_send(&reply).is_ok() {
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }

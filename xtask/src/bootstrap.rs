@@ -33,6 +33,9 @@ const PACKAGES: &[&str] = &[
     // ovsdb-server, ovs-vswitchd and ovs-vsctl: the setup-vif-rules tests
     // start their own (userspace datapath) to check the ports vifguard adds.
     "openvswitch-switch",
+    // keepalived: the VRRP live test and demo row run two real VRRP
+    // routers (use_vmac) in guests, failing over through vifguard.
+    "keepalived",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
