@@ -133,16 +133,84 @@ pub mod flags {
     pub const DHCP_SERVER: u16 = 1 << 1;
     pub const ROUTER: u16 = 1 << 2;
     pub const EGRESS_FILTER: u16 = 1 << 3;
-    /// The `SRC_V4` trie holds entries for this vif (prefixes, or hosts
+    /// The vif has pairs or VRRP entries (section 3a): a source MAC other
+    /// than its own is looked up in `PAIRS`, and to the guest the
+    /// addresses of set [`super::set::PAIRS`] count as its own.
+    pub const PAIRS: u16 = 1 << 4;
+    /// The vif has `dhcp_servers` (section 4): server messages to it must
+    /// come from set [`super::set::DHCP_SERVERS`].
+    pub const DHCP_SERVERS: u16 = 1 << 5;
+}
+
+/// Bits of [`Addrs::flags`].
+pub mod addr_flags {
+    /// The `SRC_V4` trie holds entries of this set (prefixes, or hosts
     /// beyond the inline list): consult it when the inline list misses.
-    pub const V4_TRIE: u16 = 1 << 8;
+    pub const V4_TRIE: u8 = 1 << 0;
     /// Same for `SRC_V6`.
-    pub const V6_TRIE: u16 = 1 << 9;
+    pub const V6_TRIE: u8 = 1 << 1;
+    /// A VRRP virtual MAC: its frames may also use every address of the
+    /// vif's own MAC (section 3a).
+    pub const OWN_TOO: u8 = 1 << 2;
+}
+
+/// Address sets of one interface in the `SRC_V4`/`SRC_V6` tries (the
+/// `set` byte of [`V4Key`] and [`V6Key`]).
+pub mod set {
+    /// The vif's own `ipv4`/`ipv6`.
+    pub const OWN: u8 = 0;
+    /// The first pair or virtual MAC; the loader numbers them from here.
+    pub const FIRST_EXTRA: u8 = 1;
+    /// Every address of the pairs and VRRP entries (and the pairs' derived
+    /// link-local addresses under `derived`): the guest's addresses besides
+    /// its own, to the guest.
+    pub const PAIRS: u8 = 254;
+    /// The trusted DHCP servers, host addresses.
+    pub const DHCP_SERVERS: u8 = 255;
+}
+
+/// The addresses one source MAC may use (docs/policy.md 3 step 1, "the
+/// frame's addresses"): the vif's own in [`IfacePolicy::own`], a pair's or
+/// a virtual MAC's as the value of `PAIRS`. Addresses are stored as they
+/// appear on the wire (network byte order bytes), so the datapath compares
+/// them without swapping.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Addrs {
+    pub mac: [u8; 6],
+    /// The [`set`] of this MAC's prefixes and further hosts in the tries.
+    pub set: u8,
+    /// [`addr_flags`] bits.
+    pub flags: u8,
+    /// Entries of `ipv4` in use.
+    pub n_ipv4: u8,
+    /// Entries of `ipv6` in use.
+    pub n_ipv6: u8,
+    pub _pad: [u8; 2],
+    /// Allowed IPv4 host addresses, network byte order.
+    pub ipv4: [[u8; 4]; INLINE_V4],
+    /// Allowed IPv6 host addresses.
+    pub ipv6: [[u8; 16]; INLINE_V6],
+    /// The link-local address derived from `mac` (modified EUI-64).
+    pub ll_derived: [u8; 16],
+}
+
+impl Addrs {
+    pub const ZERO: Addrs = Addrs {
+        mac: [0; 6],
+        set: set::OWN,
+        flags: 0,
+        n_ipv4: 0,
+        n_ipv6: 0,
+        _pad: [0; 2],
+        ipv4: [[0; 4]; INLINE_V4],
+        ipv6: [[0; 16]; INLINE_V6],
+        ll_derived: [0; 16],
+    };
 }
 
 /// The policy of one interface: the value of the `POLICY` hash map, keyed by
-/// ifindex. Addresses are stored as they appear on the wire (network byte
-/// order bytes), so the datapath compares them without swapping.
+/// ifindex.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IfacePolicy {
@@ -150,13 +218,8 @@ pub struct IfacePolicy {
     pub mode: u8,
     /// [`LinkLocal`] as u8.
     pub link_local: u8,
-    /// Entries of `ipv4` in use.
-    pub n_ipv4: u8,
-    /// Entries of `ipv6` in use.
-    pub n_ipv6: u8,
     /// [`flags`] bits.
     pub flags: u16,
-    pub mac: [u8; 6],
     /// Index of this interface's row in `COUNTERS` and `EVENT_BUDGET`.
     pub slot: u32,
     /// Drop events per second (per CPU) this interface may emit.
@@ -166,40 +229,43 @@ pub struct IfacePolicy {
     pub _pad: [u8; 3],
     /// Extra EtherTypes, network byte order.
     pub ethertypes: [u16; MAX_ETHERTYPES],
-    /// Allowed IPv4 host addresses, network byte order.
-    pub ipv4: [[u8; 4]; INLINE_V4],
-    /// Allowed IPv6 host addresses.
-    pub ipv6: [[u8; 16]; INLINE_V6],
-    /// The link-local address derived from `mac` (modified EUI-64).
-    pub ll_derived: [u8; 16],
+    /// The vif's `mac` and its addresses.
+    pub own: Addrs,
 }
 
 impl IfacePolicy {
     pub const ZERO: IfacePolicy = IfacePolicy {
         mode: Mode::Disabled as u8,
         link_local: LinkLocal::Derived as u8,
-        n_ipv4: 0,
-        n_ipv6: 0,
         flags: 0,
-        mac: [0; 6],
         slot: 0,
         events_per_sec: 0,
         n_ethertypes: 0,
         _pad: [0; 3],
         ethertypes: [0; MAX_ETHERTYPES],
-        ipv4: [[0; 4]; INLINE_V4],
-        ipv6: [[0; 16]; INLINE_V6],
-        ll_derived: [0; 16],
+        own: Addrs::ZERO,
     };
 }
 
-/// Data part of an IPv4 trie key: the interface, then the address. The
-/// prefix length always covers the whole ifindex (32 + address bits), so a
-/// prefix never matches another interface.
+/// Key of the `PAIRS` hash map: a source MAC of an interface besides its
+/// own (a pair's, or a VRRP virtual MAC).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairKey {
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
+/// Data part of an IPv4 trie key: the interface, the address [`set`], then
+/// the address. The prefix length always covers the ifindex and the set
+/// ([`OWNER_BITS`] + address bits), so a prefix never matches another
+/// interface or set.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct V4Key {
     pub ifindex: [u8; 4],
+    pub set: u8,
     pub addr: [u8; 4],
 }
 
@@ -208,11 +274,12 @@ pub struct V4Key {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct V6Key {
     pub ifindex: [u8; 4],
+    pub set: u8,
     pub addr: [u8; 16],
 }
 
-/// Bits of the trie key taken by the ifindex.
-pub const IFINDEX_BITS: u32 = 32;
+/// Bits of the trie key taken by the ifindex and the set.
+pub const OWNER_BITS: u32 = 40;
 
 /// Packets and bytes for one (interface, direction, reason).
 #[repr(C)]
@@ -313,6 +380,7 @@ impl DropEvent {
 /// pinned in bpffs.
 pub mod map_names {
     pub const POLICY: &str = "POLICY";
+    pub const PAIRS: &str = "PAIRS";
     pub const SRC_V4: &str = "SRC_V4";
     pub const SRC_V6: &str = "SRC_V6";
     pub const DST_V4: &str = "DST_V4";
@@ -321,8 +389,9 @@ pub mod map_names {
     pub const NO_POLICY: &str = "NO_POLICY";
     pub const EVENT_BUDGET: &str = "EVENT_BUDGET";
     pub const EVENTS: &str = "EVENTS";
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         POLICY,
+        PAIRS,
         SRC_V4,
         SRC_V6,
         DST_V4,
@@ -350,6 +419,8 @@ mod pod {
     // SAFETY: all of these are repr(C), contain only integers and arrays of
     // integers, and have their padding spelled out as fields.
     unsafe impl aya::Pod for super::IfacePolicy {}
+    unsafe impl aya::Pod for super::Addrs {}
+    unsafe impl aya::Pod for super::PairKey {}
     unsafe impl aya::Pod for super::V4Key {}
     unsafe impl aya::Pod for super::V6Key {}
     unsafe impl aya::Pod for super::Counter {}
@@ -363,7 +434,7 @@ mod pod {
 /// as in userspace: its size and alignment, and its fields in order, each
 /// starting where the one before it ends (no implicit padding: bpftool, the
 /// kernel's value copies and the other side see every byte). The sizes are
-/// those of [`ABI_VERSION`] 2: a layout change that makes one of these fail
+/// those of [`ABI_VERSION`] 3: a layout change that makes one of these fail
 /// is an ABI change.
 macro_rules! layout {
     ($ty:ty, size $size:literal, align $align:literal, [$($field:ident: $fty:ty),+ $(,)?]) => {
@@ -392,26 +463,33 @@ macro_rules! layout {
     };
 }
 
-layout!(IfacePolicy, size 216, align 4, [
-    mode: u8,
-    link_local: u8,
+layout!(Addrs, size 188, align 1, [
+    mac: [u8; 6],
+    set: u8,
+    flags: u8,
     n_ipv4: u8,
     n_ipv6: u8,
+    _pad: [u8; 2],
+    ipv4: [[u8; 4]; INLINE_V4],
+    ipv6: [[u8; 16]; INLINE_V6],
+    ll_derived: [u8; 16],
+]);
+layout!(IfacePolicy, size 220, align 4, [
+    mode: u8,
+    link_local: u8,
     flags: u16,
-    mac: [u8; 6],
     slot: u32,
     events_per_sec: u32,
     n_ethertypes: u8,
     _pad: [u8; 3],
     ethertypes: [u16; MAX_ETHERTYPES],
-    ipv4: [[u8; 4]; INLINE_V4],
-    ipv6: [[u8; 16]; INLINE_V6],
-    ll_derived: [u8; 16],
+    own: Addrs,
 ]);
-// The ifindex comes first in the trie keys: a prefix of IFINDEX_BITS + n
-// bits then never matches another interface.
-layout!(V4Key, size 8, align 1, [ifindex: [u8; 4], addr: [u8; 4]]);
-layout!(V6Key, size 20, align 1, [ifindex: [u8; 4], addr: [u8; 16]]);
+layout!(PairKey, size 12, align 4, [ifindex: u32, mac: [u8; 6], _pad: [u8; 2]]);
+// The ifindex and the set come first in the trie keys: a prefix of
+// OWNER_BITS + n bits then never matches another interface or set.
+layout!(V4Key, size 9, align 1, [ifindex: [u8; 4], set: u8, addr: [u8; 4]]);
+layout!(V6Key, size 21, align 1, [ifindex: [u8; 4], set: u8, addr: [u8; 16]]);
 layout!(Counter, size 16, align 8, [packets: u64, bytes: u64]);
 // A counter per direction and reason: appending a reason grows it (and
 // bumps ABI_VERSION: a pinned COUNTERS map of the old value size is not

@@ -1,9 +1,9 @@
 //! Anti-spoofing: frames the guest transmits (datapath.md, "From the
 //! guest"), for locked and isolated interfaces.
 
-use filter_common::{IfacePolicy, MAX_ETHERTYPES, Mode, Reason, flags};
+use filter_common::{Addrs, IfacePolicy, MAX_ETHERTYPES, Mode, Reason, flags};
 
-use crate::addrs::{is_link_local, v4_allowed, v4_destination, v6_allowed, v6_destination};
+use crate::addrs::{is_link_local, of_mac, v4_allowed, v4_destination, v6_allowed, v6_destination};
 use crate::frame::{Frame, eq6, is_zero16};
 use crate::proto::{self, ethertype, icmp6, port};
 use crate::verdict::Origin;
@@ -17,19 +17,24 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
     let (Some(src), Some(et)) = (f.bytes6(6), f.be16(12)) else {
         return Reason::EthMalformed;
     };
-    if src[0] & 1 != 0 || !eq6(src, p.mac) {
+    if src[0] & 1 != 0 {
         return Reason::MacSpoof;
     }
+    // Step 1: the source MAC picks the frame's addresses, the vif's own or
+    // a pair's or virtual MAC's (docs/policy.md 3a).
+    let Some(a) = of_mac(p, o.ifindex, src) else {
+        return Reason::MacSpoof;
+    };
     if o.hw_vlan_tag {
         return Reason::VlanTagged;
     }
     let isolated = p.mode == Mode::Isolated as u8;
     match et {
         ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD => Reason::VlanTagged,
-        ethertype::ARP => check_arp(f, p, o.ifindex, isolated),
-        ethertype::RARP => check_rarp(f, p),
-        ethertype::IPV4 => check_ipv4(f, p, o, isolated),
-        ethertype::IPV6 => check_ipv6(f, p, o, isolated),
+        ethertype::ARP => check_arp(f, p, a, o.ifindex, isolated),
+        ethertype::RARP => check_rarp(f, p, src),
+        ethertype::IPV4 => check_ipv4(f, p, a, o, isolated),
+        ethertype::IPV6 => check_ipv6(f, p, a, o, isolated),
         other => {
             if ethertype_listed(p, other) {
                 Reason::Pass
@@ -58,49 +63,52 @@ fn ethertype_listed(p: &IfacePolicy, et: u16) -> bool {
 }
 
 #[inline(always)]
-fn check_arp(f: &Frame, p: &IfacePolicy, ifindex: u32, isolated: bool) -> Reason {
-    let a = match arp::parse(f) {
-        Ok(a) => a,
+fn check_arp(f: &Frame, p: &IfacePolicy, a: &Addrs, ifindex: u32, isolated: bool) -> Reason {
+    let arp = match arp::parse(f) {
+        Ok(arp) => arp,
         Err(r) => return r,
     };
-    if !eq6(a.sha, p.mac) {
+    // The frame's source MAC, which step 1 found to be `a.mac`.
+    if !eq6(arp.sha, a.mac) {
         return Reason::ArpShaSpoof;
     }
     // An RFC 5227 probe claims no address (sender 0.0.0.0) but makes the
     // target's owner give it up: only the guest's own may be probed.
-    if a.op == proto::arp::OP_REQUEST && a.spa == [0; 4] {
-        if !v4_allowed(p, ifindex, a.tpa) {
+    if arp.op == proto::arp::OP_REQUEST && arp.spa == [0; 4] {
+        if !v4_allowed(p, a, ifindex, arp.tpa) {
             return Reason::DadForeign;
         }
-    } else if !v4_allowed(p, ifindex, a.spa) {
+    } else if !v4_allowed(p, a, ifindex, arp.spa) {
         return Reason::ArpSpaSpoof;
     }
-    if isolated && !v4_destination(ifindex, a.tpa) && !v4_allowed(p, ifindex, a.tpa) {
+    if isolated && !v4_destination(ifindex, arp.tpa) && !v4_allowed(p, a, ifindex, arp.tpa) {
         return Reason::Isolation;
     }
     Reason::Pass
 }
 
+/// Only from the vif's own MAC: QEMU announces the NIC's MAC alone.
 #[inline(always)]
-fn check_rarp(f: &Frame, p: &IfacePolicy) -> Reason {
+fn check_rarp(f: &Frame, p: &IfacePolicy, src: [u8; 6]) -> Reason {
     if !f.fits(arp::ARP_END) {
         return Reason::ArpMalformed;
     }
+    let mac = p.own.mac;
     match (f.bytes6(22), f.bytes6(32)) {
-        (Some(sha), Some(tha)) if eq6(sha, p.mac) && eq6(tha, p.mac) => Reason::Pass,
+        (Some(sha), Some(tha)) if eq6(src, mac) && eq6(sha, mac) && eq6(tha, mac) => Reason::Pass,
         _ => Reason::RarpSpoof,
     }
 }
 
 #[inline(always)]
-fn check_ipv4(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason {
+fn check_ipv4(f: &Frame, p: &IfacePolicy, a: &Addrs, o: &Origin, isolated: bool) -> Reason {
     let ifindex = o.ifindex;
-    // Step 5's client MAC: the frame's source, which step 1 found `mac`.
-    let ip = match ipv4::parse(f, o.len as usize, Some(p.mac)) {
+    // Step 5's client MAC: the frame's source, which step 1 found `a.mac`.
+    let ip = match ipv4::parse(f, o.len as usize, Some(a.mac)) {
         Ok(ip) => ip,
         Err(r) => return r,
     };
-    if !v4_allowed(p, ifindex, ip.src) {
+    if !v4_allowed(p, a, ifindex, ip.src) {
         let bootstrap = ip.src == [0; 4]
             && ipv4::is_dhcp_client_broadcast(&ip)
             && p.flags & flags::DHCP_CLIENT != 0;
@@ -129,7 +137,7 @@ fn check_ipv4(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason 
 }
 
 #[inline(always)]
-fn check_ipv6(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason {
+fn check_ipv6(f: &Frame, p: &IfacePolicy, a: &Addrs, o: &Origin, isolated: bool) -> Reason {
     let ifindex = o.ifindex;
     let ip = match ipv6::parse(f, o.len as usize) {
         Ok(ip) => ip,
@@ -141,7 +149,7 @@ fn check_ipv6(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason 
         Some(t) if ipv6::is_nd(t) => Some(t),
         _ => None,
     };
-    let nd = nd_type.map(|t| crate::subprogs::nd_options(f, ip.l4, t, p.mac));
+    let nd = nd_type.map(|t| crate::subprogs::nd_options(f, ip.l4, t, a.mac));
 
     // Step 5: the source.
     if is_zero16(&ip.src) {
@@ -155,7 +163,7 @@ fn check_ipv6(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason 
         if !dad && !mld {
             return Reason::Ipv6Spoof;
         }
-    } else if !v6_allowed(p, ifindex, &ip.src) {
+    } else if !v6_allowed(p, a, ifindex, &ip.src) {
         return if is_link_local(&ip.src) {
             Reason::Ipv6LinkLocal
         } else {
@@ -182,7 +190,7 @@ fn check_ipv6(f: &Frame, p: &IfacePolicy, o: &Origin, isolated: bool) -> Reason 
             let Some(target) = f.var().bytes16(ip.l4 + 8) else {
                 return Reason::NdMalformed;
             };
-            if is_zero16(&target) || !v6_allowed(p, ifindex, &target) {
+            if is_zero16(&target) || !v6_allowed(p, a, ifindex, &target) {
                 return if dad {
                     Reason::DadForeign
                 } else {

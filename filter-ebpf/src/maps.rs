@@ -7,7 +7,8 @@ use aya_ebpf::{
     macros::btf_map,
 };
 use filter_common::{
-    DropEvent, EventBudget, IfacePolicy, NoPolicyCounters, SlotCounters, V4Key, V6Key,
+    Addrs, DropEvent, EventBudget, IfacePolicy, NoPolicyCounters, PairKey, SlotCounters, V4Key,
+    V6Key,
 };
 
 /// ifindex -> policy.
@@ -25,21 +26,29 @@ use filter_common::{
 #[btf_map]
 pub static POLICY: HashMap<u32, IfacePolicy, 1024> = HashMap::new();
 
-/// (ifindex, IPv4 prefix) -> 1: allowed sources beyond the inline list.
+/// (ifindex, source MAC) -> the addresses of a pair's or a VRRP virtual
+/// MAC (docs/policy.md 3a). Read in place like `POLICY`, under the same
+/// rule: userspace waits for the programs after each write that unlinks an
+/// element before it writes again.
 #[btf_map]
-pub static SRC_V4: LpmTrie<V4Key, u32, 65536> = LpmTrie::new();
+pub static PAIRS: HashMap<PairKey, Addrs, 4096> = HashMap::new();
 
-/// (ifindex, IPv6 prefix) -> 1: allowed sources beyond the inline list.
+/// (ifindex, set, IPv4 prefix) -> 1: allowed sources beyond the inline
+/// lists, the guest's pair addresses and its DHCP servers (`set`).
 #[btf_map]
-pub static SRC_V6: LpmTrie<V6Key, u32, 65536> = LpmTrie::new();
+pub static SRC_V4: LpmTrie<V4Key, u8, 65536> = LpmTrie::new();
 
-/// (ifindex, IPv4 prefix) -> 1: `isolated` destinations.
+/// (ifindex, set, IPv6 prefix) -> 1: see `SRC_V4`.
 #[btf_map]
-pub static DST_V4: LpmTrie<V4Key, u32, 65536> = LpmTrie::new();
+pub static SRC_V6: LpmTrie<V6Key, u8, 65536> = LpmTrie::new();
 
-/// (ifindex, IPv6 prefix) -> 1: `isolated` destinations.
+/// (ifindex, set 0, IPv4 prefix) -> 1: `isolated` destinations.
 #[btf_map]
-pub static DST_V6: LpmTrie<V6Key, u32, 65536> = LpmTrie::new();
+pub static DST_V4: LpmTrie<V4Key, u8, 65536> = LpmTrie::new();
+
+/// (ifindex, set 0, IPv6 prefix) -> 1: `isolated` destinations.
+#[btf_map]
+pub static DST_V6: LpmTrie<V6Key, u8, 65536> = LpmTrie::new();
 
 /// slot -> per-CPU counters by direction and reason.
 #[btf_map]

@@ -1,9 +1,11 @@
 //! Anti-sniffing: frames delivered to the guest (datapath.md, "To the
 //! guest"), for locked and isolated interfaces with `egress_filter` on.
 
-use filter_common::{IfacePolicy, Reason};
+use filter_common::{IfacePolicy, Reason, flags};
 
-use crate::addrs::{v4_allowed, v4_list_empty, v6_allowed};
+use crate::addrs::{
+    of_mac, own_v4_empty, v4_dhcp_server, v4_of_guest, v6_dhcp_server, v6_of_guest,
+};
 use crate::frame::{Frame, eq6};
 use crate::proto::{ethertype, port};
 use crate::verdict::Origin;
@@ -18,31 +20,63 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
     let (Some(dst), Some(et)) = (f.bytes6(0), f.be16(12)) else {
         return Reason::EthMalformed;
     };
-    let to_guest = eq6(dst, p.mac);
-    if !to_guest && dst[0] & 1 == 0 {
+    // Step 1: unicast to one of the guest's MACs (its own, a pair's, a
+    // virtual one), or broadcast/multicast.
+    let unicast = dst[0] & 1 == 0;
+    let to_guest = unicast && (eq6(dst, p.own.mac) || of_mac(p, ifindex, dst).is_some());
+    if unicast && !to_guest {
         return Reason::SniffMac;
     }
+    // Step 5 looks into every IP packet, whatever its destination MAC.
+    let servers = p.flags & flags::DHCP_SERVERS != 0;
     match et {
         ethertype::ARP => match arp::parse(f) {
             Err(r) => r,
-            Ok(a) if v4_allowed(p, ifindex, a.tpa) => Reason::Pass,
+            Ok(a) if v4_of_guest(p, ifindex, a.tpa) => Reason::Pass,
             Ok(_) => Reason::SniffArp,
         },
-        ethertype::IPV4 if to_guest => match ipv4::parse(f, len, None) {
-            Err(r) => r,
-            Ok(ip) if v4_allowed(p, ifindex, ip.dst) => Reason::Pass,
-            Ok(ip)
-                if v4_list_empty(p) && ip.udp == Some((port::DHCP_SERVER, port::DHCP_CLIENT)) =>
+        ethertype::IPV4 if to_guest || servers => {
+            let ip = match ipv4::parse(f, len, None) {
+                Ok(ip) => ip,
+                Err(r) => return r,
+            };
+            // Step 3, and its exception: a server may unicast the offer
+            // to a guest that has no address yet.
+            if to_guest
+                && !v4_of_guest(p, ifindex, ip.dst)
+                && !(own_v4_empty(p) && ip.udp == Some((port::DHCP_SERVER, port::DHCP_CLIENT)))
             {
-                Reason::Pass
+                return Reason::SniffIp;
             }
-            Ok(_) => Reason::SniffIp,
-        },
-        ethertype::IPV6 if to_guest => match ipv6::header(f, len) {
+            if servers
+                && matches!(ip.udp, Some((_, port::DHCP_CLIENT)))
+                && !v4_dhcp_server(ifindex, ip.src)
+            {
+                return Reason::DhcpUntrusted;
+            }
+            Reason::Pass
+        }
+        // Step 4 needs only the destination: no extension header walk
+        // unless step 5 must find the UDP header.
+        ethertype::IPV6 if to_guest && !servers => match ipv6::header(f, len) {
             Err(r) => r,
-            Ok((_, dst, _)) if v6_allowed(p, ifindex, &dst) => Reason::Pass,
+            Ok((_, dst, _)) if v6_of_guest(p, ifindex, &dst) => Reason::Pass,
             Ok(_) => Reason::SniffIp,
         },
+        ethertype::IPV6 if servers => {
+            let ip = match ipv6::parse(f, len) {
+                Ok(ip) => ip,
+                Err(r) => return r,
+            };
+            if to_guest && !v6_of_guest(p, ifindex, &ip.dst) {
+                return Reason::SniffIp;
+            }
+            if matches!(ip.udp, Some((_, port::DHCP6_CLIENT))) && !v6_dhcp_server(ifindex, &ip.src)
+            {
+                return Reason::DhcpUntrusted;
+            }
+            Reason::Pass
+        }
         _ => Reason::Pass,
     }
 }

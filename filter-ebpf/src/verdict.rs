@@ -165,11 +165,18 @@ fn emit(
 /// Fills the addresses of an event from the frame, as far as they fit.
 #[inline(always)]
 fn describe(f: &Frame, ev: &mut DropEvent) {
-    let (Some(dst), Some(src), Some(et)) = (f.bytes6(0), f.bytes6(6), f.be16(12)) else {
+    // Each field stored as soon as it is read: with one combined `let
+    // else`, LLVM kept the MACs in a stack slot that, on a path the
+    // verifier explores, still held a spilled map pointer.
+    if let Some(dst) = f.bytes6(0) {
+        ev.dst_mac = dst;
+    }
+    if let Some(src) = f.bytes6(6) {
+        ev.src_mac = src;
+    }
+    let Some(et) = f.be16(12) else {
         return;
     };
-    ev.dst_mac = dst;
-    ev.src_mac = src;
     ev.ethertype = et;
     let (s, d) = match et {
         ethertype::ARP | ethertype::RARP => (f.bytes4(28), f.bytes4(38)),

@@ -319,7 +319,7 @@ impl Run<'_> {
         // vif would drop everything (`no_policy`): kept off like `disabled`.
         let disabled = policy.is_none_or(|p| p.mode == Mode::Disabled as u8);
         let mac = policy
-            .map(|p| MacAddr(p.mac).to_string())
+            .map(|p| MacAddr(p.own.mac).to_string())
             .unwrap_or_default();
 
         let Some(bridge) = self.bridge()? else {

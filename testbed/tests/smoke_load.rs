@@ -71,7 +71,7 @@ fn trie_entries_follow_the_policy_across_commands() {
         Map::from_map_data(data).expect("map")
     };
     let v4 = |_: &MapsWriter| -> BTreeSet<(u32, [u8; 4], [u8; 4])> {
-        let t: LpmTrie<MapData, V4Key, u32> = trie("SRC_V4").try_into().expect("IPv4 trie");
+        let t: LpmTrie<MapData, V4Key, u8> = trie("SRC_V4").try_into().expect("IPv4 trie");
         t.keys()
             .map(|k| k.expect("key"))
             .map(|k| {
@@ -81,7 +81,7 @@ fn trie_entries_follow_the_policy_across_commands() {
             .collect()
     };
     let v6 = |_: &MapsWriter| -> usize {
-        let t: LpmTrie<MapData, filter_common::V6Key, u32> =
+        let t: LpmTrie<MapData, filter_common::V6Key, u8> =
             trie("SRC_V6").try_into().expect("IPv6 trie");
         t.keys().count()
     };
@@ -109,7 +109,7 @@ fn trie_entries_follow_the_policy_across_commands() {
         .expect("install");
     assert_eq!(
         v4(&first),
-        BTreeSet::from([(32 + 24, ix, [198, 51, 100, 0])])
+        BTreeSet::from([(filter_common::OWNER_BITS + 24, ix, [198, 51, 100, 0])])
     );
     assert_eq!(v6(&first), 1);
     // Same command: the /24 is replaced, the IPv6 prefix dropped.
@@ -118,7 +118,7 @@ fn trie_entries_follow_the_policy_across_commands() {
         .expect("re-install");
     assert_eq!(
         v4(&first),
-        BTreeSet::from([(32 + 24, ix, [203, 0, 113, 0])])
+        BTreeSet::from([(filter_common::OWNER_BITS + 24, ix, [203, 0, 113, 0])])
     );
     assert_eq!(v6(&first), 0);
     drop((first, _l1));
@@ -132,11 +132,16 @@ fn trie_entries_follow_the_policy_across_commands() {
     // Entries with no policy (a killed install) for ifindex 9 ...
     let orphan = V4Key {
         ifindex: 9u32.to_ne_bytes(),
+        set: filter_common::set::OWN,
         addr: [192, 0, 2, 0],
     };
-    let mut src_v4: LpmTrie<MapData, V4Key, u32> = trie("SRC_V4").try_into().expect("IPv4 trie");
+    let mut src_v4: LpmTrie<MapData, V4Key, u8> = trie("SRC_V4").try_into().expect("IPv4 trie");
     src_v4
-        .insert(&aya::maps::lpm_trie::Key::new(32 + 24, orphan), 1, 0)
+        .insert(
+            &aya::maps::lpm_trie::Key::new(filter_common::OWNER_BITS + 24, orphan),
+            1,
+            0,
+        )
         .expect("orphan");
     drop((second, _l2));
     // ... are gone when the next command installs ifindex 9.
@@ -147,7 +152,7 @@ fn trie_entries_follow_the_policy_across_commands() {
     let ix9 = 9u32.to_ne_bytes();
     assert_eq!(
         v4(&third),
-        BTreeSet::from([(32 + 25, ix9, [198, 51, 100, 0])])
+        BTreeSet::from([(filter_common::OWNER_BITS + 25, ix9, [198, 51, 100, 0])])
     );
     // Removal takes the entries along.
     assert!(third.remove(9).expect("remove"));

@@ -3,20 +3,23 @@
 //! (one lookup answers the common case); prefixes and the rest go to the
 //! tries.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use filter_common::{
-    IFINDEX_BITS, INLINE_V4, INLINE_V6, IfacePolicy, LinkLocal, MAX_ETHERTYPES, Mode, V4Key, V6Key,
-    flags as bits,
+    Addrs, INLINE_V4, INLINE_V6, IfacePolicy, LinkLocal, MAX_ETHERTYPES, Mode, OWNER_BITS, V4Key,
+    V6Key, addr_flags, flags as bits, set,
 };
 
-use crate::policy::{Cidr, Cidr4, Cidr6, Options, Policy};
+use crate::policy::{Cidr, Cidr4, Cidr6, MacAddr, Options, Pair, Policy, Vrrp};
 
 /// Everything the maps hold for one interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entries {
     pub policy: IfacePolicy,
-    /// (prefix length in bits including the ifindex, key data).
+    /// `PAIRS` values: the addresses of each source MAC besides the vif's
+    /// own, in set order.
+    pub pairs: Vec<([u8; 6], Addrs)>,
+    /// (prefix length in bits including the ifindex and set, key data).
     pub src_v4: Vec<(u32, V4Key)>,
     pub src_v6: Vec<(u32, V6Key)>,
     pub dst_v4: Vec<(u32, V4Key)>,
@@ -24,10 +27,11 @@ pub struct Entries {
 }
 
 impl Entries {
-    /// Nothing: a zero policy and no trie entry.
+    /// Nothing: a zero policy and no other entry.
     pub fn none() -> Entries {
         Entries {
             policy: IfacePolicy::ZERO,
+            pairs: Vec::new(),
             src_v4: Vec::new(),
             src_v6: Vec::new(),
             dst_v4: Vec::new(),
@@ -36,21 +40,23 @@ impl Entries {
     }
 }
 
-pub fn v4_key(ifindex: u32, c: &Cidr4) -> (u32, V4Key) {
+pub fn v4_key(ifindex: u32, set: u8, c: &Cidr4) -> (u32, V4Key) {
     (
-        filter_common::IFINDEX_BITS + u32::from(c.len),
+        OWNER_BITS + u32::from(c.len),
         V4Key {
             ifindex: ifindex.to_ne_bytes(),
+            set,
             addr: c.addr.octets(),
         },
     )
 }
 
-pub fn v6_key(ifindex: u32, c: &Cidr6) -> (u32, V6Key) {
+pub fn v6_key(ifindex: u32, set: u8, c: &Cidr6) -> (u32, V6Key) {
     (
-        filter_common::IFINDEX_BITS + u32::from(c.len),
+        OWNER_BITS + u32::from(c.len),
         V6Key {
             ifindex: ifindex.to_ne_bytes(),
+            set,
             addr: c.addr.octets(),
         },
     )
@@ -61,8 +67,6 @@ pub fn encode(p: &Policy, ifindex: u32, slot: u32, events_per_sec: u32) -> Entri
     let mut v = IfacePolicy::ZERO;
     v.mode = p.mode as u8;
     v.link_local = p.options.link_local as u8;
-    v.mac = p.mac.0;
-    v.ll_derived = p.mac.link_local().octets();
     v.slot = slot;
     v.events_per_sec = events_per_sec;
     let o = &p.options;
@@ -71,6 +75,8 @@ pub fn encode(p: &Policy, ifindex: u32, slot: u32, events_per_sec: u32) -> Entri
         (o.dhcp_server, bits::DHCP_SERVER),
         (o.router, bits::ROUTER),
         (o.egress_filter, bits::EGRESS_FILTER),
+        (!p.pairs.is_empty() || !p.vrrp.is_empty(), bits::PAIRS),
+        (!p.dhcp_servers.is_empty(), bits::DHCP_SERVERS),
     ] {
         if on {
             v.flags |= bit;
@@ -81,46 +87,104 @@ pub fn encode(p: &Policy, ifindex: u32, slot: u32, events_per_sec: u32) -> Entri
         v.n_ethertypes += 1;
     }
 
-    let mut src_v4 = Vec::new();
-    for c in dedup(&p.ipv4) {
-        if c.is_host() && (v.n_ipv4 as usize) < INLINE_V4 {
-            v.ipv4[v.n_ipv4 as usize] = c.addr.octets();
-            v.n_ipv4 += 1;
-        } else {
-            src_v4.push(v4_key(ifindex, &c));
+    let mut e = Entries::none();
+    v.own = addrs(&mut e, ifindex, p.mac, set::OWN, &p.ipv4, &p.ipv6);
+    v.own.ll_derived = p.mac.link_local().octets();
+
+    // Section 3a: each pair and virtual MAC gets its own set, numbered in
+    // the policy's order; set PAIRS holds all their addresses for the
+    // to-guest direction.
+    let mut next_set = set::FIRST_EXTRA;
+    let mut all_v4: Vec<Cidr4> = Vec::new();
+    let mut all_v6: Vec<Cidr6> = Vec::new();
+    for pair in &p.pairs {
+        let mut a = addrs(&mut e, ifindex, pair.mac, next_set, &pair.ipv4, &pair.ipv6);
+        a.ll_derived = pair.mac.link_local().octets();
+        e.pairs.push((pair.mac.0, a));
+        next_set += 1;
+        all_v4.extend(&pair.ipv4);
+        all_v6.extend(&pair.ipv6);
+        if p.options.link_local == LinkLocal::Derived {
+            all_v6.push(Cidr6::host(pair.mac.link_local()));
         }
     }
-    let mut src_v6 = Vec::new();
-    for c in dedup(&p.ipv6) {
-        if c.is_host() && (v.n_ipv6 as usize) < INLINE_V6 {
-            v.ipv6[v.n_ipv6 as usize] = c.addr.octets();
-            v.n_ipv6 += 1;
-        } else {
-            src_v6.push(v6_key(ifindex, &c));
+    for vrrp in &p.vrrp {
+        for (mac, v4, v6) in [
+            (vrrp.mac_v4(), &vrrp.ipv4[..], &[][..]),
+            (vrrp.mac_v6(), &[][..], &vrrp.ipv6[..]),
+        ] {
+            if v4.is_empty() && v6.is_empty() {
+                continue;
+            }
+            // No derived link-local address of its own: keepalived gives
+            // the virtual interface its parent's, which OWN_TOO allows.
+            let mut a = addrs(&mut e, ifindex, mac, next_set, v4, v6);
+            a.flags |= addr_flags::OWN_TOO;
+            e.pairs.push((mac.0, a));
+            next_set += 1;
+            all_v4.extend(v4);
+            all_v6.extend(v6);
         }
     }
-    if !src_v4.is_empty() {
-        v.flags |= bits::V4_TRIE;
+    for c in dedup(&all_v4) {
+        e.src_v4.push(v4_key(ifindex, set::PAIRS, &c));
     }
-    if !src_v6.is_empty() {
-        v.flags |= bits::V6_TRIE;
+    for c in dedup(&all_v6) {
+        e.src_v6.push(v6_key(ifindex, set::PAIRS, &c));
+    }
+    for server in dedup(&p.dhcp_servers) {
+        match server {
+            IpAddr::V4(a) => e
+                .src_v4
+                .push(v4_key(ifindex, set::DHCP_SERVERS, &Cidr4::host(a))),
+            IpAddr::V6(a) => e
+                .src_v6
+                .push(v6_key(ifindex, set::DHCP_SERVERS, &Cidr6::host(a))),
+        }
     }
 
-    let mut dst_v4 = Vec::new();
-    let mut dst_v6 = Vec::new();
     for d in dedup(&p.destinations) {
         match d {
-            Cidr::V4(c) => dst_v4.push(v4_key(ifindex, &c)),
-            Cidr::V6(c) => dst_v6.push(v6_key(ifindex, &c)),
+            Cidr::V4(c) => e.dst_v4.push(v4_key(ifindex, set::OWN, &c)),
+            Cidr::V6(c) => e.dst_v6.push(v6_key(ifindex, set::OWN, &c)),
         }
     }
-    Entries {
-        policy: v,
-        src_v4,
-        src_v6,
-        dst_v4,
-        dst_v6,
+    e.policy = v;
+    e
+}
+
+/// The addresses of source MAC `mac` under `set`: the first host addresses
+/// inline, prefixes and the rest into `e`'s tries.
+fn addrs(
+    e: &mut Entries,
+    ifindex: u32,
+    mac: MacAddr,
+    set: u8,
+    v4: &[Cidr4],
+    v6: &[Cidr6],
+) -> Addrs {
+    let mut a = Addrs::ZERO;
+    a.mac = mac.0;
+    a.set = set;
+    for c in dedup(v4) {
+        if c.is_host() && (a.n_ipv4 as usize) < INLINE_V4 {
+            a.ipv4[a.n_ipv4 as usize] = c.addr.octets();
+            a.n_ipv4 += 1;
+        } else {
+            e.src_v4.push(v4_key(ifindex, set, &c));
+            a.flags |= addr_flags::V4_TRIE;
+        }
     }
+    for c in dedup(v6) {
+        if c.is_host() && (a.n_ipv6 as usize) < INLINE_V6 {
+            a.ipv6[a.n_ipv6 as usize] = c.addr.octets();
+            a.n_ipv6 += 1;
+        } else {
+            e.src_v6.push(v6_key(ifindex, set, &c));
+            a.flags |= addr_flags::V6_TRIE;
+        }
+    }
+    a
 }
 
 /// Why entries do not decode: values no [`encode`] of this version writes.
@@ -132,11 +196,14 @@ pub enum DecodeError {
     LinkLocal(u8),
     #[error("trie entry {0} is not a prefix of its family")]
     TrieKey(String),
+    #[error("PAIRS entry {0} is a virtual MAC without OWN_TOO, or OWN_TOO on another MAC")]
+    Pair(String),
 }
 
 /// The policy `e` holds, as [`encode`] wrote it: each address list holds
 /// the inline host addresses first, in their order, then the trie's
-/// entries, sorted (a trie does not keep the order they were written in).
+/// entries, sorted (a trie does not keep the order they were written in);
+/// pairs and VRRP entries in set order; DHCP servers sorted.
 pub fn decode(e: &Entries) -> Result<Policy, DecodeError> {
     let v = &e.policy;
     let mode = Mode::from_u8(v.mode).ok_or(DecodeError::Mode(v.mode))?;
@@ -156,20 +223,54 @@ pub fn decode(e: &Entries) -> Result<Policy, DecodeError> {
             .map(|et| u16::from_be(*et))
             .collect(),
     };
-    let mut ipv4: Vec<Cidr4> = v
-        .ipv4
-        .iter()
-        .take(usize::from(v.n_ipv4))
-        .map(|a| Cidr4::host(Ipv4Addr::from(*a)))
+    let (ipv4, ipv6) = lists(e, &v.own)?;
+
+    let mut pairs = Vec::new();
+    let mut vrrp: Vec<Vrrp> = Vec::new();
+    let mut by_set = e.pairs.clone();
+    by_set.sort_by_key(|(_, a)| a.set);
+    for (mac, a) in &by_set {
+        let (v4, v6) = lists(e, a)?;
+        let virtual_mac = matches!(mac, [0x00, 0x00, 0x5e, 0x00, 0x01 | 0x02, _]);
+        let own_too = a.flags & addr_flags::OWN_TOO != 0;
+        if virtual_mac != own_too {
+            return Err(DecodeError::Pair(MacAddr(*mac).to_string()));
+        }
+        if !own_too {
+            pairs.push(Pair {
+                mac: MacAddr(*mac),
+                ipv4: v4,
+                ipv6: v6,
+            });
+            continue;
+        }
+        let vrid = mac[5];
+        let entry = match vrrp.iter_mut().find(|r| r.vrid == vrid) {
+            Some(r) => r,
+            None => {
+                vrrp.push(Vrrp {
+                    vrid,
+                    ipv4: Vec::new(),
+                    ipv6: Vec::new(),
+                });
+                let last = vrrp.len() - 1;
+                &mut vrrp[last]
+            }
+        };
+        entry.ipv4.extend(v4);
+        entry.ipv6.extend(v6);
+    }
+
+    let mut dhcp_servers: Vec<IpAddr> = sorted(&in_set(&e.src_v4, set::DHCP_SERVERS), v4_cidr)?
+        .into_iter()
+        .map(|c| IpAddr::V4(c.addr))
         .collect();
-    ipv4.extend(sorted(&e.src_v4, v4_cidr)?);
-    let mut ipv6: Vec<Cidr6> = v
-        .ipv6
-        .iter()
-        .take(usize::from(v.n_ipv6))
-        .map(|a| Cidr6::host(Ipv6Addr::from(*a)))
-        .collect();
-    ipv6.extend(sorted(&e.src_v6, v6_cidr)?);
+    dhcp_servers.extend(
+        sorted(&in_set(&e.src_v6, set::DHCP_SERVERS), v6_cidr)?
+            .into_iter()
+            .map(|c| IpAddr::V6(c.addr)),
+    );
+
     let mut destinations: Vec<Cidr> = sorted(&e.dst_v4, v4_cidr)?
         .into_iter()
         .map(Cidr::V4)
@@ -177,15 +278,60 @@ pub fn decode(e: &Entries) -> Result<Policy, DecodeError> {
     destinations.extend(sorted(&e.dst_v6, v6_cidr)?.into_iter().map(Cidr::V6));
     Ok(Policy {
         mode,
-        mac: crate::policy::MacAddr(v.mac),
+        mac: MacAddr(v.own.mac),
         ipv4,
         ipv6,
         destinations,
-        pairs: Vec::new(),
-        vrrp: Vec::new(),
-        dhcp_servers: Vec::new(),
+        pairs,
+        vrrp,
+        dhcp_servers,
         options,
     })
+}
+
+/// The IPv4 and IPv6 lists of `a`: inline hosts, then its set's trie
+/// entries, sorted.
+fn lists(e: &Entries, a: &Addrs) -> Result<(Vec<Cidr4>, Vec<Cidr6>), DecodeError> {
+    let mut v4: Vec<Cidr4> = a
+        .ipv4
+        .iter()
+        .take(usize::from(a.n_ipv4))
+        .map(|x| Cidr4::host(Ipv4Addr::from(*x)))
+        .collect();
+    v4.extend(sorted(&in_set(&e.src_v4, a.set), v4_cidr)?);
+    let mut v6: Vec<Cidr6> = a
+        .ipv6
+        .iter()
+        .take(usize::from(a.n_ipv6))
+        .map(|x| Cidr6::host(Ipv6Addr::from(*x)))
+        .collect();
+    v6.extend(sorted(&in_set(&e.src_v6, a.set), v6_cidr)?);
+    Ok((v4, v6))
+}
+
+/// The trie keys of one set.
+trait InSet {
+    fn set(&self) -> u8;
+}
+
+impl InSet for V4Key {
+    fn set(&self) -> u8 {
+        self.set
+    }
+}
+
+impl InSet for V6Key {
+    fn set(&self) -> u8 {
+        self.set
+    }
+}
+
+fn in_set<K: InSet + Copy>(entries: &[(u32, K)], set: u8) -> Vec<(u32, K)> {
+    entries
+        .iter()
+        .filter(|(_, k)| k.set() == set)
+        .copied()
+        .collect()
 }
 
 /// The prefixes of trie `entries`, by address and then length.
@@ -201,9 +347,9 @@ fn sorted<K, C: Ord>(
     Ok(out)
 }
 
-/// The prefix length of a trie key without its ifindex part.
+/// The prefix length of a trie key without its ifindex and set part.
 fn address_bits(len: u32) -> Option<u8> {
-    len.checked_sub(IFINDEX_BITS)
+    len.checked_sub(OWNER_BITS)
         .and_then(|l| u8::try_from(l).ok())
 }
 
@@ -249,12 +395,12 @@ mod tests {
             "192.0.2.1".parse().unwrap(),
         ];
         let e = encode(&p, 7, 3, 20);
-        assert_eq!(e.policy.n_ipv4, 1, "one distinct host address inline");
-        assert_eq!(e.policy.ipv4[0], [192, 0, 2, 1]);
+        assert_eq!(e.policy.own.n_ipv4, 1, "one distinct host address inline");
+        assert_eq!(e.policy.own.ipv4[0], [192, 0, 2, 1]);
         assert_eq!(e.src_v4.len(), 1, "the prefix goes to the trie");
-        assert_eq!(e.src_v4[0].0, 32 + 24);
-        assert_ne!(e.policy.flags & bits::V4_TRIE, 0);
-        assert_eq!(e.policy.flags & bits::V6_TRIE, 0);
+        assert_eq!(e.src_v4[0].0, OWNER_BITS + 24);
+        assert_ne!(e.policy.own.flags & addr_flags::V4_TRIE, 0);
+        assert_eq!(e.policy.own.flags & addr_flags::V6_TRIE, 0);
     }
 
     #[test]
@@ -264,9 +410,9 @@ mod tests {
             .map(|i| format!("2001:db8::{i}").parse().unwrap())
             .collect();
         let e = encode(&p, 7, 3, 20);
-        assert_eq!(e.policy.n_ipv6 as usize, INLINE_V6);
+        assert_eq!(e.policy.own.n_ipv6 as usize, INLINE_V6);
         assert_eq!(e.src_v6.len(), 10 - INLINE_V6);
-        assert!(e.src_v6.iter().all(|(len, _)| *len == 32 + 128));
+        assert!(e.src_v6.iter().all(|(len, _)| *len == OWNER_BITS + 128));
     }
 
     #[test]
@@ -279,7 +425,7 @@ mod tests {
         assert_eq!(e.policy.flags, bits::ROUTER | bits::EGRESS_FILTER);
         assert_eq!(e.policy.ethertypes[0], 0x88ccu16.to_be());
         assert_eq!(e.policy.n_ethertypes, 1);
-        assert_eq!(e.policy.ll_derived, p.mac.link_local().octets());
+        assert_eq!(e.policy.own.ll_derived, p.mac.link_local().octets());
     }
 
     #[test]
@@ -338,8 +484,82 @@ mod tests {
         e.policy.link_local = 7;
         assert_eq!(decode(&e), Err(DecodeError::LinkLocal(7)));
         let mut e = encode(&policy(), 7, 3, 20);
-        let (_, key) = v4_key(7, &"192.0.2.0/24".parse().unwrap());
+        let (_, key) = v4_key(7, set::OWN, &"192.0.2.0/24".parse().unwrap());
         e.src_v4.push((16, key));
         assert!(matches!(decode(&e), Err(DecodeError::TrieKey(_))));
+    }
+
+    fn pairs_policy() -> Policy {
+        let mut p = policy();
+        p.ipv4 = vec!["192.0.2.1".parse().unwrap()];
+        p.pairs = vec![Pair {
+            mac: "02:16:3e:00:07:09".parse().unwrap(),
+            ipv4: vec!["192.0.2.9".parse().unwrap()],
+            ipv6: vec!["2001:db8:9::/64".parse().unwrap()],
+        }];
+        p.vrrp = vec![Vrrp {
+            vrid: 7,
+            ipv4: vec!["192.0.2.100".parse().unwrap()],
+            ipv6: vec!["2001:db8::100".parse().unwrap()],
+        }];
+        p.dhcp_servers = vec![
+            "192.0.2.254".parse().unwrap(),
+            "2001:db8::fe".parse().unwrap(),
+        ];
+        p.validate().unwrap();
+        p
+    }
+
+    #[test]
+    fn pairs_and_virtual_macs_get_sets_of_their_own() {
+        let e = encode(&pairs_policy(), 7, 3, 20);
+        assert_eq!(e.policy.flags & bits::PAIRS, bits::PAIRS);
+        assert_eq!(e.policy.flags & bits::DHCP_SERVERS, bits::DHCP_SERVERS);
+        let macs: Vec<String> = e
+            .pairs
+            .iter()
+            .map(|(m, _)| MacAddr(*m).to_string())
+            .collect();
+        assert_eq!(
+            macs,
+            [
+                "02:16:3e:00:07:09",
+                "00:00:5e:00:01:07",
+                "00:00:5e:00:02:07"
+            ]
+        );
+        let sets: Vec<u8> = e.pairs.iter().map(|(_, a)| a.set).collect();
+        assert_eq!(sets, [1, 2, 3]);
+        // The pair: its own host inline, its prefix in its set's trie, its
+        // own derived link-local address; not the vif's addresses.
+        let (_, pair) = e.pairs[0];
+        assert_eq!((pair.n_ipv4, pair.ipv4[0]), (1, [192, 0, 2, 9]));
+        assert_eq!(pair.flags, addr_flags::V6_TRIE);
+        assert!(
+            e.src_v6
+                .iter()
+                .any(|(len, k)| k.set == 1 && *len == OWNER_BITS + 64)
+        );
+        assert_eq!(pair.ll_derived, MacAddr(e.pairs[0].0).link_local().octets());
+        // The virtual MACs: one family each, and the vif's own addresses.
+        let (_, v4) = e.pairs[1];
+        assert_eq!((v4.n_ipv4, v4.n_ipv6), (1, 0));
+        assert_eq!(v4.flags, addr_flags::OWN_TOO);
+        let (_, v6) = e.pairs[2];
+        assert_eq!((v6.n_ipv4, v6.n_ipv6), (0, 1));
+        // To the guest: every pair and virtual address under set PAIRS,
+        // with the pair's derived link-local address.
+        let in_pairs_v4 = e.src_v4.iter().filter(|(_, k)| k.set == set::PAIRS).count();
+        let in_pairs_v6 = e.src_v6.iter().filter(|(_, k)| k.set == set::PAIRS).count();
+        assert_eq!((in_pairs_v4, in_pairs_v6), (2, 3));
+        let servers_v4 = e.src_v4.iter().filter(|(_, k)| k.set == set::DHCP_SERVERS);
+        let servers_v6 = e.src_v6.iter().filter(|(_, k)| k.set == set::DHCP_SERVERS);
+        assert_eq!((servers_v4.count(), servers_v6.count()), (1, 1));
+    }
+
+    #[test]
+    fn decode_gives_back_pairs_vrrp_and_servers() {
+        let p = pairs_policy();
+        assert_eq!(decode(&encode(&p, 7, 3, 20)), Ok(p));
     }
 }

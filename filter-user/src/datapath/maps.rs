@@ -10,8 +10,8 @@ use aya::maps::{
     lpm_trie::Key,
 };
 use filter_common::{
-    Counter, EventBudget, IfacePolicy, NoPolicyCounters, SlotCounters, V4Key, V6Key,
-    map_names as names,
+    Addrs, Counter, EventBudget, IfacePolicy, NoPolicyCounters, PairKey, SlotCounters, V4Key,
+    V6Key, map_names as names,
 };
 
 use super::counters::Counters;
@@ -25,10 +25,11 @@ use crate::sys::bpf::ProgramFence;
 /// [`MapsWriter`].
 pub struct Maps {
     policy: HashMap<MapData, u32, IfacePolicy>,
-    src_v4: LpmTrie<MapData, V4Key, u32>,
-    src_v6: LpmTrie<MapData, V6Key, u32>,
-    dst_v4: LpmTrie<MapData, V4Key, u32>,
-    dst_v6: LpmTrie<MapData, V6Key, u32>,
+    pairs: HashMap<MapData, PairKey, Addrs>,
+    src_v4: LpmTrie<MapData, V4Key, u8>,
+    src_v6: LpmTrie<MapData, V6Key, u8>,
+    dst_v4: LpmTrie<MapData, V4Key, u8>,
+    dst_v6: LpmTrie<MapData, V6Key, u8>,
     counters: PerCpuArray<MapData, SlotCounters>,
     no_policy: PerCpuHashMap<MapData, u32, NoPolicyCounters>,
     event_budget: PerCpuArray<MapData, EventBudget>,
@@ -70,11 +71,14 @@ pub fn check_pinned_map(dir: &Path, name: &'static str) -> Result<(), DatapathEr
         names::POLICY => {
             let _: HashMap<MapData, u32, IfacePolicy> = typed!(map, names::POLICY);
         }
+        names::PAIRS => {
+            let _: HashMap<MapData, PairKey, Addrs> = typed!(map, names::PAIRS);
+        }
         names::SRC_V4 | names::DST_V4 => {
-            let _: LpmTrie<MapData, V4Key, u32> = typed!(map, name);
+            let _: LpmTrie<MapData, V4Key, u8> = typed!(map, name);
         }
         names::SRC_V6 | names::DST_V6 => {
-            let _: LpmTrie<MapData, V6Key, u32> = typed!(map, name);
+            let _: LpmTrie<MapData, V6Key, u8> = typed!(map, name);
         }
         names::COUNTERS => {
             let _: PerCpuArray<MapData, SlotCounters> = typed!(map, names::COUNTERS);
@@ -100,6 +104,7 @@ impl Maps {
             |name: &'static str| ebpf.take_map(name).ok_or(DatapathError::MissingMap(name));
         Ok(Maps {
             policy: typed!(take(names::POLICY)?, names::POLICY),
+            pairs: typed!(take(names::PAIRS)?, names::PAIRS),
             src_v4: typed!(take(names::SRC_V4)?, names::SRC_V4),
             src_v6: typed!(take(names::SRC_V6)?, names::SRC_V6),
             dst_v4: typed!(take(names::DST_V4)?, names::DST_V4),
@@ -119,6 +124,7 @@ impl Maps {
         };
         Ok(Maps {
             policy: typed!(open(names::POLICY)?, names::POLICY),
+            pairs: typed!(open(names::PAIRS)?, names::PAIRS),
             src_v4: typed!(open(names::SRC_V4)?, names::SRC_V4),
             src_v6: typed!(open(names::SRC_V6)?, names::SRC_V6),
             dst_v4: typed!(open(names::DST_V4)?, names::DST_V4),
@@ -152,12 +158,12 @@ impl Maps {
             .map_err(map_err(names::POLICY, "iterate"))
     }
 
-    /// Every interface's trie entries (sources and destinations beyond
-    /// the inline host addresses), by ifindex; the `policy` field of each
-    /// is left zero.
-    pub fn trie_entries(&self) -> Result<StdHashMap<u32, Entries>, DatapathError> {
+    /// Every interface's entries besides its policy (pairs, and trie
+    /// entries: sources and destinations beyond the inline host
+    /// addresses), by ifindex; the `policy` field of each is left zero.
+    pub fn extra_entries(&self) -> Result<StdHashMap<u32, Entries>, DatapathError> {
         fn scan<K: TrieKey>(
-            trie: &LpmTrie<MapData, K, u32>,
+            trie: &LpmTrie<MapData, K, u8>,
             name: &'static str,
             tries: &mut StdHashMap<u32, Entries>,
             field: impl Fn(&mut Entries) -> &mut Vec<(u32, K)>,
@@ -176,6 +182,16 @@ impl Maps {
         scan(&self.src_v6, names::SRC_V6, &mut t, |e| &mut e.src_v6)?;
         scan(&self.dst_v4, names::DST_V4, &mut t, |e| &mut e.dst_v4)?;
         scan(&self.dst_v6, names::DST_V6, &mut t, |e| &mut e.dst_v6)?;
+        for entry in self.pairs.iter() {
+            let (key, addrs) = entry.map_err(map_err(names::PAIRS, "iterate"))?;
+            t.entry(key.ifindex)
+                .or_insert_with(Entries::none)
+                .pairs
+                .push((key.mac, addrs));
+        }
+        for e in t.values_mut() {
+            e.pairs.sort_by_key(|(_, a)| a.set);
+        }
         Ok(t)
     }
 
@@ -184,7 +200,7 @@ impl Maps {
     /// the policy back). One pass over each trie, whatever the number of
     /// interfaces.
     pub fn entries(&self) -> Result<Vec<(u32, Entries)>, DatapathError> {
-        let mut tries = self.trie_entries()?;
+        let mut tries = self.extra_entries()?;
         Ok(self
             .policies()?
             .into_iter()
@@ -273,10 +289,10 @@ pub struct MapsWriter {
     maps: Maps,
     /// Built on the first write, see [`Index`].
     index: Option<Index>,
-    /// Made on the first replaced or removed policy.
+    /// Made on the first replaced or removed policy or pair.
     fence: Option<ProgramFence>,
-    /// A policy element was unlinked and no wait for the programs that
-    /// may still read it has completed since.
+    /// A POLICY or PAIRS element was unlinked and no wait for the programs
+    /// that may still read it has completed since.
     unfenced: bool,
     _lock: Lock,
 }
@@ -325,10 +341,12 @@ impl MapsWriter {
     }
 
     /// Writes `policy` for `ifindex`. Fail closed, in this order: the
-    /// tries first, then the policy value (one atomic element update; until
-    /// then the old policy or none applies; skipped when the value is
-    /// already there), then stale trie entries of a previous policy are
-    /// removed. Returns the counter slot.
+    /// tries first, then the pairs, then the policy value (one atomic
+    /// element update; until then the old policy or none applies; skipped
+    /// when the value is already there), then stale pairs and trie entries
+    /// of a previous policy are removed. A pair's new addresses are in the
+    /// tries under its new set before its value names that set. Returns
+    /// the counter slot.
     pub fn install(
         &mut self,
         ifindex: u32,
@@ -394,15 +412,40 @@ impl MapsWriter {
                 .insert(&Key::new(*len, *k), 1, 0)
                 .map_err(map_err(names::DST_V6, "insert"))?;
         }
+        let old_pairs = old.as_ref().map(|o| &o.pairs[..]).unwrap_or(&[]);
+        for (mac, addrs) in &new.pairs {
+            let before = old_pairs.iter().find(|(m, _)| m == mac).map(|(_, a)| a);
+            if before == Some(addrs) {
+                continue;
+            }
+            // An element this insert may reuse must be unread first.
+            self.fence_policy()?;
+            self.maps
+                .pairs
+                .insert(pair_key(ifindex, *mac), *addrs, 0)
+                .map_err(map_err(names::PAIRS, "insert"))?;
+            if before.is_some() {
+                self.unfenced = true;
+            }
+        }
         if existing != Some(new.policy) {
+            self.fence_policy()?;
             self.maps
                 .policy
                 .insert(ifindex, new.policy, 0)
                 .map_err(map_err(names::POLICY, "insert"))?;
             if existing.is_some() {
-                self.retire_policy_element()?;
+                self.unfenced = true;
             }
         }
+        for (mac, _) in old_pairs {
+            if !new.pairs.iter().any(|(m, _)| m == mac) {
+                self.remove_pair(ifindex, *mac)?;
+            }
+        }
+        // Nothing unlinked is left for the next writer, which may be
+        // another process.
+        self.fence_policy()?;
         if let Some(old) = &old {
             self.remove_trie_entries(old, Some(&new))?;
         }
@@ -413,7 +456,7 @@ impl MapsWriter {
     }
 
     /// Removes every entry of `ifindex`: the policy first (the interface
-    /// then fails closed as `no_policy`), then its trie entries.
+    /// then fails closed as `no_policy`), then its pairs and trie entries.
     pub fn remove(&mut self, ifindex: u32) -> Result<bool, DatapathError> {
         let r = self.remove_indexed(ifindex);
         if r.is_err() {
@@ -430,11 +473,16 @@ impl MapsWriter {
             Err(e) => return Err(map_err(names::POLICY, "remove")(e)),
         };
         if had {
-            self.retire_policy_element()?;
+            self.unfenced = true;
         }
         if let Some(old) = self.index()?.tries.get(&ifindex).cloned() {
+            for (mac, _) in &old.pairs {
+                self.remove_pair(ifindex, *mac)?;
+            }
+            self.fence_policy()?;
             self.remove_trie_entries(&old, None)?;
         }
+        self.fence_policy()?;
         self.remove_no_policy(ifindex)?;
         let index = self.index()?;
         index.policies.remove(&ifindex);
@@ -442,21 +490,28 @@ impl MapsWriter {
         Ok(had)
     }
 
-    /// After a write replaced or removed a policy element: waits until no
-    /// program still reads it. The kernel reuses a hash map element at
-    /// once (the next update on this CPU rewrites it), in preallocated
-    /// maps and, since Linux 6.1 (bpf_mem_alloc), in BPF_F_NO_PREALLOC
-    /// ones alike. Only these writes allocate POLICY elements (the
-    /// programs only read it, within one run) and they are serialized (the
-    /// layout's lock), so after this wait the element can be rewritten:
-    /// no program sees half of one policy and half of another.
-    fn retire_policy_element(&mut self) -> Result<(), DatapathError> {
-        self.unfenced = true;
-        self.fence_policy()
+    /// Removes the `PAIRS` entry of `mac` on `ifindex`, if any.
+    fn remove_pair(&mut self, ifindex: u32, mac: [u8; 6]) -> Result<(), DatapathError> {
+        match self.maps.pairs.remove(&pair_key(ifindex, mac)) {
+            Ok(()) => {
+                self.unfenced = true;
+                Ok(())
+            }
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(map_err(names::PAIRS, "remove")(e)),
+        }
     }
 
-    /// Completes the wait of [`MapsWriter::retire_policy_element`] if it
-    /// has not (it failed): before any other policy write.
+    /// After writes that replaced or removed POLICY or PAIRS elements
+    /// (`unfenced`): waits until no program still reads them. The kernel
+    /// reuses a hash map element at once (the next update on this CPU
+    /// rewrites it), in preallocated maps and, since Linux 6.1
+    /// (bpf_mem_alloc), in BPF_F_NO_PREALLOC ones alike. Only these writes
+    /// allocate POLICY and PAIRS elements (the programs only read them,
+    /// within one run) and they are serialized (the layout's lock), so
+    /// when every insert into either map and the end of every command
+    /// come after this wait, no program sees half of one value and half
+    /// of another. Unlinks in a row share one wait.
     fn fence_policy(&mut self) -> Result<(), DatapathError> {
         if !self.unfenced {
             return Ok(());
@@ -496,11 +551,12 @@ impl MapsWriter {
         Ok(self.index.get_or_insert_with(Index::default))
     }
 
-    /// Every interface's slot and trie entries, as the maps hold them.
+    /// Every interface's slot, pairs and trie entries, as the maps hold
+    /// them.
     fn read_index(&self) -> Result<Index, DatapathError> {
         Ok(Index {
             policies: self.maps.policies()?.into_iter().collect(),
-            tries: self.maps.trie_entries()?,
+            tries: self.maps.extra_entries()?,
         })
     }
 
@@ -510,7 +566,7 @@ impl MapsWriter {
         keep: Option<&Entries>,
     ) -> Result<(), DatapathError> {
         fn sweep<K: Copy + PartialEq + aya::Pod>(
-            trie: &mut LpmTrie<MapData, K, u32>,
+            trie: &mut LpmTrie<MapData, K, u8>,
             name: &'static str,
             old: &[(u32, K)],
             keep: Option<&[(u32, K)]>,
@@ -603,5 +659,13 @@ impl MapsWriter {
             .set(slot, zero_budget, 0)
             .map_err(map_err(names::EVENT_BUDGET, "zero"))?;
         Ok(())
+    }
+}
+
+fn pair_key(ifindex: u32, mac: [u8; 6]) -> PairKey {
+    PairKey {
+        ifindex,
+        mac,
+        _pad: [0; 2],
     }
 }

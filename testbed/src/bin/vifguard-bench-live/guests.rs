@@ -47,7 +47,7 @@ pub fn trie_entries(root: &Path) -> Result<usize> {
     let dir = filter_user::datapath::pins::Layout::new(root).maps();
     let maps = filter_user::datapath::Maps::open_pinned(&dir)
         .with_context(|| format!("open the maps in {}", dir.display()))?;
-    Ok(maps.trie_entries()?.values().map(|e| e.src_v4.len()).sum())
+    Ok(maps.extra_entries()?.values().map(|e| e.src_v4.len()).sum())
 }
 
 /// The vifs' `ip` nodes as the /24 around their address: one LPM trie
