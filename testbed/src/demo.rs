@@ -547,13 +547,15 @@ impl DemoHost {
     pub fn start_vrrp(&self) -> Result<VrrpPair, String> {
         let [m, b] = VRRP_ROUTERS.map(|n| self.guest(n));
         let pair = VrrpPair {
-            master: Keepalived::start(&m.ns, &self.vrrp_config(150))?,
-            backup: Keepalived::start(&b.ns, &self.vrrp_config(100))?,
+            routers: [
+                Keepalived::start(&m.ns, &self.vrrp_config(150))?,
+                Keepalived::start(&b.ns, &self.vrrp_config(100))?,
+            ],
         };
-        if !pair.master.wait_master(Duration::from_secs(5)) {
+        if !pair.routers[0].wait_master(Duration::from_secs(5)) {
             return Err(format!(
                 "keepalived in guest6 did not become master:\n{}",
-                pair.master.log()
+                pair.routers[0].log()
             ));
         }
         // The first pings wait for ARP and ND through the virtual MACs.
@@ -562,7 +564,7 @@ impl DemoHost {
             if !reached(a) {
                 return Err(format!(
                     "dom0 does not reach {a} on guest6:\n{}",
-                    pair.master.log()
+                    pair.routers[0].log()
                 ));
             }
         }
@@ -594,35 +596,50 @@ impl DemoHost {
         })
     }
 
-    /// Stops the master (keepalived exits, giving up its addresses) and
-    /// pings the IPv4 virtual address from dom0 until the backup answers
-    /// it: the time from the stop to that first answer. Then checks that
-    /// the backup holds both addresses, answers for the IPv6 one too, and
-    /// that the bridge now sends the virtual MACs to the backup's vif.
-    pub fn vrrp_failover(&self, pair: &mut VrrpPair) -> Result<Duration, String> {
-        let backup = self.guest(VRRP_ROUTERS[1]);
+    /// Makes guest6, the master, fail as `failure` says, and pings the
+    /// IPv4 virtual address from dom0 until guest7 answers it: the time
+    /// from the failure to that first answer. Then checks that guest7
+    /// answers for the IPv6 address too, and that the bridge sends both
+    /// virtual MACs to guest7's vif.
+    pub fn vrrp_failover(
+        &self,
+        pair: &mut VrrpPair,
+        failure: MasterFailure,
+    ) -> Result<Duration, String> {
+        let [master, backup] = VRRP_ROUTERS.map(|n| self.guest(n));
+        let vmac4 = pair.routers[1].config().vmac4();
+        if !pair.routers[0].is_master() {
+            return Err("guest6 is not master before the failover".into());
+        }
         let t0 = Instant::now();
-        // stop() waits for keepalived to exit: whatever answers after it
-        // is the backup.
-        pair.master.stop();
+        match failure {
+            MasterFailure::Stop => pair.routers[0].signal_stop(),
+            MasterFailure::LinkDown => master.ns.ip(&["link", "set", "eth0", "down"]),
+        }
+        // Answered by guest7: it holds the address and the bridge has
+        // learned the virtual MAC on its port (a stopping master answers
+        // from the same MAC until it has let go).
         let took = loop {
-            if self.dom0_ping(IpAddr::V4(VIP4), Duration::from_millis(100)) {
+            if self.dom0_ping(IpAddr::V4(VIP4), Duration::from_millis(100))
+                && self.fdb_port(vmac4).as_deref() == Some(backup.ifname.as_str())
+                && pair.routers[1].is_master()
+            {
                 break t0.elapsed();
             }
             if t0.elapsed() > FAILOVER_LIMIT {
                 return Err(format!(
-                    "no answer from {VIP4} {FAILOVER_LIMIT:?} after the master stopped; backup's log:\n{}",
-                    pair.backup.log()
+                    "guest7 does not answer for {VIP4} {FAILOVER_LIMIT:?} after the master's {failure:?}; its log:\n{}",
+                    pair.routers[1].log()
                 ));
             }
         };
-        if !pair.backup.wait_master(Duration::from_secs(1)) {
-            return Err(format!("guest7 is not master:\n{}", pair.backup.log()));
+        if failure == MasterFailure::Stop {
+            pair.routers[0].stop();
         }
         if !(0..10).any(|_| self.dom0_ping(IpAddr::V6(VIP6), Duration::from_millis(300))) {
             return Err(format!("dom0 does not reach {VIP6} on guest7"));
         }
-        let cfg = pair.backup.config();
+        let cfg = pair.routers[1].config();
         for mac in [cfg.vmac4(), cfg.vmac6()] {
             let port = self.fdb_port(mac);
             if port.as_deref() != Some(backup.ifname.as_str()) {
@@ -634,6 +651,28 @@ impl DemoHost {
             }
         }
         Ok(took)
+    }
+
+    /// Starts guest6's keepalived again after a stop: with the higher
+    /// priority it takes the router back (preemption). Waits until dom0
+    /// reaches the virtual address through guest6's vif.
+    pub fn vrrp_restart_master(&self, pair: &mut VrrpPair) -> Result<(), String> {
+        let master = self.guest(VRRP_ROUTERS[0]);
+        pair.routers[0] = Keepalived::start(&master.ns, &self.vrrp_config(150))?;
+        let vmac4 = pair.routers[0].config().vmac4();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !(pair.routers[0].is_master()
+            && self.dom0_ping(IpAddr::V4(VIP4), Duration::from_millis(200))
+            && self.fdb_port(vmac4).as_deref() == Some(master.ifname.as_str()))
+        {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "guest6 did not take the router back:\n{}",
+                    pair.routers[0].log()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `g` takes the IPv4 virtual address over the way a node does that
@@ -684,7 +723,7 @@ impl DemoHost {
         let took_mac = [cfg.vmac4(), cfg.vmac6()]
             .iter()
             .any(|m| self.fdb_port(*m).as_deref() == Some(g.ifname.as_str()));
-        let took = took_mac || !pair.master.is_master();
+        let took = took_mac || !pair.routers[0].is_master();
         drop(rogue);
         Ok(took)
     }
@@ -1042,7 +1081,7 @@ impl DemoHost {
             Direction::FromGuest,
             Reason::Pass,
             &|| {
-                self.vrrp_failover(&mut vrrp.borrow_mut())
+                self.vrrp_failover(&mut vrrp.borrow_mut(), MasterFailure::Stop)
                     .inspect_err(|e| failed("VRRP failover", e.clone()))
                     .is_ok()
             },
@@ -1052,10 +1091,21 @@ impl DemoHost {
     }
 }
 
-/// The VRRP router guest6 (master) and guest7 (backup) run.
+/// The VRRP router guest6 (priority 150, master) and guest7 (100,
+/// backup) run, in that order.
 pub struct VrrpPair {
-    pub master: Keepalived,
-    pub backup: Keepalived,
+    pub routers: [Keepalived; 2],
+}
+
+/// How the master fails in [`DemoHost::vrrp_failover`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MasterFailure {
+    /// keepalived is stopped (SIGTERM): it hands over at once with a
+    /// priority 0 advertisement.
+    Stop,
+    /// The guest's NIC goes down: the backup takes over when its
+    /// master-down timer (3 advertisement intervals and the skew) runs out.
+    LinkDown,
 }
 
 /// What a guest's DHCP client got while a rogue server answered too.

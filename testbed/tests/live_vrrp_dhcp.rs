@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use filter_common::{Direction, Reason};
 use filter_user::policy::MacAddr;
-use testbed::demo::{DemoHost, FAILOVER_LIMIT, Guest, VIP4, VRID, find_vifguard, is_arp_claim};
+use testbed::demo::{DemoHost, Guest, MasterFailure, VIP4, VRID, find_vifguard, is_arp_claim};
 use testbed::frames::Mac;
 use testbed::netns::{NetNs, RawSocket};
 
@@ -70,6 +70,14 @@ fn from_mac(frames: &[Vec<u8>], macs: &[Mac]) -> usize {
         .count()
 }
 
+/// An IGMP message from 0.0.0.0 (a report sent before the interface has
+/// an IPv4 address).
+fn is_igmp_unspecified(f: &[u8]) -> bool {
+    f.get(12..14) == Some(&[0x08, 0x00][..])
+        && f.get(23) == Some(&2)
+        && f.get(26..30) == Some(&[0, 0, 0, 0][..])
+}
+
 fn vif_socket(dom0: &NetNs, g: &Guest) -> RawSocket {
     RawSocket::open(dom0, &g.ifname)
 }
@@ -97,18 +105,26 @@ fn vrrp_failover_between_locked_guests_passes_the_virtual_macs() {
             .map(|sock| s.spawn(|| capture(sock, &stop)));
         let result = (|| {
             let mut pair = host.start_vrrp()?;
-            let took = host.vrrp_failover(&mut pair)?;
+            let stopped = host.vrrp_failover(&mut pair, MasterFailure::Stop)?;
+            // guest6 comes back and takes the router over again (it has
+            // the higher priority), then its NIC fails.
+            host.vrrp_restart_master(&mut pair)?;
+            let link_down = host.vrrp_failover(&mut pair, MasterFailure::LinkDown)?;
             // A few advertisements from the new master.
             std::thread::sleep(Duration::from_millis(300));
-            Ok::<_, String>(took)
+            Ok::<_, String>([stopped, link_down])
         })();
         stop.store(true, Ordering::Relaxed);
         let frames = caps.map(|c| c.join().expect("capture thread"));
         (frames, result)
     });
-    let took = took.unwrap_or_else(|e| panic!("VRRP failover: {e}"));
-    eprintln!("failover: {:.0} ms", took.as_secs_f64() * 1000.0);
-    assert!(took < FAILOVER_LIMIT);
+    let [stopped, link_down] = took.unwrap_or_else(|e| panic!("VRRP failover: {e}"));
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    eprintln!(
+        "failover: {:.0} ms after keepalived stopped, {:.0} ms after the NIC went down",
+        ms(stopped),
+        ms(link_down)
+    );
 
     for (i, g) in routers.iter().enumerate() {
         let from = moved(&before[i].0, &counts(g, Direction::FromGuest));
@@ -132,16 +148,30 @@ fn vrrp_failover_between_locked_guests_passes_the_virtual_macs() {
             "{} sent nothing from the virtual MACs",
             g.name
         );
-        // Nothing a VRRP router sends is dropped: no reason but pass
-        // moved, and pass counted at least every frame seen (the counters
-        // were read a little before the capture began).
-        let drops: Vec<_> = from.iter().filter(|(r, _)| *r != Reason::Pass).collect();
+        // Nothing a VRRP router sends is dropped but the IGMP reports
+        // from 0.0.0.0 a guest sends when keepalived starts (ipv4_spoof:
+        // the policy knows no bootstrap for IGMP, and 224.0.0.0/24 is
+        // flooded without reports anyway); pass counted every other
+        // frame seen, or more (the counters were read a little before the
+        // capture began).
+        let igmp = frames[i].iter().filter(|f| is_igmp_unspecified(f)).count() as u64;
+        let drops: Vec<_> = from
+            .iter()
+            .filter(|(r, _)| *r != Reason::Pass && *r != Reason::Ipv4Spoof)
+            .collect();
         assert!(drops.is_empty(), "{}: drops {drops:?}", g.name);
+        assert_eq!(
+            count(&from, Reason::Ipv4Spoof),
+            igmp,
+            "{}: ipv4_spoof besides {igmp} IGMP reports from 0.0.0.0",
+            g.name
+        );
         assert!(
-            count(&from, Reason::Pass) >= sent,
-            "{}: pass {} < {sent} frames sent",
+            count(&from, Reason::Pass) >= sent - igmp,
+            "{}: pass {} < {} frames sent",
             g.name,
-            count(&from, Reason::Pass)
+            count(&from, Reason::Pass),
+            sent - igmp
         );
         // And nothing for the virtual MACs or addresses was kept from it.
         for r in [Reason::SniffMac, Reason::SniffArp, Reason::SniffIp] {
@@ -191,7 +221,7 @@ fn vrrp_address_claims_from_a_guest_without_the_entry_are_dropped() {
     assert_eq!(count(&got, Reason::MacSpoof), vmac_frames, "{got:?}");
 
     // The real router never noticed.
-    assert!(pair.master.is_master(), "guest6 lost mastership");
+    assert!(pair.routers[0].is_master(), "guest6 lost mastership");
     assert_eq!(
         host.fdb_port(VMAC4).as_deref(),
         Some("vif6.0"),
