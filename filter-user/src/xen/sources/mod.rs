@@ -26,10 +26,17 @@
 //! - the MAC is always the backend's `mac` key (written by the toolstack in
 //!   the dom0-owned backend directory; a vif without it fails);
 //! - the bridge is the backend's `bridge` key (used for `network_default`);
-//! - `vifguard/destinations` (for `isolated`) and
-//!   `vifguard/options/<name>` in the backend directory apply, over the
-//!   option defaults of the host configuration, over the defaults of
-//!   docs/policy.md;
+//! - `vifguard/destinations` (for `isolated`), `vifguard/pairs` (section
+//!   3a: pairs and VRRP entries, [`crate::policy::parse_pairs`]),
+//!   `vifguard/dhcp-servers` (section 4) and `vifguard/options/<name>` in
+//!   the backend directory apply;
+//! - the host policy file for the vif's MAC ([`policy_file`], in the host
+//!   configuration's `policy_dir`) supplies the same fields where the
+//!   backend has no key, and its `mode` overrides the source's mode
+//!   (except a `disabled` one);
+//! - the host configuration supplies option defaults (`[options]`) and
+//!   DHCP server defaults (`[dhcp_servers]`) where neither sets them, over
+//!   the defaults of docs/policy.md;
 //! - `network_default` resolves through the host configuration's
 //!   `[network_default]` table for the vif's bridge.
 //!
@@ -50,11 +57,15 @@
 pub mod lists;
 pub mod openstack;
 pub mod options;
+pub mod pairs;
+pub mod policy_file;
 pub mod provenance;
 pub mod store;
 pub mod trust;
 pub mod xapi;
 pub mod xl;
+
+use std::path::PathBuf;
 
 use xenstore::{Xenstore, XsError};
 
@@ -151,6 +162,47 @@ pub enum SourceError {
     },
     #[error("{vif}: more than one xenstore node matches the vif's MAC: {nodes}")]
     Ambiguous { vif: VifId, nodes: String },
+    #[error(
+        "{vif}: host policy {what} {} is not trusted: {reason}; the vif fails closed",
+        path.display()
+    )]
+    UntrustedFile {
+        vif: VifId,
+        /// `file` or `directory`.
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("{vif}: cannot read host policy file or directory {}", path.display())]
+    FileRead {
+        vif: VifId,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{vif}: host policy file {} is not valid TOML or has an unknown key: {message}",
+        path.display()
+    )]
+    FileParse {
+        vif: VifId,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("{vif}: host policy file {}: {field} holds an invalid value", path.display())]
+    FileValue {
+        vif: VifId,
+        path: PathBuf,
+        field: String,
+        #[source]
+        source: PolicyError,
+    },
+    #[error("{vif}: more than one host policy file is for MAC {mac}: {files}")]
+    AmbiguousFile {
+        vif: VifId,
+        mac: MacAddr,
+        files: String,
+    },
     #[error("{vif}: the resolved policy is invalid")]
     Invalid {
         vif: VifId,
@@ -189,6 +241,11 @@ pub mod keys {
     pub const DESTINATIONS: &str = "vifguard/destinations";
     /// vifguard: directory of per-vif options (`dhcp_client`, ...).
     pub const OPTIONS: &str = "vifguard/options";
+    /// vifguard: pairs and VRRP entries (section 3a), space-separated
+    /// `MAC=ADDR[,ADDR...]` / `vrrp:VRID=ADDR[,ADDR...]`.
+    pub const PAIRS: &str = "vifguard/pairs";
+    /// vifguard: trusted DHCP servers (section 4), space-separated.
+    pub const DHCP_SERVERS: &str = "vifguard/dhcp-servers";
 }
 
 /// Reads the backend's `vifguard/mode`, if set.
@@ -247,6 +304,14 @@ pub fn resolve_from(
         .map(|b| b.trim().to_string())
         .filter(|b| !b.is_empty());
 
+    // Read before the sources, so that an unusable file fails the vif
+    // whatever else is wrong.
+    let file = policy_file::find(&config.policy_dir, *vif, mac)?;
+    let file_origin = |key: &str, f: &policy_file::PolicyFile| Origin::PolicyFile {
+        path: f.path.clone(),
+        key: key.to_string(),
+    };
+
     let (source, addrs) = if let Some(a) = xapi::read(&mut r)? {
         (SourceKind::Xapi, a)
     } else if let Some(a) = openstack::read(&mut r, mac, &mac_node)? {
@@ -256,7 +321,18 @@ pub fn resolve_from(
     };
 
     let mut mode_origin = addrs.mode_origin;
-    let mode = match addrs.mode {
+    let mut mode = addrs.mode;
+    // The file's mode beats the toolstack's (on XAPI it is the only way to
+    // `isolated`), but never lifts a `disabled` the toolstack set: that is
+    // an operator cutting a VIF off, and a forgotten file must not undo it.
+    if let Some(f) = &file
+        && let Some(m) = f.mode
+        && mode != Some(Mode::Disabled)
+    {
+        mode = m;
+        mode_origin = vec![file_origin("mode", f)];
+    }
+    let mode = match mode {
         Some(m) => m,
         None => {
             let (m, key) = config.network_default_for(bridge.as_deref());
@@ -267,7 +343,13 @@ pub fn resolve_from(
 
     let dest_node = format!("{backend}/{}", keys::DESTINATIONS);
     let (destinations, dest_origin) = match r.node(&dest_node)? {
-        None => (Vec::new(), Vec::new()),
+        None => match &file {
+            Some(f) if f.destinations.is_some() => (
+                f.destinations.clone().unwrap_or_default(),
+                vec![file_origin("destinations", f)],
+            ),
+            _ => (Vec::new(), Vec::new()),
+        },
         Some(v) => {
             let items: Vec<&str> = list_items(&v).collect();
             bounded(items.len(), "destinations").map_err(|e| r.bad(&dest_node, e))?;
@@ -282,7 +364,32 @@ pub fn resolve_from(
         }
     };
 
-    let (options, options_prov) = read_options(&mut r, config)?;
+    let (pairs, vrrp, pairs_origin) = match pairs::read_pairs(&mut r, mac)? {
+        Some((p, v, node)) => (p, v, vec![Origin::Xenstore(node)]),
+        None => match &file {
+            Some(f) if f.pairs.is_some() => {
+                let (p, v) = f.pairs.clone().unwrap_or_default();
+                (p, v, vec![file_origin("pairs", f)])
+            }
+            _ => (Vec::new(), Vec::new(), Vec::new()),
+        },
+    };
+
+    let (dhcp_servers, servers_origin) = match pairs::read_dhcp_servers(&mut r)? {
+        Some((list, node)) => (list, vec![Origin::Xenstore(node)]),
+        None => match &file {
+            Some(f) if f.dhcp_servers.is_some() => (
+                f.dhcp_servers.clone().unwrap_or_default(),
+                vec![file_origin("dhcp_servers", f)],
+            ),
+            _ => match config.dhcp_servers_for(bridge.as_deref()) {
+                Some((list, key)) => (list, vec![Origin::HostConfig(key)]),
+                None => (Vec::new(), Vec::new()),
+            },
+        },
+    };
+
+    let (options, options_prov) = read_options(&mut r, config, file.as_ref())?;
 
     let policy = Policy {
         mode,
@@ -290,9 +397,9 @@ pub fn resolve_from(
         ipv4: addrs.ipv4,
         ipv6: addrs.ipv6,
         destinations,
-        pairs: Vec::new(),
-        vrrp: Vec::new(),
-        dhcp_servers: Vec::new(),
+        pairs,
+        vrrp,
+        dhcp_servers,
         options,
     };
     policy
@@ -302,6 +409,7 @@ pub fn resolve_from(
         vif: *vif,
         source,
         bridge: bridge.clone(),
+        policy_file: file.map(|f| f.path),
         policy,
         provenance: Provenance {
             mode: mode_origin,
@@ -314,6 +422,9 @@ pub fn resolve_from(
             ipv4: addrs.ipv4_origin,
             ipv6: addrs.ipv6_origin,
             destinations: dest_origin,
+            pairs: pairs_origin.clone(),
+            vrrp: pairs_origin,
+            dhcp_servers: servers_origin,
             options: options_prov,
         },
     })
