@@ -594,7 +594,10 @@ xenbr1 = []
         assert_eq!(c.policy_dir, PathBuf::from("/srv/vifguard/vifs"));
         let (list, key) = c.dhcp_servers_for(Some("xenbr0")).unwrap();
         assert_eq!(list.len(), 2, "duplicates merged");
-        assert_eq!(key.to_string(), "dhcp_servers.default in /test/vifguard.toml");
+        assert_eq!(
+            key.to_string(),
+            "dhcp_servers.default in /test/vifguard.toml"
+        );
         let (list, key) = c.dhcp_servers_for(Some("xenbr1")).unwrap();
         assert!(list.is_empty(), "a bridge can say: any server");
         assert_eq!(key.key, "dhcp_servers.bridges.xenbr1");

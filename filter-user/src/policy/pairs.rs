@@ -72,7 +72,10 @@ pub fn parse_entry(entry: &str) -> Result<Entry, PolicyError> {
             _ => {}
         }
     }
-    for (what, count) in [("IPv4 addresses", ipv4.len()), ("IPv6 addresses", ipv6.len())] {
+    for (what, count) in [
+        ("IPv4 addresses", ipv4.len()),
+        ("IPv6 addresses", ipv6.len()),
+    ] {
         if count > MAX_ENTRY_ADDRESSES {
             return Err(wrap(PolicyError::TooMany {
                 what,
@@ -265,7 +268,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(pairs[0].ipv4.len(), 1);
-        assert_eq!(pairs[0].to_string(), "02:16:3e:00:07:09=192.0.2.0/28,2001:db8::/64");
+        assert_eq!(
+            pairs[0].to_string(),
+            "02:16:3e:00:07:09=192.0.2.0/28,2001:db8::/64"
+        );
         assert_eq!(vrrp[0].vrid, 255);
         assert_eq!(vrrp[0].macs().count(), 1, "IPv6 only: one virtual MAC");
         assert_eq!(parse_pairs("", OWN).unwrap(), (vec![], vec![]));
@@ -326,10 +332,17 @@ mod tests {
 
     #[test]
     fn macs_are_unicast_and_unique() {
-        for m in ["01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00"] {
+        for m in [
+            "01:00:5e:00:00:01",
+            "ff:ff:ff:ff:ff:ff",
+            "00:00:00:00:00:00",
+        ] {
             let entry = format!("{m}=192.0.2.9");
             assert!(
-                matches!(inner(err(&entry), &entry), PolicyError::NonUnicastPairMac(_)),
+                matches!(
+                    inner(err(&entry), &entry),
+                    PolicyError::NonUnicastPairMac(_)
+                ),
                 "{entry}"
             );
         }

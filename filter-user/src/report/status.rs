@@ -485,7 +485,10 @@ mod tests {
             j[3]["vrrp"],
             serde_json::json!([{"vrid": 7, "ipv4": ["192.0.2.100"], "ipv6": [], "macs": ["00:00:5e:00:01:07"]}])
         );
-        assert_eq!(j[3]["dhcp_servers"], serde_json::json!(["192.0.2.1", "fe80::1"]));
+        assert_eq!(
+            j[3]["dhcp_servers"],
+            serde_json::json!(["192.0.2.1", "fe80::1"])
+        );
     }
 
     #[test]

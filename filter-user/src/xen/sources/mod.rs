@@ -551,6 +551,260 @@ mod tests {
         assert!(msg.contains("too many destinations"), "{msg}");
     }
 
+    /// A host configuration whose policy directory is a fresh temporary
+    /// one (mode 0755), and the directory.
+    fn with_policy_dir(tag: &str) -> (HostConfig, std::path::PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let d = std::env::temp_dir().join(format!("vifguard-sources-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cfg = HostConfig {
+            policy_dir: d.clone(),
+            ..HostConfig::default()
+        };
+        (cfg, d)
+    }
+
+    #[test]
+    fn pairs_and_dhcp_servers_keys_apply() {
+        let mut s = base();
+        s.put(
+            &format!("{B}/vifguard/pairs"),
+            "02:16:3e:00:07:09=192.0.2.9,2001:db8::9 vrrp:7=192.0.2.100,2001:db8::100",
+            "n0 r5",
+        );
+        s.put(
+            &format!("{B}/vifguard/dhcp-servers"),
+            "192.0.2.1 fe80::1",
+            "n0 r5",
+        );
+        let (cfg, d) = with_policy_dir("keys");
+        let r = resolve_from(&mut s, &vif(), &cfg).unwrap();
+        assert_eq!(r.policy.pairs.len(), 1);
+        assert_eq!(r.policy.vrrp.len(), 1);
+        assert_eq!(r.policy.dhcp_servers.len(), 2);
+        let node = |k: &str| vec![Origin::Xenstore(format!("{B}/vifguard/{k}"))];
+        assert_eq!(r.provenance.pairs, node("pairs"));
+        assert_eq!(r.provenance.vrrp, node("pairs"));
+        assert_eq!(r.provenance.dhcp_servers, node("dhcp-servers"));
+        assert_eq!(r.policy_file, None);
+        let text = r.describe();
+        assert!(
+            text.contains("02:16:3e:00:07:09=192.0.2.9,2001:db8::9")
+                && text.contains("00:00:5e:00:01:07 00:00:5e:00:02:07")
+                && text.contains(&format!("<- xenstore {B}/vifguard/dhcp-servers")),
+            "{text}"
+        );
+        let j = r.json();
+        assert_eq!(j["vrrp"]["value"][0]["vrid"], 7);
+        assert_eq!(
+            j["dhcp_servers"]["from"],
+            serde_json::json!([format!("xenstore {B}/vifguard/dhcp-servers")])
+        );
+        // Nothing set: no pairs, any server.
+        let r = resolve_from(&mut base(), &vif(), &cfg).unwrap();
+        assert!(r.policy.pairs.is_empty() && r.policy.dhcp_servers.is_empty());
+        assert!(r.provenance.pairs.is_empty());
+        assert!(r.describe().contains("dhcp_servers     (any)  <- not set"));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// Malformed, guest-writable or too long: the error names the vif, the
+    /// node and the entry, and is not transient (the vif fails closed).
+    #[test]
+    fn bad_pairs_and_servers_name_vif_key_and_entry() {
+        let (cfg, d) = with_policy_dir("bad-keys");
+        let cases = [
+            (
+                "pairs",
+                "02:16:3e:00:07:09=192.0.2.9 zz:16:3e:00:07:0a=192.0.2.10",
+                "zz:16:3e:00:07:0a=192.0.2.10",
+            ),
+            (
+                "pairs",
+                "01:00:5e:00:00:01=192.0.2.9",
+                "01:00:5e:00:00:01=192.0.2.9",
+            ),
+            (
+                "pairs",
+                "02:16:3e:00:07:09=192.0.2.9 02:16:3e:00:07:09=192.0.2.10",
+                "02:16:3e:00:07:09=192.0.2.10",
+            ),
+            (
+                "pairs",
+                "00:16:3e:00:00:05=192.0.2.9",
+                "00:16:3e:00:00:05=192.0.2.9",
+            ),
+            ("pairs", "vrrp:256=192.0.2.100", "vrrp:256=192.0.2.100"),
+            ("pairs", "vrrp:7=", "vrrp:7="),
+            ("pairs", "02:16:3e:00:07:09", "02:16:3e:00:07:09"),
+            ("dhcp-servers", "192.0.2.1 192.0.2.0/24", "192.0.2.0/24"),
+        ];
+        for (key, value, entry) in cases {
+            let mut s = base();
+            s.put(&format!("{B}/vifguard/{key}"), value, "n0 r5");
+            let e = resolve_from(&mut s, &vif(), &cfg).unwrap_err();
+            assert!(!e.is_transient());
+            let msg = crate::report::chain(&e);
+            assert!(
+                msg.starts_with("vif5.0: ")
+                    && msg.contains(&format!("{B}/vifguard/{key}"))
+                    && msg.contains(&format!("{entry:?}")),
+                "{value}: {msg}"
+            );
+        }
+        let many: Vec<String> = (1..=9)
+            .map(|i| format!("02:00:00:00:00:{i:02x}=192.0.2.{i}"))
+            .collect();
+        let mut s = base();
+        s.put(&format!("{B}/vifguard/pairs"), &many.join(" "), "n0 r5");
+        let msg = crate::report::chain(&resolve_from(&mut s, &vif(), &cfg).unwrap_err());
+        assert!(
+            msg.contains("vifguard/pairs") && msg.contains("too many pairs"),
+            "{msg}"
+        );
+        // The guest wrote it: not trusted.
+        let mut s = base();
+        s.put(
+            &format!("{B}/vifguard/pairs"),
+            "02:16:3e:00:07:09=192.0.2.9",
+            "n5",
+        );
+        let e = resolve_from(&mut s, &vif(), &cfg).unwrap_err();
+        assert!(
+            matches!(&e, SourceError::Untrusted { node, .. } if node.ends_with("vifguard/pairs")),
+            "{e}"
+        );
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// The host policy file: applies where the backend has no key, its
+    /// mode beats the toolstack's but not a `disabled`, and its options
+    /// sit between the host configuration's and the vif's keys.
+    #[test]
+    fn the_host_policy_file_and_its_precedence() {
+        let (mut cfg, d) = with_policy_dir("file");
+        cfg.dhcp_servers.default = Some(vec!["198.51.100.1".parse().unwrap()]);
+        cfg.file = Some("/test/vifguard.toml".into());
+        cfg.options.router = true;
+        cfg.options_set.push("router");
+        // Host defaults alone.
+        let r = resolve_from(&mut base(), &vif(), &cfg).unwrap();
+        assert_eq!(
+            r.policy.dhcp_servers,
+            vec!["198.51.100.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert!(
+            matches!(&r.provenance.dhcp_servers[..], [Origin::HostConfig(k)] if k.key == "dhcp_servers.default")
+        );
+
+        let f = d.join("00-16-3e-00-00-05.toml");
+        std::fs::write(
+            &f,
+            r#"
+mode = "isolated"
+destinations = ["192.0.2.1"]
+pairs = ["02:16:3e:00:07:09=192.0.2.9"]
+dhcp_servers = "192.0.2.1"
+[options]
+dhcp_server = true
+router = false
+"#,
+        )
+        .unwrap();
+        let from_file = |key: &str| Origin::PolicyFile {
+            path: f.clone(),
+            key: key.into(),
+        };
+        let mut s = base();
+        s.put(&format!("{B}/vifguard/mode"), "locked", "n0 r5");
+        s.put(&format!("{B}/vifguard/options/dhcp_server"), "0", "n0 r5");
+        let r = resolve_from(&mut s, &vif(), &cfg).unwrap();
+        assert_eq!(r.policy_file.as_deref(), Some(f.as_path()));
+        assert_eq!(r.policy.mode, Mode::Isolated);
+        assert_eq!(r.provenance.mode, vec![from_file("mode")]);
+        assert_eq!(r.policy.destinations.len(), 1);
+        assert_eq!(r.provenance.destinations, vec![from_file("destinations")]);
+        assert_eq!(r.policy.pairs.len(), 1);
+        assert_eq!(r.provenance.pairs, vec![from_file("pairs")]);
+        assert_eq!(
+            r.policy.dhcp_servers,
+            vec!["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(r.provenance.dhcp_servers, vec![from_file("dhcp_servers")]);
+        // The vif's key beats the file, the file beats the host.
+        assert!(!r.policy.options.dhcp_server);
+        assert!(matches!(
+            r.provenance.options.dhcp_server,
+            Origin::Xenstore(_)
+        ));
+        assert!(!r.policy.options.router);
+        assert_eq!(r.provenance.options.router, from_file("options.router"));
+        let text = r.describe();
+        assert!(
+            text.contains(&format!("host policy file {}\n", f.display()))
+                && text.contains(&format!("<- host policy file {} key pairs", f.display())),
+            "{text}"
+        );
+        assert_eq!(r.json()["policy_file"], f.display().to_string());
+
+        // The vif's own keys beat the file, field by field; an empty key
+        // sets the field empty.
+        let mut s = base();
+        s.put(&format!("{B}/vifguard/pairs"), "", "n0 r5");
+        s.put(&format!("{B}/vifguard/dhcp-servers"), "192.0.2.2", "n0 r5");
+        s.put(&format!("{B}/vifguard/destinations"), "192.0.2.3", "n0 r5");
+        let r = resolve_from(&mut s, &vif(), &cfg).unwrap();
+        assert!(r.policy.pairs.is_empty());
+        assert!(matches!(&r.provenance.pairs[..], [Origin::Xenstore(_)]));
+        assert_eq!(
+            r.policy.dhcp_servers,
+            vec!["192.0.2.2".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(r.policy.destinations, vec!["192.0.2.3".parse().unwrap()]);
+        assert_eq!(r.policy.mode, Mode::Isolated);
+
+        // A disabled vif stays disabled.
+        let mut s = base();
+        s.put(&format!("{B}/vifguard/mode"), "disabled", "n0 r5");
+        let r = resolve_from(&mut s, &vif(), &cfg).unwrap();
+        assert_eq!(r.policy.mode, Mode::Disabled);
+        assert!(matches!(&r.provenance.mode[..], [Origin::Xenstore(_)]));
+
+        // Another vif's file does not apply.
+        let mut s = MemStore::default();
+        s.put(
+            "/local/domain/0/backend/vif/6/0/mac",
+            "00:16:3e:00:00:06",
+            "n0 r6",
+        );
+        let r = resolve_from(&mut s, &VifId::new(0, 6, 0), &cfg).unwrap();
+        assert_eq!(r.policy_file, None);
+        assert_eq!(r.policy.mode, Mode::Unlocked);
+
+        // A malformed file fails the vif, naming the file and the field;
+        // a group-writable one is refused.
+        std::fs::write(&f, "pairs = [\"02:16:3e:00:07:09=192.0.2.9/24\"]").unwrap();
+        let msg = crate::report::chain(&resolve_from(&mut base(), &vif(), &cfg).unwrap_err());
+        assert!(
+            msg.starts_with("vif5.0: ")
+                && msg.contains(&f.display().to_string())
+                && msg.contains("pairs holds an invalid value")
+                && msg.contains("192.0.2.0/24"),
+            "{msg}"
+        );
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(&f, "").unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o664)).unwrap();
+        }
+        let e = resolve_from(&mut base(), &vif(), &cfg).unwrap_err();
+        assert!(matches!(e, SourceError::UntrustedFile { .. }), "{e}");
+        assert!(!e.is_transient());
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
     #[test]
     fn options_apply_over_host_defaults() {
         let mut s = base();

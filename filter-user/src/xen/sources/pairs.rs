@@ -9,12 +9,15 @@ use crate::policy::{MacAddr, Pair, Vrrp, parse_dhcp_servers, parse_pairs};
 use super::trust::Reader;
 use super::{SourceError, keys};
 
+/// Pairs and VRRP entries, and the node they came from.
+pub(crate) type PairsKey = (Vec<Pair>, Vec<Vrrp>, String);
+
 /// The vif's `vifguard/pairs`, if set (an empty value sets no pairs: it
 /// still overrides a host policy file), and the node.
 pub(crate) fn read_pairs(
     r: &mut Reader<'_>,
     own: MacAddr,
-) -> Result<Option<(Vec<Pair>, Vec<Vrrp>, String)>, SourceError> {
+) -> Result<Option<PairsKey>, SourceError> {
     let node = format!("{}/{}", r.vif.backend_path(), keys::PAIRS);
     let Some(v) = r.node(&node)? else {
         return Ok(None);

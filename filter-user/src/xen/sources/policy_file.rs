@@ -38,8 +38,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::policy::{
-    Cidr, LinkLocal, MacAddr, Mode, Pair, PolicyError, Vrrp, parse_dhcp_servers,
-    parse_ethertype, parse_link_local, parse_mode, parse_pairs,
+    Cidr, LinkLocal, MacAddr, Mode, Pair, PolicyError, Vrrp, parse_dhcp_servers, parse_ethertype,
+    parse_link_local, parse_mode, parse_pairs,
 };
 use crate::xen::vif::VifId;
 
@@ -275,12 +275,7 @@ pub(crate) fn find(
 
 /// Parses the text of a policy file for the vif `vif` with MAC `mac`;
 /// `path` names it in errors and provenance.
-pub fn parse(
-    text: &str,
-    path: &Path,
-    vif: VifId,
-    mac: MacAddr,
-) -> Result<PolicyFile, SourceError> {
+pub fn parse(text: &str, path: &Path, vif: VifId, mac: MacAddr) -> Result<PolicyFile, SourceError> {
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
@@ -399,10 +394,8 @@ mod tests {
 
     /// A fresh directory below the system's temporary one, mode 0755.
     fn tempdir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "vifguard-policy-file-{tag}-{}",
-            std::process::id()
-        ));
+        let d =
+            std::env::temp_dir().join(format!("vifguard-policy-file-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -478,10 +471,7 @@ ethertypes = ["0x88cc", 0x88b5]
         assert_eq!(empty.mode, None);
         assert_eq!(empty.pairs, None);
         assert_eq!(empty.options, FileOptions::default());
-        assert_eq!(
-            p("mode = \"network_default\"").unwrap().mode,
-            Some(None)
-        );
+        assert_eq!(p("mode = \"network_default\"").unwrap().mode, Some(None));
         // An empty list is set: it overrides the host defaults.
         assert_eq!(p("dhcp_servers = []").unwrap().dhcp_servers, Some(vec![]));
     }
@@ -503,7 +493,10 @@ ethertypes = ["0x88cc", 0x88b5]
             ("pairs = \"vrrp:300=192.0.2.1\"", "pairs"),
             ("pairs = [\"00:16:3e:12:34:56=192.0.2.1\"]", "pairs"),
             ("dhcp_servers = [\"192.0.2.0/24\"]", "dhcp_servers"),
-            ("[options]\nipv6_link_local = \"some\"", "options.ipv6_link_local"),
+            (
+                "[options]\nipv6_link_local = \"some\"",
+                "options.ipv6_link_local",
+            ),
             ("[options]\nethertypes = [\"0x0100\"]", "options.ethertypes"),
             ("[options]\nethertypes = [70000]", "options.ethertypes"),
         ];
@@ -546,7 +539,11 @@ ethertypes = ["0x88cc", 0x88b5]
         let d = tempdir("find");
         assert_eq!(find(&d.join("missing"), vif(), MAC).unwrap(), None);
         assert_eq!(find(&d, vif(), MAC).unwrap(), None);
-        write(&d.join("00-16-3e-00-00-01.toml"), "mode = \"locked\"", 0o644);
+        write(
+            &d.join("00-16-3e-00-00-01.toml"),
+            "mode = \"locked\"",
+            0o644,
+        );
         write(&d.join("README"), "not a policy", 0o644);
         assert_eq!(find(&d, vif(), MAC).unwrap(), None);
 
@@ -572,7 +569,13 @@ ethertypes = ["0x88cc", 0x88b5]
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o775)).unwrap();
         let e = find(&d, vif(), MAC).unwrap_err();
         assert!(
-            matches!(e, SourceError::UntrustedFile { what: "directory", .. }),
+            matches!(
+                e,
+                SourceError::UntrustedFile {
+                    what: "directory",
+                    ..
+                }
+            ),
             "{e}"
         );
         let other = MacAddr([0x00, 0x16, 0x3e, 0, 0, 9]);

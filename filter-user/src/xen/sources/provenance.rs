@@ -246,12 +246,8 @@ impl Resolved {
         let o = &p.options;
         let po = &self.provenance.options;
         let pv = &self.provenance;
-        let field = |value: serde_json::Value, from: &[Origin]| {
-            json!({"value": value, "from": origins_json(from)})
-        };
-        let option = |value: serde_json::Value, from: &Origin| {
-            json!({"value": value, "from": [from.to_string()]})
-        };
+        let field = |value: serde_json::Value, from: &[Origin]| json!({"value": value, "from": origins_json(from)});
+        let option = |value: serde_json::Value, from: &Origin| json!({"value": value, "from": [from.to_string()]});
         let pairs: Vec<serde_json::Value> = p
             .pairs
             .iter()
