@@ -116,14 +116,18 @@ pub enum Command {
     /// Example: vifguard watch
     #[command(after_help = AFTER_HELP)]
     Watch,
-    /// Print IFACE's policy as resolved from xenstore, with the keys it came from.
+    /// Print IFACE's policy as resolved from xenstore and the host policy
+    /// file, with the keys it came from.
     ///
-    /// Example: vifguard policy vif5.0
+    /// Example: vifguard policy vif5.0 --json
     #[command(after_help = AFTER_HELP)]
     Policy {
         iface: String,
         #[arg(long)]
         xenbus_path: Option<String>,
+        /// Print JSON: every field as {"value": ..., "from": [origins]}.
+        #[arg(long)]
+        json: bool,
     },
     /// Stream sampled drop events (rate-limited per interface by the datapath).
     ///

@@ -10,6 +10,7 @@
 //! events_per_sec = 20              # drop events per interface and second
 //! attach = "tc"                    # "tc" (clsact + cls_bpf) or "tcx" (bpf links)
 //! tc_priority = 1                  # priority of vifguard's tc filters
+//! policy_dir = "/etc/vifguard/vifs" # host policy files, one per VIF MAC
 //!
 //! [network_default]                # what a vif's `network_default` means
 //! mode = "unlocked"                # for bridges not listed below
@@ -23,6 +24,11 @@
 //! ipv6_link_local = "derived"
 //! egress_filter = true
 //! ethertypes = []                  # e.g. ["0x88cc"] or [0x88cc]
+//!
+//! [dhcp_servers]                   # trusted DHCP servers (docs/policy.md section 4)
+//! default = []                     # for bridges not listed below; empty: any
+//! [dhcp_servers.bridges]
+//! xenbr1 = ["192.0.2.1", "fe80::1"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -32,7 +38,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::policy::{Mode, Options, parse_ethertype, parse_link_local, parse_mode};
+use std::net::IpAddr;
+
+use crate::policy::{
+    MAX_DHCP_SERVERS, Mode, Options, parse_dhcp_server, parse_ethertype, parse_link_local,
+    parse_mode,
+};
 
 /// Where the host configuration lives unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/vifguard/vifguard.toml";
@@ -48,6 +59,9 @@ pub const DEFAULT_EVENTS_PER_SEC: u32 = 20;
 pub const MAX_EVENTS_PER_SEC: u32 = 100_000;
 /// Default priority of vifguard's tc filters (first to run).
 pub const DEFAULT_TC_PRIORITY: u16 = 1;
+/// Default directory of the host policy files (one per VIF MAC, see
+/// [`crate::xen::sources::policy_file`]).
+pub const DEFAULT_POLICY_DIR: &str = "/etc/vifguard/vifs";
 
 /// How the programs are attached to a vif's hooks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -105,6 +119,17 @@ impl Default for NetworkDefault {
     }
 }
 
+/// `[dhcp_servers]`: host defaults of a vif's trusted DHCP servers, for
+/// vifs that set none themselves. Unset (`None`) means no default: any
+/// server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DhcpServers {
+    /// For bridges not listed in `bridges` (and vifs without a bridge).
+    pub default: Option<Vec<IpAddr>>,
+    /// Per-bridge lists, by bridge name (an empty list: any server).
+    pub bridges: BTreeMap<String, Vec<IpAddr>>,
+}
+
 /// Which key of the host configuration decided a value (for provenance).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigKey {
@@ -145,6 +170,10 @@ pub struct HostConfig {
     pub options: Options,
     /// Dotted names of the `[options]` keys the file sets.
     pub options_set: Vec<&'static str>,
+    /// The directory of host policy files, one per VIF MAC.
+    pub policy_dir: PathBuf,
+    /// Default trusted DHCP servers.
+    pub dhcp_servers: DhcpServers,
 }
 
 impl Default for HostConfig {
@@ -159,6 +188,8 @@ impl Default for HostConfig {
             network_default: NetworkDefault::default(),
             options: Options::default(),
             options_set: Vec::new(),
+            policy_dir: PathBuf::from(DEFAULT_POLICY_DIR),
+            dhcp_servers: DhcpServers::default(),
         }
     }
 }
@@ -173,6 +204,15 @@ struct RawConfig {
     tc_priority: Option<i64>,
     network_default: Option<RawNetworkDefault>,
     options: Option<RawOptions>,
+    policy_dir: Option<String>,
+    dhcp_servers: Option<RawDhcpServers>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDhcpServers {
+    default: Option<Vec<String>>,
+    bridges: Option<BTreeMap<String, Vec<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -256,6 +296,17 @@ impl HostConfig {
             }
             c.bpffs = p;
         }
+        if let Some(d) = raw.policy_dir {
+            let p = PathBuf::from(&d);
+            if !p.is_absolute() || d.contains('\0') {
+                return Err(invalid(
+                    "policy_dir",
+                    format!("{d:?}"),
+                    "want an absolute path",
+                ));
+            }
+            c.policy_dir = p;
+        }
         if let Some(n) = raw.max_interfaces {
             c.max_interfaces = u32::try_from(n)
                 .ok()
@@ -325,6 +376,41 @@ impl HostConfig {
                 }
                 let mode = concrete_mode(&key, &m)?;
                 c.network_default.bridges.insert(bridge, mode);
+            }
+        }
+        let servers = |key: &str, list: Vec<String>| -> Result<Vec<IpAddr>, ConfigError> {
+            let mut out = Vec::new();
+            for item in list {
+                let a = parse_dhcp_server(&item)
+                    .map_err(|e| invalid(key, format!("{item:?}"), &e.to_string()))?;
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+            if out.len() > MAX_DHCP_SERVERS {
+                return Err(invalid(
+                    key,
+                    format!("{} entries", out.len()),
+                    &format!("at most {MAX_DHCP_SERVERS}"),
+                ));
+            }
+            Ok(out)
+        };
+        if let Some(ds) = raw.dhcp_servers {
+            if let Some(list) = ds.default {
+                c.dhcp_servers.default = Some(servers("dhcp_servers.default", list)?);
+            }
+            for (bridge, list) in ds.bridges.unwrap_or_default() {
+                let key = format!("dhcp_servers.bridges.{bridge}");
+                if !valid_ifname(&bridge) {
+                    return Err(invalid(
+                        &key,
+                        format!("{list:?}"),
+                        "the key is not a valid bridge (interface) name",
+                    ));
+                }
+                let list = servers(&key, list)?;
+                c.dhcp_servers.bridges.insert(bridge, list);
             }
         }
         if let Some(o) = raw.options {
@@ -411,6 +497,23 @@ impl HostConfig {
         )
     }
 
+    /// The default trusted DHCP servers on `bridge`, and the key that sets
+    /// them; `None` when the file sets none (any server).
+    pub fn dhcp_servers_for(&self, bridge: Option<&str>) -> Option<(Vec<IpAddr>, ConfigKey)> {
+        let key = |key: String| ConfigKey {
+            file: self.file.clone(),
+            key,
+            set: true,
+        };
+        if let Some((b, list)) = bridge.and_then(|b| self.dhcp_servers.bridges.get_key_value(b)) {
+            return Some((list.clone(), key(format!("dhcp_servers.bridges.{b}"))));
+        }
+        self.dhcp_servers
+            .default
+            .clone()
+            .map(|list| (list, key("dhcp_servers.default".to_string())))
+    }
+
     /// Where the default of option `name` (`dhcp_client`, ...) came from.
     pub fn option_key(&self, name: &str) -> ConfigKey {
         ConfigKey {
@@ -455,6 +558,7 @@ max_interfaces = 64
 events_per_sec = 0
 attach = "tcx"
 tc_priority = 7
+policy_dir = "/srv/vifguard/vifs"
 [network_default]
 mode = "locked"
 [network_default.bridges]
@@ -464,6 +568,10 @@ xenbr1 = "isolated"
 dhcp_server = true
 ipv6_link_local = "any"
 ethertypes = ["0x88cc", 0x88b5]
+[dhcp_servers]
+default = ["192.0.2.1", "192.0.2.1", "fe80::1"]
+[dhcp_servers.bridges]
+xenbr1 = []
 "#,
         )
         .unwrap();
@@ -483,6 +591,21 @@ ethertypes = ["0x88cc", 0x88b5]
         assert_eq!(c.options.ethertypes, vec![0x88cc, 0x88b5]);
         assert!(c.option_key("dhcp_server").set);
         assert!(!c.option_key("router").set);
+        assert_eq!(c.policy_dir, PathBuf::from("/srv/vifguard/vifs"));
+        let (list, key) = c.dhcp_servers_for(Some("xenbr0")).unwrap();
+        assert_eq!(list.len(), 2, "duplicates merged");
+        assert_eq!(
+            key.to_string(),
+            "dhcp_servers.default in /test/vifguard.toml"
+        );
+        let (list, key) = c.dhcp_servers_for(Some("xenbr1")).unwrap();
+        assert!(list.is_empty(), "a bridge can say: any server");
+        assert_eq!(key.key, "dhcp_servers.bridges.xenbr1");
+        assert_eq!(parse("").unwrap().dhcp_servers_for(Some("xenbr0")), None);
+        assert_eq!(
+            parse("").unwrap().policy_dir,
+            PathBuf::from(DEFAULT_POLICY_DIR)
+        );
     }
 
     #[test]
@@ -531,6 +654,27 @@ ethertypes = ["0x88cc", 0x88b5]
             ),
             ("[options]\nethertypes = [\"0x0100\"]", "options.ethertypes"),
             ("[options]\nethertypes = [70000]", "options.ethertypes"),
+            ("policy_dir = \"vifs\"", "policy_dir"),
+            (
+                "[dhcp_servers]\ndefault = [\"192.0.2.0/24\"]",
+                "dhcp_servers.default",
+            ),
+            (
+                "[dhcp_servers]\ndefault = [\"0.0.0.0\"]",
+                "dhcp_servers.default",
+            ),
+            (
+                "[dhcp_servers]\ndefault = [\"192.0.2.1\", \"192.0.2.2\", \"192.0.2.3\", \"192.0.2.4\", \"192.0.2.5\", \"192.0.2.6\", \"192.0.2.7\", \"192.0.2.8\", \"192.0.2.9\"]",
+                "dhcp_servers.default",
+            ),
+            (
+                "[dhcp_servers.bridges]\nxenbr0 = [\"dhcp.example\"]",
+                "dhcp_servers.bridges.xenbr0",
+            ),
+            (
+                "[dhcp_servers.bridges]\n\"a/b\" = []",
+                "dhcp_servers.bridges.a/b",
+            ),
         ];
         for (text, key) in cases {
             match parse(text) {
@@ -554,5 +698,7 @@ ethertypes = ["0x88cc", 0x88b5]
         assert_eq!(c.attach, AttachMethod::Tc);
         assert_eq!(c.tc_priority, DEFAULT_TC_PRIORITY);
         assert_eq!(c.options, Options::default());
+        assert_eq!(c.policy_dir, PathBuf::from(DEFAULT_POLICY_DIR));
+        assert_eq!(c.dhcp_servers, DhcpServers::default());
     }
 }

@@ -123,11 +123,19 @@ fn run(cli: Cli) -> Result<()> {
             filter_user::watch::Watcher::new(cfg).run(&|line| say!("vifguard watch: {line}"))?;
             Ok(())
         }
-        Command::Policy { iface, xenbus_path } => {
+        Command::Policy {
+            iface,
+            xenbus_path,
+            json,
+        } => {
             let vif = vif_for(iface, xenbus_path.as_deref())?;
             // The error names the vif already.
             let r = lifecycle::resolve(&vif, &cfg).map_err(anyhow::Error::from_boxed)?;
-            println!("{}", r.describe());
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&r.json())?);
+            } else {
+                println!("{}", r.describe());
+            }
             Ok(())
         }
         Command::Metrics { listen: None } => {

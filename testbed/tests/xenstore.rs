@@ -1014,7 +1014,7 @@ fn an_xl_vif_resolves_in_two_round_trips() {
         assert_eq!(r.policy.ipv4, vec![v4("192.0.2.9/32")]);
         // The daemon may still be answering the last request.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while d.daemon().requests().len() < before + 18 && Instant::now() < deadline {
+        while d.daemon().requests().len() < before + 22 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
         let reqs = d.daemon().requests()[before..].to_vec();
@@ -1024,10 +1024,10 @@ fn an_xl_vif_resolves_in_two_round_trips() {
         assert_eq!(ops.last(), Some(&"TRANSACTION_END"), "{ops:?}");
         assert_eq!(
             (count("READ"), count("GET_PERMS"), count("DIRECTORY")),
-            (7, 7, 2),
+            (9, 9, 2),
             "{ops:?}"
         );
-        assert_eq!(ops.len(), 18, "{ops:?}");
+        assert_eq!(ops.len(), 22, "{ops:?}");
         // Writes the daemon saw: the start, the batch, the discard.
         let writes = reqs.iter().filter(|q| !q.followed_at_once).count();
         assert_eq!(writes, 3, "{reqs:?}");

@@ -10,6 +10,8 @@ pub use filter_common::{LinkLocal, Mode};
 
 mod cidr;
 pub use cidr::{Cidr, Cidr4, Cidr6, Family, Prefix, mask32, mask128};
+mod pairs;
+pub use pairs::{Entry, parse_dhcp_server, parse_dhcp_servers, parse_entry, parse_pairs};
 
 /// Addresses allowed per family and interface. The datapath keeps up to
 /// `INLINE_V*` host addresses inline and puts the rest in a trie; the trie
@@ -58,6 +60,13 @@ pub enum PolicyError {
     BadPair(String),
     #[error("invalid DHCP server address {0:?} (want one IPv4 or IPv6 host address)")]
     BadServer(String),
+    /// An error about a part of a pair or VRRP entry, naming the entry.
+    #[error("entry {entry:?}")]
+    InEntry {
+        entry: String,
+        #[source]
+        source: Box<PolicyError>,
+    },
     #[error("too many {what}: {count} (at most {max})")]
     TooMany {
         what: &'static str,

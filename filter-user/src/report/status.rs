@@ -64,12 +64,30 @@ fn onoff(on: bool) -> &'static str {
     if on { "on" } else { "off" }
 }
 
-/// The policy lines of the text status.
+/// A VRRP entry with its virtual MACs.
+fn vrrp_text(v: &crate::policy::Vrrp) -> String {
+    let macs: Vec<String> = v.macs().map(|m| m.to_string()).collect();
+    format!("{v} (virtual MAC {})", macs.join(" "))
+}
+
+/// The policy lines of the text status. Pairs, VRRP entries and DHCP
+/// servers only when set: most vifs have none, and the lines before them
+/// keep their place for whoever reads them.
 fn policy_text(s: &mut String, p: &Policy) {
     let o = &p.options;
     let _ = writeln!(s, "  ipv4: {}", list(&p.ipv4));
     let _ = writeln!(s, "  ipv6: {}", list(&p.ipv6));
     let _ = writeln!(s, "  destinations: {}", list(&p.destinations));
+    if !p.pairs.is_empty() {
+        let _ = writeln!(s, "  pairs: {}", list(&p.pairs));
+    }
+    if !p.vrrp.is_empty() {
+        let vrrp: Vec<String> = p.vrrp.iter().map(vrrp_text).collect();
+        let _ = writeln!(s, "  vrrp: {}", vrrp.join(" "));
+    }
+    if !p.dhcp_servers.is_empty() {
+        let _ = writeln!(s, "  dhcp_servers: {}", list(&p.dhcp_servers));
+    }
     let _ = writeln!(
         s,
         "  options: dhcp_client {}, dhcp_server {}, router {}, ipv6_link_local {}, egress_filter {}, ethertypes {}",
@@ -97,6 +115,18 @@ fn policy_json(p: &Policy) -> serde_json::Value {
         "n_ipv4": p.ipv4.len(),
         "n_ipv6": p.ipv6.len(),
         "destinations": strings(&p.destinations),
+        "pairs": p.pairs.iter().map(|x| json!({
+            "mac": x.mac.to_string(),
+            "ipv4": strings(&x.ipv4),
+            "ipv6": strings(&x.ipv6),
+        })).collect::<Vec<_>>(),
+        "vrrp": p.vrrp.iter().map(|v| json!({
+            "vrid": v.vrid,
+            "ipv4": strings(&v.ipv4),
+            "ipv6": strings(&v.ipv6),
+            "macs": v.macs().map(|m| m.to_string()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "dhcp_servers": strings(&p.dhcp_servers),
         "options": {
             "dhcp_client": o.dhcp_client,
             "dhcp_server": o.dhcp_server,
@@ -357,6 +387,16 @@ mod tests {
                 p.options.link_local = crate::policy::LinkLocal::None;
                 p.options.ethertypes = vec![0x88cc, 0x88b5];
             }),
+            with(4, &|p| {
+                let (pairs, vrrp) = crate::policy::parse_pairs(
+                    "02:16:3e:00:07:09=192.0.2.9,2001:db8::9 vrrp:7=192.0.2.100",
+                    p.mac,
+                )
+                .unwrap();
+                p.pairs = pairs;
+                p.vrrp = vrrp;
+                p.dhcp_servers = vec!["192.0.2.1".parse().unwrap(), "fe80::1".parse().unwrap()];
+            }),
         ])
     }
 
@@ -392,6 +432,22 @@ mod tests {
              \x20 destinations: 192.0.2.0/24 2001:db8::/32\n\
              \x20 options: dhcp_client on, dhcp_server off, router on, ipv6_link_local none, egress_filter on, ethertypes 0x88cc 0x88b5\n"
         );
+        let block4: String = text
+            .split_inclusive('\n')
+            .skip_while(|l| !l.starts_with("vif4.0"))
+            .take(8)
+            .collect();
+        assert_eq!(
+            block4,
+            "vif4.0 (ifindex 4): mode locked, mac 00:16:3e:05:00:00\n\
+             \x20 ipv4: 198.51.100.6\n\
+             \x20 ipv6: none\n\
+             \x20 destinations: none\n\
+             \x20 pairs: 02:16:3e:00:07:09=192.0.2.9,2001:db8::9\n\
+             \x20 vrrp: vrrp:7=192.0.2.100 (virtual MAC 00:00:5e:00:01:07)\n\
+             \x20 dhcp_servers: 192.0.2.1 fe80::1\n\
+             \x20 options: dhcp_client on, dhcp_server off, router off, ipv6_link_local derived, egress_filter on, ethertypes none\n"
+        );
     }
 
     #[test]
@@ -417,6 +473,21 @@ mod tests {
         assert_eq!(
             j[2]["options"]["ethertypes"],
             serde_json::json!(["0x88cc", "0x88b5"])
+        );
+        assert_eq!(j[0]["pairs"], serde_json::json!([]));
+        assert_eq!(j[0]["vrrp"], serde_json::json!([]));
+        assert_eq!(j[0]["dhcp_servers"], serde_json::json!([]));
+        assert_eq!(
+            j[3]["pairs"],
+            serde_json::json!([{"mac": "02:16:3e:00:07:09", "ipv4": ["192.0.2.9"], "ipv6": ["2001:db8::9"]}])
+        );
+        assert_eq!(
+            j[3]["vrrp"],
+            serde_json::json!([{"vrid": 7, "ipv4": ["192.0.2.100"], "ipv6": [], "macs": ["00:00:5e:00:01:07"]}])
+        );
+        assert_eq!(
+            j[3]["dhcp_servers"],
+            serde_json::json!(["192.0.2.1", "fe80::1"])
         );
     }
 

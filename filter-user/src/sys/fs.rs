@@ -57,3 +57,9 @@ pub fn mount_bpffs() -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// The effective user id of this process.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}

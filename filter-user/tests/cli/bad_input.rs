@@ -313,3 +313,101 @@ fn a_bad_xapi_value_is_reported_once() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert!(h.hotplug("offline", &vif).status.success());
 }
+
+/// A malformed `vifguard/pairs`: exit 1, the message names the vif, the
+/// key and the entry, and the vif drops everything.
+#[test]
+fn a_malformed_pairs_key_fails_closed() {
+    let mut h = Host::new();
+    let vif = h.vif(80, 0);
+    let entry = "vrrp:300=192.0.2.100";
+    h.set_backend_key(
+        80,
+        0,
+        "vifguard/pairs",
+        &format!("02:16:3e:00:07:09=192.0.2.9 {entry}"),
+    );
+    let out = h.hotplug("online", &vif);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("vif80.0")
+            && err.contains("/local/domain/0/backend/vif/80/0/vifguard/pairs")
+            && err.contains(&format!("{entry:?}"))
+            && err.contains("failed closed"),
+        "{err}"
+    );
+    assert_eq!(h.entry(&vif).expect("vif in status")["mode"], "disabled");
+    // `policy` says the same, without installing anything.
+    let out = h.run(&["policy", &vif], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("{entry:?}")),
+        "{}",
+        stderr(&out)
+    );
+    // A malformed dhcp-servers key alike.
+    h.set_backend_key(80, 0, "vifguard/pairs", "02:16:3e:00:07:09=192.0.2.9");
+    h.set_backend_key(80, 0, "vifguard/dhcp-servers", "192.0.2.1 dhcp.example");
+    let out = h.run(&["attach", &vif], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("vifguard/dhcp-servers") && err.contains("\"dhcp.example\""),
+        "{err}"
+    );
+    assert_eq!(h.entry(&vif).expect("vif in status")["mode"], "disabled");
+    assert!(h.hotplug("offline", &vif).status.success());
+}
+
+/// A host policy file another user owns, or its group may write, is
+/// refused like a guest-writable xenstore node: the vif fails closed and
+/// the message names the file.
+#[test]
+fn an_untrusted_host_policy_file_fails_closed() {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let mut h = Host::new();
+    let dir = h.policy_dir("");
+    let vif = h.vif(81, 0);
+    let file = dir.join("00-16-3e-51-00-00.toml");
+    std::fs::write(&file, "mode = \"unlocked\"\n").expect("write");
+    // nobody
+    chown(&file, Some(65534), None).expect("chown");
+    let out = h.hotplug("online", &vif);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("vif81.0")
+            && err.contains(&file.display().to_string())
+            && err.contains("owned by uid 65534")
+            && err.contains("failed closed"),
+        "{err}"
+    );
+    assert_eq!(h.entry(&vif).expect("vif in status")["mode"], "disabled");
+
+    chown(&file, Some(0), None).expect("chown");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o664)).expect("chmod");
+    let out = h.run(&["attach", &vif], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("group may write"), "{}", stderr(&out));
+    assert_eq!(h.entry(&vif).expect("vif in status")["mode"], "disabled");
+
+    // Malformed: names the file and the field.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::write(&file, "dhcp_servers = [\"192.0.2.0/24\"]\n").expect("write");
+    let out = h.run(&["attach", &vif], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&file.display().to_string()) && err.contains("dhcp_servers holds"),
+        "{err}"
+    );
+
+    // Fixed: the vif gets its policy back on the next apply.
+    std::fs::write(&file, "mode = \"locked\"\n").expect("write");
+    let out = h.run(&["attach", &vif], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(h.entry(&vif).expect("vif in status")["mode"], "locked");
+    assert!(h.hotplug("offline", &vif).status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -296,6 +296,28 @@ fn tcx_here() -> bool {
 }
 
 impl Host {
+    /// Points the host configuration's `policy_dir` at a fresh directory
+    /// (root-owned, 0755) and returns it; `extra` goes into the
+    /// configuration too.
+    fn policy_dir(&mut self, extra: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("vifguard-test-vifs-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("policy dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let path =
+            std::env::temp_dir().join(format!("vifguard-test-{}-{n}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            format!("policy_dir = {:?}\n{extra}", dir.display().to_string()),
+        )
+        .expect("write config");
+        self.config = path;
+        dir
+    }
+
     /// Writes `key` (relative to the vif's backend directory) in xenstore.
     fn set_backend_key(&self, domid: u32, devid: u32, key: &str, value: &str) {
         let node = format!("/local/domain/0/backend/vif/{domid}/{devid}/{key}");

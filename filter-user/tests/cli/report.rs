@@ -222,3 +222,88 @@ fn status_shows_the_whole_policy() {
         assert!(h.hotplug("offline", v).status.success());
     }
 }
+
+/// A host policy file for a vif's MAC: `vifguard policy` (text and JSON)
+/// shows its fields with the file as their origin, under the vif's own
+/// xenstore keys, over the host configuration.
+#[test]
+fn policy_shows_the_host_policy_file() {
+    let mut h = Host::new();
+    let dir = h.policy_dir("[dhcp_servers]\ndefault = [\"198.51.100.1\"]\n");
+    let vif = h.vif(82, 0);
+    let file = dir.join("00:16:3E:52:00:00.toml");
+    std::fs::write(
+        &file,
+        "mode = \"isolated\"\n\
+         destinations = [\"192.0.2.1\"]\n\
+         pairs = [\"02:16:3e:00:07:09=192.0.2.9,2001:db8::9\", \"vrrp:7=192.0.2.100,2001:db8::100\"]\n\
+         dhcp_servers = [\"192.0.2.1\"]\n\
+         [options]\n\
+         router = true\n",
+    )
+    .expect("write");
+    h.set_backend_key(82, 0, "vifguard/dhcp-servers", "192.0.2.2 fe80::2");
+    let shown = file.display().to_string();
+
+    let text = h.ok(&["policy", &vif], &[]);
+    assert!(
+        text.contains(&format!("host policy file {shown}\n"))
+            && text.contains(&format!("isolated  <- host policy file {shown} key mode"))
+            && text.contains("02:16:3e:00:07:09=192.0.2.9,2001:db8::9")
+            && text.contains("vrrp:7=192.0.2.100,2001:db8::100 (virtual MAC 00:00:5e:00:01:07 00:00:5e:00:02:07)")
+            && text.contains("192.0.2.2 fe80::2  <- xenstore /local/domain/0/backend/vif/82/0/vifguard/dhcp-servers"),
+        "{text}"
+    );
+
+    let j: serde_json::Value =
+        serde_json::from_str(&h.ok(&["policy", &vif, "--json"], &[])).expect("policy JSON");
+    let from_file = |key: &str| serde_json::json!([format!("host policy file {shown} key {key}")]);
+    assert_eq!(j["policy_file"], shown);
+    assert_eq!(j["mode"]["value"], "isolated");
+    assert_eq!(j["mode"]["from"], from_file("mode"));
+    assert_eq!(j["pairs"]["from"], from_file("pairs"));
+    assert_eq!(
+        j["pairs"]["value"],
+        serde_json::json!([{"mac": "02:16:3e:00:07:09", "ipv4": ["192.0.2.9"], "ipv6": ["2001:db8::9"]}])
+    );
+    assert_eq!(j["vrrp"]["value"][0]["vrid"], 7);
+    assert_eq!(
+        j["vrrp"]["value"][0]["macs"],
+        serde_json::json!(["00:00:5e:00:01:07", "00:00:5e:00:02:07"])
+    );
+    assert_eq!(j["destinations"]["from"], from_file("destinations"));
+    assert_eq!(j["options"]["router"]["value"], true);
+    assert_eq!(j["options"]["router"]["from"], from_file("options.router"));
+    assert_eq!(
+        j["dhcp_servers"]["value"],
+        serde_json::json!(["192.0.2.2", "fe80::2"])
+    );
+
+    // Without the vif's key the file's servers apply; without the file's
+    // too, the host configuration's.
+    h.xs.tool_ok(
+        "xenstore-rm",
+        &["/local/domain/0/backend/vif/82/0/vifguard/dhcp-servers"],
+    )
+    .expect("rm");
+    let j: serde_json::Value =
+        serde_json::from_str(&h.ok(&["policy", &vif, "--json"], &[])).expect("policy JSON");
+    assert_eq!(j["dhcp_servers"]["value"], serde_json::json!(["192.0.2.1"]));
+    assert_eq!(j["dhcp_servers"]["from"], from_file("dhcp_servers"));
+    std::fs::write(&file, "mode = \"isolated\"\n").expect("write");
+    let j: serde_json::Value =
+        serde_json::from_str(&h.ok(&["policy", &vif, "--json"], &[])).expect("policy JSON");
+    assert_eq!(
+        j["dhcp_servers"]["value"],
+        serde_json::json!(["198.51.100.1"])
+    );
+    let from = j["dhcp_servers"]["from"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        from.starts_with("host config dhcp_servers.default in "),
+        "{from}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,12 +6,15 @@
 use std::net::Ipv4Addr;
 
 use filter_common::Mode;
-use filter_user::policy::{Cidr4, Cidr6, MacAddr, Policy};
-use testbed::frames::{Frame, Mac, arp_op};
+use filter_user::policy::{Cidr4, Cidr6, MacAddr, Pair, Policy, Vrrp};
+use testbed::frames::{BROADCAST, Frame, Mac, arp_op, dhcpv4_offer};
 use testbed::kernel::{Hook, Kernel, TEST_IFINDEX};
 
 const GUEST: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x01];
 const PEER: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0xfe];
+/// A pair's MAC and the virtual MAC of VRRP router 7 (section 3a).
+const PAIR: Mac = [0x02, 0x16, 0x3e, 0x00, 0x07, 0x09];
+const VMAC: Mac = [0x00, 0x00, 0x5e, 0x00, 0x01, 0x07];
 const ROUNDS: usize = 7;
 const REPEAT: u32 = 200_000;
 
@@ -48,6 +51,24 @@ fn policy_for(mac: Mac, i: u32, addresses: Addresses) -> Policy {
             ];
         }
     }
+    p
+}
+
+/// The host-address policy with a pair, a VRRP router and a trusted DHCP
+/// server: what the section 3a and 4 rows run against.
+fn with_pairs() -> Policy {
+    let mut p = policy_for(GUEST, 1, Addresses::Hosts);
+    p.pairs = vec![Pair {
+        mac: MacAddr(PAIR),
+        ipv4: vec![Cidr4::host(Ipv4Addr::new(192, 0, 2, 9))],
+        ipv6: Vec::new(),
+    }];
+    p.vrrp = vec![Vrrp {
+        vrid: 7,
+        ipv4: vec![Cidr4::host(Ipv4Addr::new(192, 0, 2, 100))],
+        ipv6: Vec::new(),
+    }];
+    p.dhcp_servers = vec![Ipv4Addr::new(192, 0, 2, 254).into()];
     p
 }
 
@@ -165,30 +186,102 @@ fn main() {
             Addresses::Hosts => "hosts",
             Addresses::Prefixes => "prefixes",
         };
-        for (name, tc_hook, frame) in &frames {
-            let hooks: &[Hook] = if *tc_hook == Hook::TcFromGuest {
-                &[Hook::TcFromGuest, Hook::XdpFromGuest]
-            } else {
-                &[Hook::TcToGuest]
-            };
-            for hook in hooks {
-                let mut full = Vec::new();
-                let mut empty = Vec::new();
-                for _ in 0..ROUNDS {
-                    full.push(kernel.run_raw(*hook, frame, REPEAT).1);
-                    empty.push(kernel.run_empty(*hook, frame, REPEAT));
-                }
-                let (f, e) = (median(full), median(empty));
-                let hook_name = match hook {
-                    Hook::TcFromGuest => "TC from guest",
-                    Hook::XdpFromGuest => "XDP from guest",
-                    Hook::TcToGuest => "TC to guest",
-                };
-                println!(
-                    "| {hook_name} | {name} | {n_policies} | {addr_name} | {f:.1} | {e:.1} | {:.1} |",
-                    f - e
-                );
+        measure(&mut kernel, &frames, n_policies, addr_name);
+    }
+
+    // Sections 3a and 4: frames from a pair's and a virtual MAC (one
+    // PAIRS lookup), the vif's own frame under that policy (none), and
+    // DHCP offers to the guest checked against its trusted server.
+    let mut kernel = Kernel::load_sized(1024);
+    kernel.set_policy(TEST_IFINDEX, &with_pairs());
+    let offer = |server: &str| {
+        Frame::eth(PEER, BROADCAST)
+            .ipv4(server.parse().expect("a"), Ipv4Addr::BROADCAST)
+            .udp(67, 68)
+            .payload(&dhcpv4_offer(
+                GUEST,
+                1,
+                Ipv4Addr::new(192, 0, 2, 10),
+                server.parse().expect("a"),
+            ))
+            .build()
+    };
+    let pair_frames: Vec<(&str, Hook, Vec<u8>)> = vec![
+        (frames[0].0, Hook::TcFromGuest, frames[0].2.clone()),
+        (
+            "IPv4 UDP from a pair's MAC, its source",
+            Hook::TcFromGuest,
+            Frame::eth(PAIR, PEER)
+                .ipv4(
+                    "192.0.2.9".parse().expect("a"),
+                    "203.0.113.5".parse().expect("a"),
+                )
+                .udp(40000, 53)
+                .payload(&[0; 18])
+                .build(),
+        ),
+        (
+            "VRRP advertisement from the virtual MAC",
+            Hook::TcFromGuest,
+            Frame::eth(VMAC, [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12])
+                .ipv4(
+                    "192.0.2.10".parse().expect("a"),
+                    "224.0.0.18".parse().expect("a"),
+                )
+                .protocol(112)
+                .payload(&[0x31, 7, 100, 1, 0, 100, 0, 0, 192, 0, 2, 100])
+                .build(),
+        ),
+        (
+            "DHCP offer to the guest, trusted server",
+            Hook::TcToGuest,
+            offer("192.0.2.254"),
+        ),
+        (
+            "DHCP offer to the guest, rogue (dhcp_untrusted drop)",
+            Hook::TcToGuest,
+            offer("192.0.2.66"),
+        ),
+    ];
+    measure(
+        &mut kernel,
+        &pair_frames,
+        1,
+        "hosts, a pair, VRRP, a DHCP server",
+    );
+}
+
+/// Times each frame on its hooks against the empty program, interleaved,
+/// and prints one table row per hook.
+fn measure(
+    kernel: &mut Kernel,
+    frames: &[(&str, Hook, Vec<u8>)],
+    n_policies: u32,
+    addr_name: &str,
+) {
+    for (name, tc_hook, frame) in frames {
+        let hooks: &[Hook] = if *tc_hook == Hook::TcFromGuest {
+            &[Hook::TcFromGuest, Hook::XdpFromGuest]
+        } else {
+            &[Hook::TcToGuest]
+        };
+        for hook in hooks {
+            let mut full = Vec::new();
+            let mut empty = Vec::new();
+            for _ in 0..ROUNDS {
+                full.push(kernel.run_raw(*hook, frame, REPEAT).1);
+                empty.push(kernel.run_empty(*hook, frame, REPEAT));
             }
+            let (f, e) = (median(full), median(empty));
+            let hook_name = match hook {
+                Hook::TcFromGuest => "TC from guest",
+                Hook::XdpFromGuest => "XDP from guest",
+                Hook::TcToGuest => "TC to guest",
+            };
+            println!(
+                "| {hook_name} | {name} | {n_policies} | {addr_name} | {f:.1} | {e:.1} | {:.1} |",
+                f - e
+            );
         }
     }
 }

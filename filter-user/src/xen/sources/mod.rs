@@ -26,10 +26,17 @@
 //! - the MAC is always the backend's `mac` key (written by the toolstack in
 //!   the dom0-owned backend directory; a vif without it fails);
 //! - the bridge is the backend's `bridge` key (used for `network_default`);
-//! - `vifguard/destinations` (for `isolated`) and
-//!   `vifguard/options/<name>` in the backend directory apply, over the
-//!   option defaults of the host configuration, over the defaults of
-//!   docs/policy.md;
+//! - `vifguard/destinations` (for `isolated`), `vifguard/pairs` (section
+//!   3a: pairs and VRRP entries, [`crate::policy::parse_pairs`]),
+//!   `vifguard/dhcp-servers` (section 4) and `vifguard/options/<name>` in
+//!   the backend directory apply;
+//! - the host policy file for the vif's MAC ([`policy_file`], in the host
+//!   configuration's `policy_dir`) supplies the same fields where the
+//!   backend has no key, and its `mode` overrides the source's mode
+//!   (except a `disabled` one);
+//! - the host configuration supplies option defaults (`[options]`) and
+//!   DHCP server defaults (`[dhcp_servers]`) where neither sets them, over
+//!   the defaults of docs/policy.md;
 //! - `network_default` resolves through the host configuration's
 //!   `[network_default]` table for the vif's bridge.
 //!
@@ -50,11 +57,15 @@
 pub mod lists;
 pub mod openstack;
 pub mod options;
+pub mod pairs;
+pub mod policy_file;
 pub mod provenance;
 pub mod store;
 pub mod trust;
 pub mod xapi;
 pub mod xl;
+
+use std::path::PathBuf;
 
 use xenstore::{Xenstore, XsError};
 
@@ -151,6 +162,47 @@ pub enum SourceError {
     },
     #[error("{vif}: more than one xenstore node matches the vif's MAC: {nodes}")]
     Ambiguous { vif: VifId, nodes: String },
+    #[error(
+        "{vif}: host policy {what} {} is not trusted: {reason}; the vif fails closed",
+        path.display()
+    )]
+    UntrustedFile {
+        vif: VifId,
+        /// `file` or `directory`.
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("{vif}: cannot read host policy file or directory {}", path.display())]
+    FileRead {
+        vif: VifId,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{vif}: host policy file {} is not valid TOML or has an unknown key: {message}",
+        path.display()
+    )]
+    FileParse {
+        vif: VifId,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("{vif}: host policy file {}: {field} holds an invalid value", path.display())]
+    FileValue {
+        vif: VifId,
+        path: PathBuf,
+        field: String,
+        #[source]
+        source: PolicyError,
+    },
+    #[error("{vif}: more than one host policy file is for MAC {mac}: {files}")]
+    AmbiguousFile {
+        vif: VifId,
+        mac: MacAddr,
+        files: String,
+    },
     #[error("{vif}: the resolved policy is invalid")]
     Invalid {
         vif: VifId,
@@ -189,6 +241,11 @@ pub mod keys {
     pub const DESTINATIONS: &str = "vifguard/destinations";
     /// vifguard: directory of per-vif options (`dhcp_client`, ...).
     pub const OPTIONS: &str = "vifguard/options";
+    /// vifguard: pairs and VRRP entries (section 3a), space-separated
+    /// `MAC=ADDR[,ADDR...]` / `vrrp:VRID=ADDR[,ADDR...]`.
+    pub const PAIRS: &str = "vifguard/pairs";
+    /// vifguard: trusted DHCP servers (section 4), space-separated.
+    pub const DHCP_SERVERS: &str = "vifguard/dhcp-servers";
 }
 
 /// Reads the backend's `vifguard/mode`, if set.
@@ -247,6 +304,14 @@ pub fn resolve_from(
         .map(|b| b.trim().to_string())
         .filter(|b| !b.is_empty());
 
+    // Read before the sources, so that an unusable file fails the vif
+    // whatever else is wrong.
+    let file = policy_file::find(&config.policy_dir, *vif, mac)?;
+    let file_origin = |key: &str, f: &policy_file::PolicyFile| Origin::PolicyFile {
+        path: f.path.clone(),
+        key: key.to_string(),
+    };
+
     let (source, addrs) = if let Some(a) = xapi::read(&mut r)? {
         (SourceKind::Xapi, a)
     } else if let Some(a) = openstack::read(&mut r, mac, &mac_node)? {
@@ -256,7 +321,18 @@ pub fn resolve_from(
     };
 
     let mut mode_origin = addrs.mode_origin;
-    let mode = match addrs.mode {
+    let mut mode = addrs.mode;
+    // The file's mode beats the toolstack's (on XAPI it is the only way to
+    // `isolated`), but never lifts a `disabled` the toolstack set: that is
+    // an operator cutting a VIF off, and a forgotten file must not undo it.
+    if let Some(f) = &file
+        && let Some(m) = f.mode
+        && mode != Some(Mode::Disabled)
+    {
+        mode = m;
+        mode_origin = vec![file_origin("mode", f)];
+    }
+    let mode = match mode {
         Some(m) => m,
         None => {
             let (m, key) = config.network_default_for(bridge.as_deref());
@@ -267,7 +343,13 @@ pub fn resolve_from(
 
     let dest_node = format!("{backend}/{}", keys::DESTINATIONS);
     let (destinations, dest_origin) = match r.node(&dest_node)? {
-        None => (Vec::new(), Vec::new()),
+        None => match &file {
+            Some(f) if f.destinations.is_some() => (
+                f.destinations.clone().unwrap_or_default(),
+                vec![file_origin("destinations", f)],
+            ),
+            _ => (Vec::new(), Vec::new()),
+        },
         Some(v) => {
             let items: Vec<&str> = list_items(&v).collect();
             bounded(items.len(), "destinations").map_err(|e| r.bad(&dest_node, e))?;
@@ -282,7 +364,32 @@ pub fn resolve_from(
         }
     };
 
-    let (options, options_prov) = read_options(&mut r, config)?;
+    let (pairs, vrrp, pairs_origin) = match pairs::read_pairs(&mut r, mac)? {
+        Some((p, v, node)) => (p, v, vec![Origin::Xenstore(node)]),
+        None => match &file {
+            Some(f) if f.pairs.is_some() => {
+                let (p, v) = f.pairs.clone().unwrap_or_default();
+                (p, v, vec![file_origin("pairs", f)])
+            }
+            _ => (Vec::new(), Vec::new(), Vec::new()),
+        },
+    };
+
+    let (dhcp_servers, servers_origin) = match pairs::read_dhcp_servers(&mut r)? {
+        Some((list, node)) => (list, vec![Origin::Xenstore(node)]),
+        None => match &file {
+            Some(f) if f.dhcp_servers.is_some() => (
+                f.dhcp_servers.clone().unwrap_or_default(),
+                vec![file_origin("dhcp_servers", f)],
+            ),
+            _ => match config.dhcp_servers_for(bridge.as_deref()) {
+                Some((list, key)) => (list, vec![Origin::HostConfig(key)]),
+                None => (Vec::new(), Vec::new()),
+            },
+        },
+    };
+
+    let (options, options_prov) = read_options(&mut r, config, file.as_ref())?;
 
     let policy = Policy {
         mode,
@@ -290,9 +397,9 @@ pub fn resolve_from(
         ipv4: addrs.ipv4,
         ipv6: addrs.ipv6,
         destinations,
-        pairs: Vec::new(),
-        vrrp: Vec::new(),
-        dhcp_servers: Vec::new(),
+        pairs,
+        vrrp,
+        dhcp_servers,
         options,
     };
     policy
@@ -302,6 +409,7 @@ pub fn resolve_from(
         vif: *vif,
         source,
         bridge: bridge.clone(),
+        policy_file: file.map(|f| f.path),
         policy,
         provenance: Provenance {
             mode: mode_origin,
@@ -314,6 +422,9 @@ pub fn resolve_from(
             ipv4: addrs.ipv4_origin,
             ipv6: addrs.ipv6_origin,
             destinations: dest_origin,
+            pairs: pairs_origin.clone(),
+            vrrp: pairs_origin,
+            dhcp_servers: servers_origin,
             options: options_prov,
         },
     })
@@ -438,6 +549,260 @@ mod tests {
         let e = resolve_from(&mut s, &vif(), &HostConfig::default()).unwrap_err();
         let msg = crate::report::chain(&e);
         assert!(msg.contains("too many destinations"), "{msg}");
+    }
+
+    /// A host configuration whose policy directory is a fresh temporary
+    /// one (mode 0755), and the directory.
+    fn with_policy_dir(tag: &str) -> (HostConfig, std::path::PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let d = std::env::temp_dir().join(format!("vifguard-sources-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cfg = HostConfig {
+            policy_dir: d.clone(),
+            ..HostConfig::default()
+        };
+        (cfg, d)
+    }
+
+    #[test]
+    fn pairs_and_dhcp_servers_keys_apply() {
+        let mut s = base();
+        s.put(
+            &format!("{B}/vifguard/pairs"),
+            "02:16:3e:00:07:09=192.0.2.9,2001:db8::9 vrrp:7=192.0.2.100,2001:db8::100",
+            "n0 r5",
+        );
+        s.put(
+            &format!("{B}/vifguard/dhcp-servers"),
+            "192.0.2.1 fe80::1",
+            "n0 r5",
+        );
+        let (cfg, d) = with_policy_dir("keys");
+        let r = resolve_from(&mut s, &vif(), &cfg).unwrap();
+        assert_eq!(r.policy.pairs.len(), 1);
+        assert_eq!(r.policy.vrrp.len(), 1);
+        assert_eq!(r.policy.dhcp_servers.len(), 2);
+        let node = |k: &str| vec![Origin::Xenstore(format!("{B}/vifguard/{k}"))];
+        assert_eq!(r.provenance.pairs, node("pairs"));
+        assert_eq!(r.provenance.vrrp, node("pairs"));
+        assert_eq!(r.provenance.dhcp_servers, node("dhcp-servers"));
+        assert_eq!(r.policy_file, None);
+        let text = r.describe();
+        assert!(
+            text.contains("02:16:3e:00:07:09=192.0.2.9,2001:db8::9")
+                && text.contains("00:00:5e:00:01:07 00:00:5e:00:02:07")
+                && text.contains(&format!("<- xenstore {B}/vifguard/dhcp-servers")),
+            "{text}"
+        );
+        let j = r.json();
+        assert_eq!(j["vrrp"]["value"][0]["vrid"], 7);
+        assert_eq!(
+            j["dhcp_servers"]["from"],
+            serde_json::json!([format!("xenstore {B}/vifguard/dhcp-servers")])
+        );
+        // Nothing set: no pairs, any server.
+        let r = resolve_from(&mut base(), &vif(), &cfg).unwrap();
+        assert!(r.policy.pairs.is_empty() && r.policy.dhcp_servers.is_empty());
+        assert!(r.provenance.pairs.is_empty());
+        assert!(r.describe().contains("dhcp_servers     (any)  <- not set"));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// Malformed, guest-writable or too long: the error names the vif, the
+    /// node and the entry, and is not transient (the vif fails closed).
+    #[test]
+    fn bad_pairs_and_servers_name_vif_key_and_entry() {
+        let (cfg, d) = with_policy_dir("bad-keys");
+        let cases = [
+            (
+                "pairs",
+                "02:16:3e:00:07:09=192.0.2.9 zz:16:3e:00:07:0a=192.0.2.10",
+                "zz:16:3e:00:07:0a=192.0.2.10",
+            ),
+            (
+                "pairs",
+                "01:00:5e:00:00:01=192.0.2.9",
+                "01:00:5e:00:00:01=192.0.2.9",
+            ),
+            (
+                "pairs",
+                "02:16:3e:00:07:09=192.0.2.9 02:16:3e:00:07:09=192.0.2.10",
+                "02:16:3e:00:07:09=192.0.2.10",
+            ),
+            (
+                "pairs",
+                "00:16:3e:00:00:05=192.0.2.9",
+                "00:16:3e:00:00:05=192.0.2.9",
+            ),
+            ("pairs", "vrrp:256=192.0.2.100", "vrrp:256=192.0.2.100"),
+            ("pairs", "vrrp:7=", "vrrp:7="),
+            ("pairs", "02:16:3e:00:07:09", "02:16:3e:00:07:09"),
+            ("dhcp-servers", "192.0.2.1 192.0.2.0/24", "192.0.2.0/24"),
+        ];
+        for (key, value, entry) in cases {
+            let mut s = base();
+            s.put(&format!("{B}/vifguard/{key}"), value, "n0 r5");
+            let e = resolve_from(&mut s, &vif(), &cfg).unwrap_err();
+            assert!(!e.is_transient());
+            let msg = crate::report::chain(&e);
+            assert!(
+                msg.starts_with("vif5.0: ")
+                    && msg.contains(&format!("{B}/vifguard/{key}"))
+                    && msg.contains(&format!("{entry:?}")),
+                "{value}: {msg}"
+            );
+        }
+        let many: Vec<String> = (1..=9)
+            .map(|i| format!("02:00:00:00:00:{i:02x}=192.0.2.{i}"))
+            .collect();
+        let mut s = base();
+        s.put(&format!("{B}/vifguard/pairs"), &many.join(" "), "n0 r5");
+        let msg = crate::report::chain(&resolve_from(&mut s, &vif(), &cfg).unwrap_err());
+        assert!(
+            msg.contains("vifguard/pairs") && msg.contains("too many pairs"),
+            "{msg}"
+        );
+        // The guest wrote it: not trusted.
+        let mut s = base();
+        s.put(
+            &format!("{B}/vifguard/pairs"),
+            "02:16:3e:00:07:09=192.0.2.9",
+            "n5",
+        );
+        let e = resolve_from(&mut s, &vif(), &cfg).unwrap_err();
+        assert!(
+            matches!(&e, SourceError::Untrusted { node, .. } if node.ends_with("vifguard/pairs")),
+            "{e}"
+        );
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// The host policy file: applies where the backend has no key, its
+    /// mode beats the toolstack's but not a `disabled`, and its options
+    /// sit between the host configuration's and the vif's keys.
+    #[test]
+    fn the_host_policy_file_and_its_precedence() {
+        let (mut cfg, d) = with_policy_dir("file");
+        cfg.dhcp_servers.default = Some(vec!["198.51.100.1".parse().unwrap()]);
+        cfg.file = Some("/test/vifguard.toml".into());
+        cfg.options.router = true;
+        cfg.options_set.push("router");
+        // Host defaults alone.
+        let r = resolve_from(&mut base(), &vif(), &cfg).unwrap();
+        assert_eq!(
+            r.policy.dhcp_servers,
+            vec!["198.51.100.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert!(
+            matches!(&r.provenance.dhcp_servers[..], [Origin::HostConfig(k)] if k.key == "dhcp_servers.default")
+        );
+
+        let f = d.join("00-16-3e-00-00-05.toml");
+        std::fs::write(
+            &f,
+            r#"
+mode = "isolated"
+destinations = ["192.0.2.1"]
+pairs = ["02:16:3e:00:07:09=192.0.2.9"]
+dhcp_servers = "192.0.2.1"
+[options]
+dhcp_server = true
+router = false
+"#,
+        )
+        .unwrap();
+        let from_file = |key: &str| Origin::PolicyFile {
+            path: f.clone(),
+            key: key.into(),
+        };
+        let mut s = base();
+        s.put(&format!("{B}/vifguard/mode"), "locked", "n0 r5");
+        s.put(&format!("{B}/vifguard/options/dhcp_server"), "0", "n0 r5");
+        let r = resolve_from(&mut s, &vif(), &cfg).unwrap();
+        assert_eq!(r.policy_file.as_deref(), Some(f.as_path()));
+        assert_eq!(r.policy.mode, Mode::Isolated);
+        assert_eq!(r.provenance.mode, vec![from_file("mode")]);
+        assert_eq!(r.policy.destinations.len(), 1);
+        assert_eq!(r.provenance.destinations, vec![from_file("destinations")]);
+        assert_eq!(r.policy.pairs.len(), 1);
+        assert_eq!(r.provenance.pairs, vec![from_file("pairs")]);
+        assert_eq!(
+            r.policy.dhcp_servers,
+            vec!["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(r.provenance.dhcp_servers, vec![from_file("dhcp_servers")]);
+        // The vif's key beats the file, the file beats the host.
+        assert!(!r.policy.options.dhcp_server);
+        assert!(matches!(
+            r.provenance.options.dhcp_server,
+            Origin::Xenstore(_)
+        ));
+        assert!(!r.policy.options.router);
+        assert_eq!(r.provenance.options.router, from_file("options.router"));
+        let text = r.describe();
+        assert!(
+            text.contains(&format!("host policy file {}\n", f.display()))
+                && text.contains(&format!("<- host policy file {} key pairs", f.display())),
+            "{text}"
+        );
+        assert_eq!(r.json()["policy_file"], f.display().to_string());
+
+        // The vif's own keys beat the file, field by field; an empty key
+        // sets the field empty.
+        let mut s = base();
+        s.put(&format!("{B}/vifguard/pairs"), "", "n0 r5");
+        s.put(&format!("{B}/vifguard/dhcp-servers"), "192.0.2.2", "n0 r5");
+        s.put(&format!("{B}/vifguard/destinations"), "192.0.2.3", "n0 r5");
+        let r = resolve_from(&mut s, &vif(), &cfg).unwrap();
+        assert!(r.policy.pairs.is_empty());
+        assert!(matches!(&r.provenance.pairs[..], [Origin::Xenstore(_)]));
+        assert_eq!(
+            r.policy.dhcp_servers,
+            vec!["192.0.2.2".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(r.policy.destinations, vec!["192.0.2.3".parse().unwrap()]);
+        assert_eq!(r.policy.mode, Mode::Isolated);
+
+        // A disabled vif stays disabled.
+        let mut s = base();
+        s.put(&format!("{B}/vifguard/mode"), "disabled", "n0 r5");
+        let r = resolve_from(&mut s, &vif(), &cfg).unwrap();
+        assert_eq!(r.policy.mode, Mode::Disabled);
+        assert!(matches!(&r.provenance.mode[..], [Origin::Xenstore(_)]));
+
+        // Another vif's file does not apply.
+        let mut s = MemStore::default();
+        s.put(
+            "/local/domain/0/backend/vif/6/0/mac",
+            "00:16:3e:00:00:06",
+            "n0 r6",
+        );
+        let r = resolve_from(&mut s, &VifId::new(0, 6, 0), &cfg).unwrap();
+        assert_eq!(r.policy_file, None);
+        assert_eq!(r.policy.mode, Mode::Unlocked);
+
+        // A malformed file fails the vif, naming the file and the field;
+        // a group-writable one is refused.
+        std::fs::write(&f, "pairs = [\"02:16:3e:00:07:09=192.0.2.9/24\"]").unwrap();
+        let msg = crate::report::chain(&resolve_from(&mut base(), &vif(), &cfg).unwrap_err());
+        assert!(
+            msg.starts_with("vif5.0: ")
+                && msg.contains(&f.display().to_string())
+                && msg.contains("pairs holds an invalid value")
+                && msg.contains("192.0.2.0/24"),
+            "{msg}"
+        );
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(&f, "").unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o664)).unwrap();
+        }
+        let e = resolve_from(&mut base(), &vif(), &cfg).unwrap_err();
+        assert!(matches!(e, SourceError::UntrustedFile { .. }), "{e}");
+        assert!(!e.is_transient());
+        std::fs::remove_dir_all(d).unwrap();
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::config::HostConfig;
 use crate::policy::{Options, PolicyError, parse_ethertype, parse_link_local};
 
 use super::lists::{list_items, push_unique};
+use super::policy_file::PolicyFile;
 use super::provenance::{OptionsProvenance, Origin};
 use super::trust::Reader;
 use super::{SourceError, keys};
@@ -21,9 +22,12 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// The options: the defaults, under the host configuration's `[options]`,
+/// under the host policy file's `[options]`, under the vif's own keys.
 pub(crate) fn read_options(
     r: &mut Reader<'_>,
     config: &HostConfig,
+    file: Option<&PolicyFile>,
 ) -> Result<(Options, OptionsProvenance), SourceError> {
     let mut o = config.options.clone();
     let from_config = |name: &str| {
@@ -42,6 +46,37 @@ pub(crate) fn read_options(
         egress_filter: from_config("egress_filter"),
         ethertypes: from_config("ethertypes"),
     };
+    if let Some(f) = file {
+        let fo = &f.options;
+        let origin = |name: &str| Origin::PolicyFile {
+            path: f.path.clone(),
+            key: format!("options.{name}"),
+        };
+        if let Some(v) = fo.dhcp_client {
+            o.dhcp_client = v;
+            prov.dhcp_client = origin("dhcp_client");
+        }
+        if let Some(v) = fo.dhcp_server {
+            o.dhcp_server = v;
+            prov.dhcp_server = origin("dhcp_server");
+        }
+        if let Some(v) = fo.router {
+            o.router = v;
+            prov.router = origin("router");
+        }
+        if let Some(v) = fo.ipv6_link_local {
+            o.link_local = v;
+            prov.ipv6_link_local = origin("ipv6_link_local");
+        }
+        if let Some(v) = fo.egress_filter {
+            o.egress_filter = v;
+            prov.egress_filter = origin("egress_filter");
+        }
+        if let Some(v) = &fo.ethertypes {
+            o.ethertypes.clone_from(v);
+            prov.ethertypes = origin("ethertypes");
+        }
+    }
     let dir = format!("{}/{}", r.vif.backend_path(), keys::OPTIONS);
     let Some(names) = r.directory(&dir)? else {
         return Ok((o, prov));

@@ -2,6 +2,9 @@
 //! for `vifguard policy`.
 
 use std::fmt;
+use std::path::PathBuf;
+
+use serde_json::json;
 
 use crate::config::ConfigKey;
 use crate::policy::Policy;
@@ -38,6 +41,8 @@ pub enum Origin {
     Xenstore(String),
     /// A key of the host configuration (or its default).
     HostConfig(ConfigKey),
+    /// A key of the vif's host policy file.
+    PolicyFile { path: PathBuf, key: String },
     /// The default of docs/policy.md, nothing configured it.
     Default,
 }
@@ -47,6 +52,9 @@ impl fmt::Display for Origin {
         match self {
             Origin::Xenstore(p) => write!(f, "xenstore {p}"),
             Origin::HostConfig(k) => write!(f, "host config {k}"),
+            Origin::PolicyFile { path, key } => {
+                write!(f, "host policy file {} key {key}", path.display())
+            }
             Origin::Default => f.write_str("default"),
         }
     }
@@ -73,6 +81,9 @@ pub struct Provenance {
     pub ipv4: Vec<Origin>,
     pub ipv6: Vec<Origin>,
     pub destinations: Vec<Origin>,
+    pub pairs: Vec<Origin>,
+    pub vrrp: Vec<Origin>,
+    pub dhcp_servers: Vec<Origin>,
     pub options: OptionsProvenance,
 }
 
@@ -83,6 +94,9 @@ pub struct Resolved {
     pub source: SourceKind,
     /// The backend's `bridge` key, if set.
     pub bridge: Option<String>,
+    /// The host policy file that applied, if any (its fields may all be
+    /// overridden by xenstore keys).
+    pub policy_file: Option<PathBuf>,
     pub policy: Policy,
     pub provenance: Provenance,
 }
@@ -96,6 +110,20 @@ fn join_origins(o: &[Origin]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+fn origins_json(o: &[Origin]) -> Vec<String> {
+    o.iter().map(ToString::to_string).collect()
+}
+
+fn strings<T: fmt::Display>(v: &[T]) -> Vec<String> {
+    v.iter().map(ToString::to_string).collect()
+}
+
+/// A VRRP entry with its virtual MACs, for display.
+fn vrrp_text(v: &crate::policy::Vrrp) -> String {
+    let macs: Vec<String> = v.macs().map(|m| m.to_string()).collect();
+    format!("{v} (virtual MAC {})", macs.join(" "))
 }
 
 fn join_list<T: fmt::Display>(v: &[T]) -> String {
@@ -145,6 +173,29 @@ impl Resolved {
                 join_origins(&self.provenance.destinations),
             ),
             (
+                "pairs",
+                join_list(&p.pairs),
+                join_origins(&self.provenance.pairs),
+            ),
+            (
+                "vrrp",
+                if p.vrrp.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    p.vrrp.iter().map(vrrp_text).collect::<Vec<_>>().join(" ")
+                },
+                join_origins(&self.provenance.vrrp),
+            ),
+            (
+                "dhcp_servers",
+                if p.dhcp_servers.is_empty() {
+                    "(any)".to_string()
+                } else {
+                    join_list(&p.dhcp_servers)
+                },
+                join_origins(&self.provenance.dhcp_servers),
+            ),
+            (
                 "dhcp_client",
                 onoff(o.dhcp_client).into(),
                 po.dhcp_client.to_string(),
@@ -179,9 +230,66 @@ impl Resolved {
             self.vif.backend_path(),
             self.source
         );
+        if let Some(f) = &self.policy_file {
+            out.push_str(&format!("  host policy file {}\n", f.display()));
+        }
         for (name, value, origin) in rows {
             out.push_str(&format!("  {name:<16} {value}  <- {origin}\n"));
         }
         out
+    }
+
+    /// The same as JSON (`vifguard policy --json`): every field as
+    /// `{"value": ..., "from": [origins]}`.
+    pub fn json(&self) -> serde_json::Value {
+        let p = &self.policy;
+        let o = &p.options;
+        let po = &self.provenance.options;
+        let pv = &self.provenance;
+        let field = |value: serde_json::Value, from: &[Origin]| json!({"value": value, "from": origins_json(from)});
+        let option = |value: serde_json::Value, from: &Origin| json!({"value": value, "from": [from.to_string()]});
+        let pairs: Vec<serde_json::Value> = p
+            .pairs
+            .iter()
+            .map(|x| json!({"mac": x.mac.to_string(), "ipv4": strings(&x.ipv4), "ipv6": strings(&x.ipv6)}))
+            .collect();
+        let vrrp: Vec<serde_json::Value> = p
+            .vrrp
+            .iter()
+            .map(|v| {
+                json!({
+                    "vrid": v.vrid,
+                    "ipv4": strings(&v.ipv4),
+                    "ipv6": strings(&v.ipv6),
+                    "macs": v.macs().map(|m| m.to_string()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let ethertypes: Vec<String> = o.ethertypes.iter().map(|e| format!("0x{e:04x}")).collect();
+        json!({
+            "vif": self.vif.to_string(),
+            "domid": self.vif.domid,
+            "devid": self.vif.devid,
+            "backend": self.vif.backend_path(),
+            "source": self.source.name(),
+            "policy_file": self.policy_file.as_ref().map(|f| f.display().to_string()),
+            "mode": field(json!(p.mode.name()), &pv.mode),
+            "mac": field(json!(p.mac.to_string()), &pv.mac),
+            "bridge": field(json!(self.bridge), &pv.bridge),
+            "ipv4": field(json!(strings(&p.ipv4)), &pv.ipv4),
+            "ipv6": field(json!(strings(&p.ipv6)), &pv.ipv6),
+            "destinations": field(json!(strings(&p.destinations)), &pv.destinations),
+            "pairs": field(json!(pairs), &pv.pairs),
+            "vrrp": field(json!(vrrp), &pv.vrrp),
+            "dhcp_servers": field(json!(strings(&p.dhcp_servers)), &pv.dhcp_servers),
+            "options": {
+                "dhcp_client": option(json!(o.dhcp_client), &po.dhcp_client),
+                "dhcp_server": option(json!(o.dhcp_server), &po.dhcp_server),
+                "router": option(json!(o.router), &po.router),
+                "ipv6_link_local": option(json!(o.link_local.name()), &po.ipv6_link_local),
+                "egress_filter": option(json!(o.egress_filter), &po.egress_filter),
+                "ethertypes": option(json!(ethertypes), &po.ethertypes),
+            },
+        })
     }
 }

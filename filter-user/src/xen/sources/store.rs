@@ -43,6 +43,8 @@ fn common_nodes(vif: &VifId) -> Vec<String> {
         keys::IP,
         keys::IPV6,
         keys::DESTINATIONS,
+        keys::PAIRS,
+        keys::DHCP_SERVERS,
     ]
     .iter()
     .map(|k| format!("{backend}/{k}"))

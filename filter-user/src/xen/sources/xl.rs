@@ -14,6 +14,8 @@
 //! | `vifguard/mode` | `unlocked`, `locked`, `isolated`, `disabled` or `network_default` (the default when absent) |
 //! | `vifguard/ipv6` | more IPv6 addresses or prefixes (spaces or commas) |
 //! | `vifguard/destinations` | `isolated` destinations, IPv4/IPv6 prefixes (any source) |
+//! | `vifguard/pairs` | pairs and VRRP entries, `MAC=ADDR[,ADDR...]` / `vrrp:VRID=ADDR[,ADDR...]` separated by spaces (any source) |
+//! | `vifguard/dhcp-servers` | trusted DHCP servers, host addresses separated by spaces (any source) |
 //! | `vifguard/options/<name>` | per-vif options (any source): `dhcp_client`, `dhcp_server`, `router`, `egress_filter` (1/0, true/false, on/off, yes/no), `ipv6_link_local` (derived/any/none), `ethertypes` (list like `0x88cc`) |
 
 use super::{
