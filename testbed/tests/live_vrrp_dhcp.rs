@@ -70,12 +70,12 @@ fn from_mac(frames: &[Vec<u8>], macs: &[Mac]) -> usize {
         .count()
 }
 
-/// An IGMP message from 0.0.0.0 (a report sent before the interface has
-/// an IPv4 address).
-fn is_igmp_unspecified(f: &[u8]) -> bool {
-    f.get(12..14) == Some(&[0x08, 0x00][..])
+/// An IGMP message from `g`'s own MAC whose source is not `g`'s address.
+fn is_foreign_igmp(f: &[u8], g: &Guest) -> bool {
+    f.get(6..12) == Some(&g.mac[..])
+        && f.get(12..14) == Some(&[0x08, 0x00][..])
         && f.get(23) == Some(&2)
-        && f.get(26..30) == Some(&[0, 0, 0, 0][..])
+        && f.get(26..30) != Some(&g.ipv4.octets()[..])
 }
 
 fn vif_socket(dom0: &NetNs, g: &Guest) -> RawSocket {
@@ -88,6 +88,9 @@ fn vrrp_failover_between_locked_guests_passes_the_virtual_macs() {
     let host = host();
     let routers = [host.guest("guest6"), host.guest("guest7")];
     let counts = |g: &Guest, d| host.counts(g, d).expect("counters");
+    // The capture starts before the counters are first read and ends
+    // after they are read again: every frame counted is in it.
+    let socks = routers.map(|g| vif_socket(&host.dom0, g));
     let before: Vec<_> = routers
         .iter()
         .map(|g| {
@@ -97,9 +100,8 @@ fn vrrp_failover_between_locked_guests_passes_the_virtual_macs() {
             )
         })
         .collect();
-    let socks = routers.map(|g| vif_socket(&host.dom0, g));
     let stop = AtomicBool::new(false);
-    let (frames, took) = std::thread::scope(|s| {
+    let (frames, after, took) = std::thread::scope(|s| {
         let caps = socks
             .each_ref()
             .map(|sock| s.spawn(|| capture(sock, &stop)));
@@ -114,9 +116,24 @@ fn vrrp_failover_between_locked_guests_passes_the_virtual_macs() {
             std::thread::sleep(Duration::from_millis(300));
             Ok::<_, String>([stopped, link_down])
         })();
+        // Both keepalived have stopped. The kernel repeats IGMP and MLD
+        // state-change reports for up to a second after a group change:
+        // let them pass before the counters are read, and keep capturing
+        // until they have been, so that the capture holds every frame
+        // counted.
+        std::thread::sleep(Duration::from_millis(1500));
+        let after: Vec<_> = routers
+            .iter()
+            .map(|g| {
+                (
+                    counts(g, Direction::FromGuest),
+                    counts(g, Direction::ToGuest),
+                )
+            })
+            .collect();
         stop.store(true, Ordering::Relaxed);
         let frames = caps.map(|c| c.join().expect("capture thread"));
-        (frames, result)
+        (frames, after, result)
     });
     let [stopped, link_down] = took.unwrap_or_else(|e| panic!("VRRP failover: {e}"));
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -127,8 +144,8 @@ fn vrrp_failover_between_locked_guests_passes_the_virtual_macs() {
     );
 
     for (i, g) in routers.iter().enumerate() {
-        let from = moved(&before[i].0, &counts(g, Direction::FromGuest));
-        let to = moved(&before[i].1, &counts(g, Direction::ToGuest));
+        let from = moved(&before[i].0, &after[i].0);
+        let to = moved(&before[i].1, &after[i].1);
         let vmac_frames = from_mac(&frames[i], &[VMAC4, VMAC6]);
         let sent = frames[i].len() as u64;
         eprintln!(
@@ -148,13 +165,17 @@ fn vrrp_failover_between_locked_guests_passes_the_virtual_macs() {
             "{} sent nothing from the virtual MACs",
             g.name
         );
-        // Nothing a VRRP router sends is dropped but the IGMP reports
-        // from 0.0.0.0 a guest sends when keepalived starts (ipv4_spoof:
-        // the policy knows no bootstrap for IGMP, and 224.0.0.0/24 is
-        // flooded without reports anyway); pass counted every other
-        // frame seen, or more (the counters were read a little before the
-        // capture began).
-        let igmp = frames[i].iter().filter(|f| is_igmp_unspecified(f)).count() as u64;
+        // Nothing a VRRP router sends is dropped but IGMP reports from
+        // its own MAC with a source it does not own: when keepalived joins
+        // 224.0.0.18 and adds or removes the virtual address, the kernel
+        // reports from 0.0.0.0 or from the virtual address (taken from the
+        // macvlan) through eth0. ipv4_spoof is right for them (section 3
+        // knows no IGMP bootstrap, and the virtual address belongs to the
+        // virtual MAC) and harmless: 224.0.0.0/24 is flooded without
+        // reports. So every frame from the virtual MACs passed; pass
+        // counted the other frames seen, or fewer (the capture began a
+        // little before the counters were first read).
+        let igmp = frames[i].iter().filter(|f| is_foreign_igmp(f, g)).count() as u64;
         let drops: Vec<_> = from
             .iter()
             .filter(|(r, _)| *r != Reason::Pass && *r != Reason::Ipv4Spoof)
@@ -163,18 +184,20 @@ fn vrrp_failover_between_locked_guests_passes_the_virtual_macs() {
         assert_eq!(
             count(&from, Reason::Ipv4Spoof),
             igmp,
-            "{}: ipv4_spoof besides {igmp} IGMP reports from 0.0.0.0",
+            "{}: ipv4_spoof besides {igmp} IGMP reports from foreign sources",
             g.name
         );
         assert!(
-            count(&from, Reason::Pass) >= sent - igmp,
-            "{}: pass {} < {} frames sent",
+            count(&from, Reason::Pass) > 0 && count(&from, Reason::Pass) <= sent - igmp,
+            "{}: pass {} for {} frames sent",
             g.name,
             count(&from, Reason::Pass),
             sent - igmp
         );
-        // And nothing for the virtual MACs or addresses was kept from it.
-        for r in [Reason::SniffMac, Reason::SniffArp, Reason::SniffIp] {
+        // And no unicast for the virtual MACs or addresses was kept from
+        // it. (sniff_arp may move: ARP requests the other guests broadcast
+        // for addresses not its own are withheld by design.)
+        for r in [Reason::SniffMac, Reason::SniffIp] {
             assert_eq!(count(&to, r), 0, "{}: {} to the guest", g.name, r.name());
         }
     }
