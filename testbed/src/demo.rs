@@ -334,7 +334,7 @@ impl DemoHost {
                 &format!("--dhcp-host={},{}", MacAddr(g2.mac), g2.ipv4),
                 "--dhcp-leasefile=/dev/null",
                 "--log-facility=-",
-                &format!("--pid-file=/run/vifguard-demo-dnsmasq-{}.pid", self.tag),
+                &format!("--pid-file={}", self.dnsmasq_pid_file().display()),
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -343,6 +343,11 @@ impl DemoHost {
         self.dnsmasq = Some(child);
         std::thread::sleep(Duration::from_millis(300));
         Ok(())
+    }
+
+    /// dnsmasq's pid file (it insists on one; killed, it leaves it).
+    fn dnsmasq_pid_file(&self) -> PathBuf {
+        PathBuf::from(format!("/run/vifguard-demo-dnsmasq-{}.pid", self.tag))
     }
 
     pub fn guest(&self, name: &str) -> &Guest {
@@ -1032,7 +1037,7 @@ impl DemoHost {
             &|| self.ping(g4, &g2.ipv4.to_string()),
         )?;
         row(
-            "rogue DHCP server in unlocked guest5 vs guest2's servers",
+            "rogue DHCP in unlocked guest5 vs guest2's servers",
             true,
             g2,
             Direction::ToGuest,
@@ -1063,7 +1068,7 @@ impl DemoHost {
             },
         )?;
         row(
-            "rogue VRRP router in guest1 (keepalived, virtual MAC)",
+            "rogue VRRP router in guest1 (keepalived, vmac)",
             true,
             g1,
             Direction::FromGuest,
@@ -1075,7 +1080,7 @@ impl DemoHost {
             },
         )?;
         row(
-            "VRRP failover guest6 -> guest7 (keepalived, virtual MAC)",
+            "VRRP failover guest6 -> guest7 (keepalived, vmac)",
             false,
             self.guest(VRRP_ROUTERS[1]),
             Direction::FromGuest,
@@ -1172,6 +1177,7 @@ impl Drop for DemoHost {
         if let Some(mut c) = self.dnsmasq.take() {
             let _ = c.kill();
             let _ = c.wait();
+            let _ = std::fs::remove_file(self.dnsmasq_pid_file());
         }
         let _ = std::fs::remove_dir_all(&self.bpffs);
         let _ = std::fs::remove_file(&self.config);
