@@ -69,14 +69,15 @@ reasons! {
     Disabled = 2 => "disabled", [FromGuest, ToGuest];
     /// Shorter than an Ethernet header.
     EthMalformed = 3 => "eth_malformed", [FromGuest, ToGuest];
-    /// The source MAC is not the vif's, or is multicast.
+    /// The source MAC is not the vif's, a pair's or a VRRP virtual MAC of
+    /// the vif, or is multicast.
     MacSpoof = 4 => "mac_spoof", [FromGuest];
     /// An 802.1Q / 802.1ad tag, in the frame or moved out by the kernel.
     VlanTagged = 5 => "vlan_tagged", [FromGuest];
     /// Not a well-formed ARP request or reply for IPv4 over Ethernet, or a
     /// RARP frame too short to hold one.
     ArpMalformed = 6 => "arp_malformed", [FromGuest, ToGuest];
-    /// The ARP sender hardware address is not the vif's MAC.
+    /// The ARP sender hardware address is not the frame's source MAC.
     ArpShaSpoof = 7 => "arp_sha_spoof", [FromGuest];
     /// The ARP sender IP is not one of the vif's addresses (and not a probe).
     ArpSpaSpoof = 8 => "arp_spa_spoof", [FromGuest];
@@ -99,7 +100,8 @@ reasons! {
     /// Neighbor Discovery with a wrong hop limit, fragmented, or with a
     /// malformed option.
     NdMalformed = 16 => "nd_malformed", [FromGuest];
-    /// Neighbor Discovery naming another address or MAC than the vif's.
+    /// Neighbor Discovery naming an address the frame's source MAC may not
+    /// use, or another MAC than the frame's source.
     NdSpoof = 17 => "nd_spoof", [FromGuest];
     /// A Router Advertisement or Redirect (IPv6, or ICMP for IPv4) without
     /// option `router`.
@@ -108,7 +110,7 @@ reasons! {
     Ethertype = 19 => "ethertype", [FromGuest];
     /// `isolated` mode: destination not in the vif's `destinations`.
     Isolation = 20 => "isolation", [FromGuest];
-    /// To the guest: unicast to another MAC.
+    /// To the guest: unicast to a MAC that is not the guest's.
     SniffMac = 21 => "sniff_mac", [ToGuest];
     /// To the guest: IP to an address that is not the vif's.
     SniffIp = 22 => "sniff_ip", [ToGuest];

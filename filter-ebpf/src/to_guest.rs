@@ -64,13 +64,19 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
             Ok(_) => Reason::SniffIp,
         },
         ethertype::IPV6 if servers => {
+            // Step 4 before step 5's walk: a unicast packet for another
+            // address is `sniff_ip` whatever its extension headers.
+            if to_guest {
+                match ipv6::header(f, len) {
+                    Err(r) => return r,
+                    Ok((_, dst, _)) if !v6_of_guest(p, ifindex, &dst) => return Reason::SniffIp,
+                    Ok(_) => {}
+                }
+            }
             let ip = match ipv6::parse(f, len) {
                 Ok(ip) => ip,
                 Err(r) => return r,
             };
-            if to_guest && !v6_of_guest(p, ifindex, &ip.dst) {
-                return Reason::SniffIp;
-            }
             if matches!(ip.udp, Some((_, port::DHCP6_CLIENT))) && !v6_dhcp_server(ifindex, &ip.src)
             {
                 return Reason::DhcpUntrusted;

@@ -41,8 +41,8 @@ use serde::Deserialize;
 use std::net::IpAddr;
 
 use crate::policy::{
-    MAX_DHCP_SERVERS, Mode, Options, parse_dhcp_server, parse_ethertype, parse_link_local,
-    parse_mode,
+    MAX_DHCP_SERVERS, Mode, Options, PolicyError, parse_dhcp_server, parse_ethertype,
+    parse_link_local, parse_mode,
 };
 
 /// Where the host configuration lives unless told otherwise.
@@ -222,22 +222,51 @@ struct RawNetworkDefault {
     bridges: Option<BTreeMap<String, String>>,
 }
 
+/// An `[options]` table as TOML writes it: the host configuration's and a
+/// host policy file's (`xen::sources::policy_file`).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RawOptions {
-    dhcp_client: Option<bool>,
-    dhcp_server: Option<bool>,
-    router: Option<bool>,
-    ipv6_link_local: Option<String>,
-    egress_filter: Option<bool>,
-    ethertypes: Option<Vec<RawEthertype>>,
+pub(crate) struct RawOptions {
+    pub dhcp_client: Option<bool>,
+    pub dhcp_server: Option<bool>,
+    pub router: Option<bool>,
+    pub ipv6_link_local: Option<String>,
+    pub egress_filter: Option<bool>,
+    pub ethertypes: Option<Vec<RawEthertype>>,
 }
 
+/// An EtherType written as a TOML integer (0x88cc) or string ("0x88cc").
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum RawEthertype {
+pub(crate) enum RawEthertype {
     Int(i64),
     Text(String),
+}
+
+/// The `ethertypes` option from TOML: each 0x0600..0xffff, duplicates
+/// merged, at most [`filter_common::MAX_ETHERTYPES`].
+pub(crate) fn parse_ethertypes(list: &[RawEthertype]) -> Result<Vec<u16>, PolicyError> {
+    let mut out = Vec::new();
+    for e in list {
+        let v = match e {
+            RawEthertype::Int(i) => u16::try_from(*i)
+                .ok()
+                .filter(|&v| v >= 0x0600)
+                .ok_or_else(|| PolicyError::BadEthertype(i.to_string())),
+            RawEthertype::Text(s) => parse_ethertype(s),
+        }?;
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    if out.len() > filter_common::MAX_ETHERTYPES {
+        return Err(PolicyError::TooMany {
+            what: "ethertypes",
+            count: out.len(),
+            max: filter_common::MAX_ETHERTYPES,
+        });
+    }
+    Ok(out)
 }
 
 /// Whether `name` can be a Linux interface (bridge) name.
@@ -438,36 +467,13 @@ impl HostConfig {
                 set.push("ipv6_link_local");
             }
             if let Some(list) = o.ethertypes {
-                let mut out = Vec::new();
-                for e in list {
-                    let (shown, parsed) = match e {
-                        RawEthertype::Int(i) => (
-                            i.to_string(),
-                            u16::try_from(i).ok().filter(|&v| v >= 0x0600).ok_or(()),
-                        ),
-                        RawEthertype::Text(s) => {
-                            (format!("{s:?}"), parse_ethertype(&s).map_err(drop))
-                        }
-                    };
-                    let v = parsed.map_err(|()| {
-                        invalid(
-                            "options.ethertypes",
-                            shown,
-                            "want an EtherType 0x0600..0xffff, e.g. \"0x88cc\" or 0x88cc",
-                        )
-                    })?;
-                    if !out.contains(&v) {
-                        out.push(v);
-                    }
-                }
-                if out.len() > filter_common::MAX_ETHERTYPES {
-                    return Err(invalid(
+                c.options.ethertypes = parse_ethertypes(&list).map_err(|e| {
+                    invalid(
                         "options.ethertypes",
-                        format!("{} entries", out.len()),
-                        &format!("at most {}", filter_common::MAX_ETHERTYPES),
-                    ));
-                }
-                c.options.ethertypes = out;
+                        format!("{} entries", list.len()),
+                        &e.to_string(),
+                    )
+                })?;
                 set.push("ethertypes");
             }
         }

@@ -13,9 +13,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use filter_common::{Direction, MAX_IPV6_EXT, MAX_ND_OPTS, Mode, PARSE_WINDOW, Reason};
+use filter_common::{Direction, LinkLocal, MAX_IPV6_EXT, MAX_ND_OPTS, Mode, PARSE_WINDOW, Reason};
 
-use crate::policy::{Policy, is_link_local_64};
+use crate::policy::{MacAddr, Pair, Policy, Vrrp, is_link_local_64};
 
 /// The verdict of the datapath for one frame on an interface whose policy is
 /// `policy` (`None`: a program is attached but the interface has no policy
@@ -206,12 +206,15 @@ impl Ethernet {
 
 /// "From the guest", steps 1 to 4.
 fn from_guest(p: &Policy, w: &Window, eth: &Ethernet) -> Check {
-    // 1. The toolstack's MAC and nothing else; a multicast source is never a
-    // guest's own address, whatever the policy says.
-    ensure(
-        !is_multicast_mac(&eth.src) && eth.src == p.mac.0,
-        Reason::MacSpoof,
-    )?;
+    // 1. The toolstack's MAC, a pair's or a virtual MAC in use, and nothing
+    // else; a multicast source is never a guest's own address, whatever
+    // the policy says. The MAC that matched picks the frame's addresses.
+    let s = if is_multicast_mac(&eth.src) {
+        None
+    } else {
+        Source::identify(p, eth.src)
+    };
+    let s = s.ok_or(Reason::MacSpoof)?;
     // 2. (`skb->vlan_present`) is TC only: the model sees frames as on the
     // wire, where a tag is an EtherType (step 3).
     // 3. A tag must not let a frame skip the checks below.
@@ -221,11 +224,92 @@ fn from_guest(p: &Policy, w: &Window, eth: &Ethernet) -> Check {
     )?;
     // 4. Dispatch.
     match eth.ethertype {
-        ETH_P_ARP => arp_from_guest(p, w),
-        ETH_P_RARP => rarp_from_guest(p, w),
-        ETH_P_IPV4 => ipv4_from_guest(p, w, eth.src),
-        ETH_P_IPV6 => ipv6_from_guest(p, w),
+        ETH_P_ARP => arp_from_guest(&s, w),
+        ETH_P_RARP => rarp_from_guest(&s, w),
+        ETH_P_IPV4 => ipv4_from_guest(&s, w),
+        ETH_P_IPV6 => ipv6_from_guest(&s, w),
         other => ensure(p.options.ethertypes.contains(&other), Reason::Ethertype),
+    }
+}
+
+/// The frame's addresses (from the guest 1): what the frame may claim,
+/// decided by the MAC it came from.
+struct Source<'a> {
+    p: &'a Policy,
+    /// The frame's source MAC: ARP, ND and DHCP must name it inside.
+    mac: [u8; 6],
+    of: Sender<'a>,
+}
+
+/// Which of the policy's MACs a frame came from.
+#[derive(Clone, Copy)]
+enum Sender<'a> {
+    /// `mac`: the vif's own lists and link-local addresses.
+    Own,
+    /// A pair's MAC: the pair's lists and the link-local address of its
+    /// MAC, never the vif's own (a pair is another interface).
+    Pair(&'a Pair),
+    /// 00:00:5e:00:01:VRID: the IPv4 virtual addresses, and everything
+    /// `mac` may use (advertisements come from the router's address).
+    VirtualV4(&'a Vrrp),
+    /// 00:00:5e:00:02:VRID: the IPv6 virtual addresses, and everything
+    /// `mac` may use (keepalived reuses the parent's link-local address).
+    VirtualV6(&'a Vrrp),
+}
+
+impl<'a> Source<'a> {
+    /// From the guest 1: `mac`, then the pairs, then the virtual MACs in
+    /// use (validation keeps them distinct, so the order never decides).
+    /// A family without virtual addresses has no virtual MAC.
+    fn identify(p: &'a Policy, mac: [u8; 6]) -> Option<Source<'a>> {
+        let of = if mac == p.mac.0 {
+            Sender::Own
+        } else if let Some(pair) = p.pairs.iter().find(|pair| pair.mac.0 == mac) {
+            Sender::Pair(pair)
+        } else if let Some(v) = p.vrrp.iter().find(|v| uses(v, v.mac_v4(), mac)) {
+            Sender::VirtualV4(v)
+        } else {
+            Sender::VirtualV6(p.vrrp.iter().find(|v| uses(v, v.mac_v6(), mac))?)
+        };
+        Some(Source { p, mac, of })
+    }
+
+    /// `ipv4` of the frame's addresses.
+    fn allows_v4(&self, a: Ipv4Addr) -> bool {
+        match self.of {
+            Sender::Own | Sender::VirtualV6(_) => self.p.allows_v4(a),
+            Sender::Pair(pair) => pair.ipv4.iter().any(|c| c.contains(a)),
+            Sender::VirtualV4(v) => v.ipv4.iter().any(|c| c.contains(a)) || self.p.allows_v4(a),
+        }
+    }
+
+    /// `ipv6` of the frame's addresses, or one of its allowed link-local
+    /// addresses.
+    fn allows_v6(&self, a: Ipv6Addr) -> bool {
+        match self.of {
+            Sender::Own | Sender::VirtualV4(_) => self.p.allows_v6(a),
+            Sender::Pair(pair) => {
+                pair.ipv6.iter().any(|c| c.contains(a))
+                    || link_local_allowed(self.p.options.link_local, pair.mac, a)
+            }
+            Sender::VirtualV6(v) => v.ipv6.iter().any(|c| c.contains(a)) || self.p.allows_v6(a),
+        }
+    }
+}
+
+/// Whether `mac` is the virtual MAC `vmac` of `v` and in use: the family
+/// it serves has addresses.
+fn uses(v: &Vrrp, vmac: MacAddr, mac: [u8; 6]) -> bool {
+    vmac.0 == mac && v.macs().any(|m| m == vmac)
+}
+
+/// The link-local addresses option `ipv6_link_local` allows for an
+/// interface with MAC `mac`: `derived` only the one derived from it.
+fn link_local_allowed(option: LinkLocal, mac: MacAddr, a: Ipv6Addr) -> bool {
+    match option {
+        LinkLocal::Derived => a == mac.link_local(),
+        LinkLocal::Any => is_link_local_64(a),
+        LinkLocal::None => false,
     }
 }
 
@@ -280,27 +364,27 @@ impl Arp {
 }
 
 /// "ARP (0x0806), header at 14".
-fn arp_from_guest(p: &Policy, w: &Window) -> Check {
+fn arp_from_guest(s: &Source, w: &Window) -> Check {
     // 1.
     let arp = Arp::parse(w)?;
     arp.check_format()?;
     // 2. The sender hardware address is what neighbours cache: it must be
-    // the guest's own, whatever the Ethernet source said.
-    ensure(arp.sha == p.mac.0, Reason::ArpShaSpoof)?;
+    // the MAC the frame came from, which step 1 vouched for.
+    ensure(arp.sha == s.mac, Reason::ArpShaSpoof)?;
     // 3. An RFC 5227 probe claims no address (sender 0.0.0.0), so its
     // sender is not checked; but the target's owner gives its address up
     // when it sees one, so only the guest's own may be probed.
     let probe = arp.op == 1 && arp.spa.is_unspecified();
     if probe {
-        ensure(p.allows_v4(arp.tpa), Reason::DadForeign)?;
+        ensure(s.allows_v4(arp.tpa), Reason::DadForeign)?;
     } else {
-        ensure(p.allows_v4(arp.spa), Reason::ArpSpaSpoof)?;
+        ensure(s.allows_v4(arp.spa), Reason::ArpSpaSpoof)?;
     }
     // 4. Gratuitous ARP, announcements and probes name the guest's own
     // address as target, so `ipv4` counts as well as `destinations`.
-    if p.mode == Mode::Isolated {
+    if s.p.mode == Mode::Isolated {
         ensure(
-            p.allows_destination(IpAddr::V4(arp.tpa)) || p.allows_v4(arp.tpa),
+            s.p.allows_destination(IpAddr::V4(arp.tpa)) || s.allows_v4(arp.tpa),
             Reason::Isolation,
         )?;
     }
@@ -310,12 +394,14 @@ fn arp_from_guest(p: &Policy, w: &Window) -> Check {
 
 /// "RARP (0x8035)": only the announce a migrated guest sends, which names
 /// its own MAC as both sender and target.
-fn rarp_from_guest(p: &Policy, w: &Window) -> Check {
+fn rarp_from_guest(s: &Source, w: &Window) -> Check {
     // 1. Only the fit, not ARP's format check.
     let rarp = Arp::parse(w)?;
-    // 2.
+    // 2. QEMU announces the NIC's own MAC only: from a pair's or a virtual
+    // MAC, a RARP is no announcement.
+    let own = s.p.mac.0;
     ensure(
-        rarp.sha == p.mac.0 && rarp.tha == p.mac.0,
+        s.mac == own && rarp.sha == own && rarp.tha == own,
         Reason::RarpSpoof,
     )
 }
@@ -426,7 +512,8 @@ fn dhcp_client_names(w: &Window, bootp: usize, mac: [u8; 6]) -> bool {
 }
 
 /// "IPv4 (0x0800), header at 14".
-fn ipv4_from_guest(p: &Policy, w: &Window, src_mac: [u8; 6]) -> Check {
+fn ipv4_from_guest(s: &Source, w: &Window) -> Check {
+    let p = s.p;
     // 1.
     let ip = Ipv4::parse(w)?;
     // The total length ends the packet: a header it cuts is cut.
@@ -441,7 +528,7 @@ fn ipv4_from_guest(p: &Policy, w: &Window, src_mac: [u8; 6]) -> Check {
         && ip.dst.is_broadcast()
         && dhcp_client_to_server
         && p.options.dhcp_client;
-    ensure(p.allows_v4(ip.src) || dhcp_bootstrap, Reason::Ipv4Spoof)?;
+    ensure(s.allows_v4(ip.src) || dhcp_bootstrap, Reason::Ipv4Spoof)?;
     // 4. A rogue DHCP server in a guest would hand out its neighbours'
     // addresses and gateway. Clients accept an offer whatever its source
     // port, so anything to the client port counts, as does anything from
@@ -456,7 +543,7 @@ fn ipv4_from_guest(p: &Policy, w: &Window, src_mac: [u8; 6]) -> Check {
     // pool or release another guest's lease. A relay forwards other
     // clients' messages, so `dhcp_server` lets them through.
     if ports.is_some_and(|p| p.dport == DHCP4_SERVER_PORT) && !p.options.dhcp_server {
-        ensure(dhcp_client_names(w, ip.l4 + 8, src_mac), Reason::DhcpSpoof)?;
+        ensure(dhcp_client_names(w, ip.l4 + 8, s.mac), Reason::DhcpSpoof)?;
     }
     // 6. A Redirect reroutes its receiver's traffic: a router's message,
     // guarded like the IPv6 Redirect.
@@ -711,7 +798,8 @@ fn is_solicited_node(a: Ipv6Addr) -> bool {
 }
 
 /// "IPv6 (0x86dd), header at 14".
-fn ipv6_from_guest(p: &Policy, w: &Window) -> Check {
+fn ipv6_from_guest(s: &Source, w: &Window) -> Check {
+    let p = s.p;
     // 1.
     let ip = Ipv6::parse(w)?;
     // The payload length ends the packet: no extension header, upper-layer
@@ -724,10 +812,10 @@ fn ipv6_from_guest(p: &Policy, w: &Window) -> Check {
     // 4. (Judged in 5 and 6.)
     let nd = NdMessage::parse(w, upper);
     // 5.
-    ipv6_source(p, &ip, upper, nd.as_ref())?;
+    ipv6_source(s, &ip, upper, nd.as_ref())?;
     // 6.
     if let Some(nd) = &nd {
-        nd_checks(p, w, &ip, &chain, nd)?;
+        nd_checks(s, w, &ip, &chain, nd)?;
     }
     // 7. DHCPv6 server or relay messages come from port 547 or go to the
     // client port 546 (clients accept a reply whatever its source port).
@@ -758,7 +846,7 @@ fn ipv6_from_guest(p: &Policy, w: &Window) -> Check {
 }
 
 /// IPv6 5: the source address.
-fn ipv6_source(p: &Policy, ip: &Ipv6, upper: Upper, nd: Option<&NdMessage>) -> Check {
+fn ipv6_source(s: &Source, ip: &Ipv6, upper: Upper, nd: Option<&NdMessage>) -> Check {
     if ip.src.is_unspecified() {
         // `::` is decided here, even if `ipv6` holds `::/0`: only DAD
         // probes and MLD reports are sent before the guest has an address.
@@ -770,7 +858,7 @@ fn ipv6_source(p: &Policy, ip: &Ipv6, upper: Upper, nd: Option<&NdMessage>) -> C
         return ensure(dad_probe || upper.is_mld_report(), Reason::Ipv6Spoof);
     }
     // In `ipv6`, or an allowed link-local address.
-    if p.allows_v6(ip.src) {
+    if s.allows_v6(ip.src) {
         return Ok(());
     }
     // A disallowed fe80::/64 source has its own reason: usually a guest with
@@ -783,7 +871,7 @@ fn ipv6_source(p: &Policy, ip: &Ipv6, upper: Upper, nd: Option<&NdMessage>) -> C
 }
 
 /// IPv6 6: the checks of ND messages (ICMPv6 133..137).
-fn nd_checks(p: &Policy, w: &Window, ip: &Ipv6, chain: &Chain, nd: &NdMessage) -> Check {
+fn nd_checks(s: &Source, w: &Window, ip: &Ipv6, chain: &Chain, nd: &NdMessage) -> Check {
     const MALFORMED: Reason = Reason::NdMalformed;
     // 1. Hop limit 255 proves the message was not forwarded (RFC 4861).
     ensure(ip.hop_limit == 255, MALFORMED)?;
@@ -793,14 +881,14 @@ fn nd_checks(p: &Policy, w: &Window, ip: &Ipv6, chain: &Chain, nd: &NdMessage) -
     let options = nd.options.as_ref().ok_or(MALFORMED)?;
     // 4. RA guard: only a guest that is a router may announce routes.
     ensure(
-        !matches!(nd.ty, ND_ROUTER_ADVERT | ND_REDIRECT) || p.options.router,
+        !matches!(nd.ty, ND_ROUTER_ADVERT | ND_REDIRECT) || s.p.options.router,
         Reason::RaGuard,
     )?;
     // 5. An NA claims its target: same rule as a source, `::` never.
     if nd.ty == ND_NEIGHBOR_ADVERT {
         let target = nd.target(w).ok_or(MALFORMED)?;
         ensure(
-            !target.is_unspecified() && p.allows_v6(target),
+            !target.is_unspecified() && s.allows_v6(target),
             Reason::NdSpoof,
         )?;
     }
@@ -809,14 +897,14 @@ fn nd_checks(p: &Policy, w: &Window, ip: &Ipv6, chain: &Chain, nd: &NdMessage) -
     if nd.ty == ND_NEIGHBOR_SOLICIT && ip.src.is_unspecified() {
         let target = nd.target(w).ok_or(MALFORMED)?;
         ensure(
-            !target.is_unspecified() && p.allows_v6(target),
+            !target.is_unspecified() && s.allows_v6(target),
             Reason::DadForeign,
         )?;
     }
-    // 7. Every link-layer address option must name the guest's MAC, or the
-    // guest would redirect its neighbours' traffic elsewhere.
+    // 7. Every link-layer address option must name the MAC the frame came
+    // from, or the guest would redirect its neighbours' traffic elsewhere.
     ensure(
-        options.ll_addrs.iter().all(|a| *a == p.mac.0),
+        options.ll_addrs.iter().all(|a| *a == s.mac),
         Reason::NdSpoof,
     )
 }
@@ -825,25 +913,54 @@ fn nd_checks(p: &Policy, w: &Window, ip: &Ipv6, chain: &Chain, nd: &NdMessage) -
 // To the guest (locked and isolated, `egress_filter` on)
 // ---------------------------------------------------------------------------
 
-/// "To the guest", steps 1 to 6.
+/// "To the guest", steps 1 to 7.
 fn to_guest(p: &Policy, w: &Window, eth: &Ethernet) -> Check {
-    let unicast_to_guest = eth.dst == p.mac.0;
+    let unicast_to_guest = guest_macs(p).any(|m| m.0 == eth.dst);
     // 1. Unknown unicast flooded by the bridge: another guest's traffic.
     ensure(
         unicast_to_guest || is_multicast_mac(&eth.dst),
         Reason::SniffMac,
     )?;
-    // 2. Dispatch; a VLAN tag is an EtherType like any other here (6).
+    // 2. Dispatch; a VLAN tag is an EtherType like any other here (7).
     match eth.ethertype {
         // 3.
         ETH_P_ARP => arp_to_guest(p, w),
-        // 4.
-        ETH_P_IPV4 if unicast_to_guest => ipv4_to_guest(p, w),
-        // 5.
-        ETH_P_IPV6 if unicast_to_guest => ipv6_to_guest(p, w),
-        // 6. Broadcast and multicast IP, other EtherTypes.
+        // 4 and 6.
+        ETH_P_IPV4 => ipv4_to_guest(p, w, unicast_to_guest),
+        // 5 and 6.
+        ETH_P_IPV6 => ipv6_to_guest(p, w, unicast_to_guest),
+        // 7. Other EtherTypes.
         _ => Ok(()),
     }
+}
+
+/// The guest's MACs (to the guest 1): `mac`, the pairs' and the virtual
+/// MACs in use.
+fn guest_macs(p: &Policy) -> impl Iterator<Item = MacAddr> + '_ {
+    std::iter::once(p.mac)
+        .chain(p.pairs.iter().map(|pair| pair.mac))
+        .chain(p.vrrp.iter().flat_map(Vrrp::macs))
+}
+
+/// One of the guest's IPv4 addresses: its own, its pairs' or a virtual
+/// one, whichever of its MACs the frame goes to.
+fn guest_has_v4(p: &Policy, a: Ipv4Addr) -> bool {
+    p.allows_v4(a)
+        || p.pairs
+            .iter()
+            .any(|pair| pair.ipv4.iter().any(|c| c.contains(a)))
+        || p.vrrp.iter().any(|v| v.ipv4.iter().any(|c| c.contains(a)))
+}
+
+/// One of the guest's IPv6 addresses: its own and allowed link-local
+/// ones, its pairs' with their link-local ones, or a virtual one.
+fn guest_has_v6(p: &Policy, a: Ipv6Addr) -> bool {
+    p.allows_v6(a)
+        || p.pairs.iter().any(|pair| {
+            pair.ipv6.iter().any(|c| c.contains(a))
+                || link_local_allowed(p.options.link_local, pair.mac, a)
+        })
+        || p.vrrp.iter().any(|v| v.ipv6.iter().any(|c| c.contains(a)))
 }
 
 /// "To the guest" 3: ARP that concerns the guest's own addresses, whatever
@@ -851,31 +968,80 @@ fn to_guest(p: &Policy, w: &Window, eth: &Ethernet) -> Check {
 fn arp_to_guest(p: &Policy, w: &Window) -> Check {
     let arp = Arp::parse(w)?;
     arp.check_format()?;
-    ensure(p.allows_v4(arp.tpa), Reason::SniffArp)
+    ensure(guest_has_v4(p, arp.tpa), Reason::SniffArp)
 }
 
-/// "To the guest" 4: IPv4 unicast to the guest's MAC.
-fn ipv4_to_guest(p: &Policy, w: &Window) -> Check {
-    // Header, UDP ports and ICMP header as from the guest, 1 and 2: a cut
-    // UDP or ICMP header is `ipv4_malformed` whatever the destination.
+/// "To the guest" 4 (IPv4 unicast to one of the guest's MACs) and 6.
+fn ipv4_to_guest(p: &Policy, w: &Window, unicast: bool) -> Check {
+    let trusted_servers_only = !p.dhcp_servers.is_empty();
+    if !unicast && !trusted_servers_only {
+        // 7. Broadcast and multicast IPv4 is not looked into.
+        return Ok(());
+    }
+    // 4, 6. Header, UDP ports and ICMP header as from the guest, 1 and 2:
+    // a cut UDP or ICMP header is `ipv4_malformed` whatever the
+    // destination.
     let ip = Ipv4::parse(w)?;
     let w = &w.ending_at(ip.end);
     let ports = ip.udp_ports(w)?;
     ip.icmp_type(w)?;
-    if p.allows_v4(ip.dst) {
-        return Ok(());
+    // 4. The DHCP reply exception: a server may unicast the OFFER/ACK to
+    // the client's MAC before the client has an address. Its client runs
+    // on `mac`, so only the vif's own list counts.
+    if unicast {
+        let dhcp_reply = ports.is_some_and(|p| p.are(DHCP4_SERVER_PORT, DHCP4_CLIENT_PORT));
+        ensure(
+            guest_has_v4(p, ip.dst) || (p.ipv4.is_empty() && dhcp_reply),
+            Reason::SniffIp,
+        )?;
     }
-    // The DHCP reply exception: a server may unicast the OFFER/ACK to the
-    // client's MAC before the client has an address.
-    let dhcp_reply = ports.is_some_and(|p| p.are(DHCP4_SERVER_PORT, DHCP4_CLIENT_PORT));
-    ensure(p.ipv4.is_empty() && dhcp_reply, Reason::SniffIp)
+    // 6. A client takes an offer from whatever port it comes: the
+    // destination port alone makes a server message.
+    let server_message = ports.is_some_and(|p| p.dport == DHCP4_CLIENT_PORT);
+    if trusted_servers_only && server_message {
+        ensure(
+            p.dhcp_servers.contains(&IpAddr::V4(ip.src)),
+            Reason::DhcpUntrusted,
+        )?;
+    }
+    // 7.
+    Ok(())
 }
 
-/// "To the guest" 5: IPv6 unicast to the guest's MAC. No extension header
-/// walk: only the destination address matters.
-fn ipv6_to_guest(p: &Policy, w: &Window) -> Check {
+/// "To the guest" 5 (IPv6 unicast to one of the guest's MACs) and 6.
+fn ipv6_to_guest(p: &Policy, w: &Window, unicast: bool) -> Check {
+    let trusted_servers_only = !p.dhcp_servers.is_empty();
+    if !unicast && !trusted_servers_only {
+        // 7. Broadcast and multicast IPv6 is not looked into.
+        return Ok(());
+    }
+    // 5, 6. The fixed header as from the guest, 1.
     let ip = Ipv6::parse(w)?;
-    ensure(p.allows_v6(ip.dst), Reason::SniffIp)
+    // 5. Only the destination address matters: no extension header walk.
+    if unicast {
+        ensure(guest_has_v6(p, ip.dst), Reason::SniffIp)?;
+    }
+    if !trusted_servers_only {
+        // 7.
+        return Ok(());
+    }
+    // 6. As from the guest, 2 and 3: a server message hidden behind
+    // extension headers is still one, and a chain that cannot be followed
+    // could hide one.
+    let w = &w.ending_at(ip.end);
+    let chain = walk_extension_headers(w, ip.next_header)?;
+    let upper = Upper::parse(w, &chain)?;
+    let server_message = upper
+        .udp_ports()
+        .is_some_and(|p| p.dport == DHCP6_CLIENT_PORT);
+    if server_message {
+        ensure(
+            p.dhcp_servers.contains(&IpAddr::V6(ip.src)),
+            Reason::DhcpUntrusted,
+        )?;
+    }
+    // 7.
+    Ok(())
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ pub mod proto {
     pub const ICMPV6: u8 = 58;
     pub const NO_NEXT_HEADER: u8 = 59;
     pub const DEST_OPTS: u8 = 60;
+    pub const VRRP: u8 = 112;
 }
 
 /// ARP opcodes.
@@ -106,6 +107,34 @@ pub const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
 pub const ALL_MLDV2_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
 /// ff02::1:2, all DHCPv6 relay agents and servers.
 pub const ALL_DHCP_AGENTS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+
+/// 224.0.0.18, where VRRP advertisements go (RFC 9568 5.1.1.2).
+pub const VRRP_V4_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// ff02::12, the same for IPv6.
+pub const VRRP_V6_GROUP: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+/// The virtual MAC of IPv4 VRRP router `vrid`, 00:00:5e:00:01:VRID
+/// (RFC 9568 7.3).
+pub fn vrrp_mac_v4(vrid: u8) -> Mac {
+    [0x00, 0x00, 0x5e, 0x00, 0x01, vrid]
+}
+
+/// The virtual MAC of IPv6 VRRP router `vrid`, 00:00:5e:00:02:VRID.
+pub fn vrrp_mac_v6(vrid: u8) -> Mac {
+    [0x00, 0x00, 0x5e, 0x00, 0x02, vrid]
+}
+
+/// A VRRPv3 advertisement (RFC 9568 5.1, the IP payload, protocol 112)
+/// of router `vrid` for `addrs`, each given as its wire bytes (4 for
+/// IPv4, 16 for IPv6). Priority 100, interval 1 s; the checksum is left
+/// zero (nothing on the path checks it).
+pub fn vrrp_advertisement(vrid: u8, addrs: &[&[u8]]) -> Vec<u8> {
+    let mut m = vec![0x31, vrid, 100, addrs.len() as u8, 0x00, 100, 0, 0];
+    for a in addrs {
+        m.extend_from_slice(a);
+    }
+    m
+}
 
 /// The solicited-node group of `a`, ff02::1:ffXX:XXXX (RFC 4291 2.7.1).
 pub fn solicited_node(a: Ipv6Addr) -> Ipv6Addr {

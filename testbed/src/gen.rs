@@ -15,15 +15,18 @@
 //! 512-byte parse window.
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use filter_common::{Direction, LinkLocal, Mode};
-use filter_user::policy::{Cidr, Cidr4, Cidr6, MacAddr, Options, Policy, mask32, mask128};
+use filter_user::policy::{
+    Cidr, Cidr4, Cidr6, MacAddr, Options, Pair, Policy, Vrrp, mask32, mask128,
+};
 
 use crate::frames::{
     self, ALL_DHCP_AGENTS, ALL_MLDV2_ROUTERS, ALL_NODES, ALL_ROUTERS, BROADCAST, Eth, Frame, Icmp,
     Ipv4, Ipv6, Mac, arp_op, dhcpv4_discover, dhcpv4_offer, dhcpv4_request, dhcpv6_advertise,
-    dhcpv6_solicit, ethertype, icmp6, nd_opt, proto, solicited_node,
+    dhcpv6_solicit, ethertype, icmp6, nd_opt, proto, solicited_node, vrrp_advertisement,
+    vrrp_mac_v4, vrrp_mac_v6,
 };
 
 /// Frames are never made longer than this (the parse window is 512).
@@ -253,15 +256,18 @@ pub fn policy(rng: &mut Rng) -> Policy {
             }
         })
         .collect();
+    let pairs = pairs(rng, mac);
+    let vrrp = vrrp_entries(rng);
+    let dhcp_servers = dhcp_servers(rng);
     Policy {
         mode,
         mac: MacAddr(mac),
         ipv4,
         ipv6,
         destinations,
-        pairs: Vec::new(),
-        vrrp: Vec::new(),
-        dhcp_servers: Vec::new(),
+        pairs,
+        vrrp,
+        dhcp_servers,
         options: Options {
             dhcp_client: rng.percent(70),
             dhcp_server: rng.percent(30),
@@ -277,6 +283,87 @@ pub fn policy(rng: &mut Rng) -> Policy {
     }
 }
 
+/// A list of 0 to `max` entries of a pair or VRRP entry, of one family.
+fn entry_list<T>(rng: &mut Rng, max: usize, mut one: impl FnMut(&mut Rng) -> T) -> Vec<T> {
+    let n = rng.range(0, max);
+    (0..n).map(|_| one(rng)).collect()
+}
+
+/// 0 to 3 pairs (section 3a) as validation wants them: unicast MACs, not
+/// the vif's, none twice, each with at least one address.
+fn pairs(rng: &mut Rng, own: Mac) -> Vec<Pair> {
+    let n = rng.pick(&[0, 0, 0, 1, 1, 2, 3]);
+    let mut pairs: Vec<Pair> = Vec::new();
+    for _ in 0..n {
+        let mac = unicast_mac(rng);
+        if mac == own || pairs.iter().any(|p| p.mac.0 == mac) {
+            // Drawn twice: one pair fewer, still valid.
+            continue;
+        }
+        let mut ipv4 = entry_list(rng, 3, v4_entry);
+        let ipv6 = entry_list(rng, 3, |rng| v6_entry(rng, mac));
+        if ipv4.is_empty() && ipv6.is_empty() {
+            ipv4.push(v4_entry(rng));
+        }
+        pairs.push(Pair {
+            mac: MacAddr(mac),
+            ipv4,
+            ipv6,
+        });
+    }
+    pairs
+}
+
+/// A router id, mostly small so that entries and near misses collide.
+fn vrid(rng: &mut Rng) -> u8 {
+    if rng.percent(80) {
+        rng.range(1, 4) as u8
+    } else {
+        rng.range(1, 255) as u8
+    }
+}
+
+/// 0 to 2 VRRP entries with distinct router ids, each with virtual
+/// addresses of one family or both. Virtual MACs (00:00:5e:...) never
+/// collide with the pairs' (00:16:3e:... or locally administered).
+fn vrrp_entries(rng: &mut Rng) -> Vec<Vrrp> {
+    let n = rng.pick(&[0, 0, 0, 1, 1, 2]);
+    let mut entries: Vec<Vrrp> = Vec::new();
+    for _ in 0..n {
+        let vrid = vrid(rng);
+        if entries.iter().any(|v| v.vrid == vrid) {
+            continue;
+        }
+        let (mut ipv4, mut ipv6) = (Vec::new(), Vec::new());
+        match rng.below(3) {
+            0 => ipv4 = entry_list(rng, 3, v4_entry),
+            1 => ipv6 = entry_list(rng, 3, |rng| v6_entry(rng, vrrp_mac_v6(vrid))),
+            _ => {
+                ipv4 = entry_list(rng, 3, v4_entry);
+                ipv6 = entry_list(rng, 3, |rng| v6_entry(rng, vrrp_mac_v6(vrid)));
+            }
+        }
+        if ipv4.is_empty() && ipv6.is_empty() {
+            ipv4.push(Cidr4::host(doc_v4(rng)));
+        }
+        entries.push(Vrrp { vrid, ipv4, ipv6 });
+    }
+    entries
+}
+
+/// 0 to 3 trusted DHCP servers: documentation addresses and link-local
+/// ones (DHCPv6 servers answer from theirs).
+fn dhcp_servers(rng: &mut Rng) -> Vec<IpAddr> {
+    let n = rng.pick(&[0, 0, 0, 1, 1, 2, 3]);
+    (0..n)
+        .map(|_| match rng.below(3) {
+            0 => IpAddr::V4(doc_v4(rng)),
+            1 => IpAddr::V6(doc_v6(rng)),
+            _ => IpAddr::V6(frames::link_local(unicast_mac(rng))),
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------
 // Address pools of one policy
 // ---------------------------------------------------------------------------
@@ -285,9 +372,17 @@ pub fn policy(rng: &mut Rng) -> Policy {
 /// addresses, their neighbours and the special addresses.
 struct World {
     mac: Mac,
+    /// The guest's other MACs: its pairs' and the virtual MACs in use.
+    extra: Vec<Mac>,
+    /// Near misses of virtual MACs: other router ids, and the virtual MAC
+    /// of a family an entry has no address for.
+    near: Vec<Mac>,
     ethertypes: Vec<u16>,
     v4: Vec<Ipv4Addr>,
     v6: Vec<Ipv6Addr>,
+    /// The policy's DHCP servers and would-be ones.
+    servers4: Vec<Ipv4Addr>,
+    servers6: Vec<Ipv6Addr>,
     /// Other guests' MACs: neighbours of `mac` and unrelated ones.
     foreign: Vec<Mac>,
 }
@@ -361,18 +456,71 @@ impl World {
                 Cidr::V6(c) => v6_around(rng, c, &mut v6),
             }
         }
-        let mut near = mac;
-        near[5] ^= 1;
-        let foreign = vec![near, other, [0x00, 0x16, 0x3e, 0, 0, 0x99], {
+        let mut extra = Vec::new();
+        for pair in &p.pairs {
+            extra.push(pair.mac.0);
+            let ll = frames::link_local(pair.mac.0);
+            v6.extend([ll, solicited_node(ll)]);
+            for c in &pair.ipv4 {
+                v4_around(rng, c, &mut v4);
+            }
+            for c in &pair.ipv6 {
+                v6_around(rng, c, &mut v6);
+            }
+        }
+        // Near misses even without entries: the virtual MACs of the small
+        // router ids the entries mostly use.
+        // Router id 0 is never valid, so its virtual MAC is never in use.
+        let mut near = vec![
+            vrrp_mac_v4(0),
+            vrrp_mac_v4(rng.range(1, 4) as u8),
+            vrrp_mac_v6(1),
+        ];
+        for v in &p.vrrp {
+            extra.extend(v.macs().map(|m| m.0));
+            let other = v.vrid.wrapping_add(1).max(1);
+            near.extend([vrrp_mac_v4(other), vrrp_mac_v6(other)]);
+            if v.ipv4.is_empty() {
+                near.push(vrrp_mac_v4(v.vrid));
+            }
+            if v.ipv6.is_empty() {
+                near.push(vrrp_mac_v6(v.vrid));
+            }
+            v6.push(frames::link_local(vrrp_mac_v6(v.vrid)));
+            for c in &v.ipv4 {
+                v4_around(rng, c, &mut v4);
+            }
+            for c in &v.ipv6 {
+                v6_around(rng, c, &mut v6);
+            }
+        }
+        near.retain(|m| !extra.contains(m));
+        let mut servers4 = vec![Ipv4Addr::new(192, 0, 2, 1), doc_v4(rng)];
+        let mut servers6 = vec![frames::link_local(other), doc_v6(rng)];
+        for s in &p.dhcp_servers {
+            match s {
+                IpAddr::V4(a) => servers4.extend([*a, *a, Ipv4Addr::from(u32::from(*a) ^ 1)]),
+                IpAddr::V6(a) => servers6.extend([*a, *a, Ipv6Addr::from(u128::from(*a) ^ 1)]),
+            }
+        }
+        v4.extend(&servers4);
+        v6.extend(&servers6);
+        let mut near_own = mac;
+        near_own[5] ^= 1;
+        let foreign = vec![near_own, other, [0x00, 0x16, 0x3e, 0, 0, 0x99], {
             let mut m = mac;
             m[0] ^= 0x02;
             m
         }];
         World {
             mac,
+            extra,
+            near,
             ethertypes: p.options.ethertypes.clone(),
             v4,
             v6,
+            servers4,
+            servers6,
             foreign,
         }
     }
@@ -402,11 +550,44 @@ impl World {
         }
     }
 
-    /// Any MAC, weighted: own, foreign, broadcast, multicast, own with the
-    /// multicast bit, zero.
+    /// One of the guest's MACs: mostly `mac`, else a pair's or a virtual
+    /// one when the policy has them.
+    fn guest_mac(&self, rng: &mut Rng) -> Mac {
+        if self.extra.is_empty() || rng.percent(55) {
+            self.mac
+        } else {
+            rng.pick(&self.extra)
+        }
+    }
+
+    /// The MAC an ARP, ND or DHCP message names inside, for a frame from
+    /// `src`: mostly `src` itself, else another of the guest's or a
+    /// foreign one.
+    fn inner_mac(&self, rng: &mut Rng, src: Mac) -> Mac {
+        match rng.weighted(&[60, 15, 10, 15]) {
+            0 => src,
+            1 => self.mac,
+            2 => self.guest_mac(rng),
+            _ => self.foreign_mac(rng),
+        }
+    }
+
+    /// A would-be DHCP server's IPv4 address: listed or not.
+    fn server4(&self, rng: &mut Rng) -> Ipv4Addr {
+        rng.pick(&self.servers4)
+    }
+
+    /// See [`World::server4`].
+    fn server6(&self, rng: &mut Rng) -> Ipv6Addr {
+        rng.pick(&self.servers6)
+    }
+
+    /// Any MAC, weighted: the guest's (own, a pair's, a virtual one),
+    /// foreign, broadcast, multicast, own with the multicast bit, zero, a
+    /// near miss of a virtual MAC.
     fn mac(&self, rng: &mut Rng, own_weight: usize) -> Mac {
-        match rng.weighted(&[own_weight, 30, 12, 12, 3, 2]) {
-            0 => self.mac,
+        match rng.weighted(&[own_weight, 30, 12, 12, 3, 2, 4]) {
+            0 => self.guest_mac(rng),
             1 => self.foreign_mac(rng),
             2 => BROADCAST,
             3 => rng.pick(&[
@@ -420,7 +601,8 @@ impl World {
                 m[0] |= 1;
                 m
             }
-            _ => [0; 6],
+            5 => [0; 6],
+            _ => rng.pick(&self.near),
         }
     }
 }
@@ -453,6 +635,11 @@ impl Gen {
     /// A new random policy; the frames that follow are made for it.
     pub fn policy(&mut self) -> Policy {
         let p = policy(&mut self.rng);
+        // The kernel only ever gets validated policies: a frame judged
+        // under an invalid one would prove nothing.
+        if let Err(e) = p.validate() {
+            panic!("the generator made an invalid policy ({e}): {p:?}");
+        }
         self.world = World::new(&mut self.rng, &p);
         self.pending.clear();
         p
@@ -616,16 +803,16 @@ fn base_frame(rng: &mut Rng, w: &World, dir: Direction) -> Vec<u8> {
         eth = eth.padded();
     }
     match rng.weighted(&[13, 4, 28, 45, 8, 2]) {
-        0 => arp(rng, w, eth),
+        0 => arp(rng, w, eth, src),
         1 => rarp(rng, w, eth),
-        2 => ipv4(rng, w, eth, dir),
-        3 => ipv6(rng, w, eth, dir),
+        2 => ipv4(rng, w, eth, dir, src),
+        3 => ipv6(rng, w, eth, dir, src),
         4 => other_ethertype(rng, w, eth),
         _ => junk(rng, w),
     }
 }
 
-fn arp(rng: &mut Rng, w: &World, eth: Eth) -> Vec<u8> {
+fn arp(rng: &mut Rng, w: &World, eth: Eth, src: Mac) -> Vec<u8> {
     let op = match rng.weighted(&[45, 40, 15]) {
         0 => arp_op::REQUEST,
         1 => arp_op::REPLY,
@@ -634,12 +821,7 @@ fn arp(rng: &mut Rng, w: &World, eth: Eth) -> Vec<u8> {
             rng.pick(&[0, 3, 4, 0x0101, r])
         }
     };
-    let mut a = eth.arp(op);
-    if rng.percent(80) {
-        a = a.sha(w.mac);
-    } else {
-        a = a.sha(w.foreign_mac(rng));
-    }
+    let mut a = eth.arp(op).sha(w.inner_mac(rng, src));
     a = a.spa(w.v4(rng)).tpa(w.v4(rng));
     if op == arp_op::REQUEST && rng.percent(25) {
         // An RFC 5227 probe, for the guest's own address or another's.
@@ -701,15 +883,11 @@ fn udp_ports_v4(rng: &mut Rng) -> (u16, u16) {
     ])
 }
 
-/// A BOOTP request (DHCP client message) to port 67: the guest's MAC or
-/// another in `chaddr`, now and then another hardware type or length, a
-/// message cut short, or another op.
-fn dhcp_client_payload(rng: &mut Rng, w: &World) -> Vec<u8> {
-    let mac = if rng.percent(65) {
-        w.mac
-    } else {
-        w.foreign_mac(rng)
-    };
+/// A BOOTP request (DHCP client message) to port 67: the frame's source
+/// MAC or another in `chaddr`, now and then another hardware type or
+/// length, a message cut short, or another op.
+fn dhcp_client_payload(rng: &mut Rng, w: &World, src: Mac) -> Vec<u8> {
+    let mac = w.inner_mac(rng, src);
     let xid = rng.next_u64() as u32;
     let mut m = if rng.percent(50) {
         dhcpv4_discover(mac, xid)
@@ -727,14 +905,40 @@ fn dhcp_client_payload(rng: &mut Rng, w: &World) -> Vec<u8> {
     m
 }
 
-fn ipv4(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
+fn ipv4(rng: &mut Rng, w: &World, eth: Eth, dir: Direction, src_mac: Mac) -> Vec<u8> {
     let eth = maybe_trailer(rng, eth);
+    let to_guest = dir == Direction::ToGuest;
+    // A DHCP server message to the guest, from a listed server or not,
+    // from port 67 or any other.
+    if to_guest && rng.percent(12) {
+        let server = w.server4(rng);
+        let dst = if rng.percent(50) {
+            Ipv4Addr::BROADCAST
+        } else {
+            w.v4(rng)
+        };
+        let sport = if rng.percent(60) { 67 } else { rng.u16() };
+        let offer = dhcpv4_offer(w.guest_mac(rng), rng.next_u64() as u32, dst, server);
+        let ip = lying_total_length(rng, eth.ipv4(server, dst));
+        return ip.udp(sport, 68).payload(&offer).build();
+    }
+    // A VRRP advertisement, from the guest's own address or another.
+    if !to_guest && rng.percent(5) {
+        let group = Ipv4Addr::new(224, 0, 0, 18);
+        let vip = w.v4(rng).octets();
+        return eth
+            .ipv4(w.v4(rng), group)
+            .ttl(255)
+            .protocol(proto::VRRP)
+            .payload(&vrrp_advertisement(vrid(rng), &[&vip]))
+            .build();
+    }
     let (src, dst) = match rng.weighted(&[75, 10, 15]) {
         0 => (w.v4(rng), w.v4(rng)),
         // The DHCP client bootstrap.
         1 => (Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST),
         // Towards the guest's own addresses, or from them.
-        _ if dir == Direction::ToGuest => (w.v4(rng), w.v4(rng)),
+        _ if to_guest => (w.v4(rng), w.v4(rng)),
         _ => (w.v4(rng), Ipv4Addr::BROADCAST),
     };
     let mut ip = eth.ipv4(src, dst).ttl(rng.u8()).ident(rng.u16());
@@ -766,9 +970,9 @@ fn ipv4(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
         0 => {
             let (sport, dport) = udp_ports_v4(rng);
             let payload = match (sport, dport) {
-                (_, 67) if rng.percent(75) => dhcp_client_payload(rng, w),
+                (_, 67) if rng.percent(75) => dhcp_client_payload(rng, w, src_mac),
                 (_, 68) if rng.percent(60) => {
-                    dhcpv4_offer(w.mac, rng.next_u64() as u32, w.v4(rng), w.v4(rng))
+                    dhcpv4_offer(w.guest_mac(rng), rng.next_u64() as u32, w.v4(rng), src)
                 }
                 _ => rng.bytes(payload_len),
             };
@@ -850,7 +1054,7 @@ fn extension_chain(rng: &mut Rng, mut ip: Ipv6) -> Ipv6 {
     ip
 }
 
-fn ipv6(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
+fn ipv6(rng: &mut Rng, w: &World, eth: Eth, dir: Direction, src_mac: Mac) -> Vec<u8> {
     let eth = maybe_trailer(rng, eth);
     let kind = rng.weighted(&[48, 10, 20, 8, 6, 4, 4]);
     // ND: sources and destinations as ND uses them.
@@ -867,6 +1071,9 @@ fn ipv6(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
         (Ipv6Addr::UNSPECIFIED, w.v6(rng))
     } else if kind == 2 && rng.percent(40) && dir == Direction::FromGuest {
         (w.v6(rng), ALL_DHCP_AGENTS)
+    } else if kind == 2 && rng.percent(50) && dir == Direction::ToGuest {
+        // A DHCPv6 server message, from a listed server or not.
+        (w.server6(rng), w.v6(rng))
     } else {
         (w.v6(rng), w.v6(rng))
     };
@@ -891,7 +1098,7 @@ fn ipv6(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
         rng.range(0, 24)
     };
     match kind {
-        0 => nd_message(rng, w, ip, target, hop_limit),
+        0 => nd_message(rng, w, ip, target, hop_limit, src_mac),
         1 => {
             let group = w.v6(rng);
             let m = match rng.below(4) {
@@ -925,10 +1132,13 @@ fn ipv6(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
                 (a, b),
             ]);
             let payload = match (sport, dport) {
-                (546, 547) => dhcpv6_solicit(w.mac, rng.next_u64() as u32),
-                (_, 546) => {
-                    dhcpv6_advertise(w.mac, w.foreign_mac(rng), rng.u16().into(), w.v6(rng))
-                }
+                (546, 547) => dhcpv6_solicit(w.inner_mac(rng, src_mac), rng.next_u64() as u32),
+                (_, 546) => dhcpv6_advertise(
+                    w.guest_mac(rng),
+                    w.foreign_mac(rng),
+                    rng.u16().into(),
+                    w.v6(rng),
+                ),
                 _ => rng.bytes(payload_len),
             };
             ip.hop_limit(hop_limit)
@@ -957,7 +1167,14 @@ fn ipv6(rng: &mut Rng, w: &World, eth: Eth, dir: Direction) -> Vec<u8> {
     }
 }
 
-fn nd_message(rng: &mut Rng, w: &World, ip: Ipv6, target: Ipv6Addr, hop_limit: u8) -> Vec<u8> {
+fn nd_message(
+    rng: &mut Rng,
+    w: &World,
+    ip: Ipv6,
+    target: Ipv6Addr,
+    hop_limit: u8,
+    src_mac: Mac,
+) -> Vec<u8> {
     let m = match rng.weighted(&[15, 15, 30, 30, 10]) {
         0 => ip.router_solicitation(),
         1 => ip.router_advertisement(),
@@ -970,10 +1187,12 @@ fn nd_message(rng: &mut Rng, w: &World, ip: Ipv6, target: Ipv6Addr, hop_limit: u
     } else {
         m.hop_limit(hop_limit)
     };
-    nd_options(rng, w, m).build()
+    nd_options(rng, w, m, src_mac).build()
 }
 
-fn nd_options(rng: &mut Rng, w: &World, mut m: Icmp<Ipv6>) -> Icmp<Ipv6> {
+/// ND options; the link-layer addresses mostly name `src_mac`, the
+/// frame's source.
+fn nd_options(rng: &mut Rng, w: &World, mut m: Icmp<Ipv6>, src_mac: Mac) -> Icmp<Ipv6> {
     let n = match rng.weighted(&[33, 33, 14, 10, 10]) {
         0 => 0,
         1 => 1,
@@ -984,9 +1203,9 @@ fn nd_options(rng: &mut Rng, w: &World, mut m: Icmp<Ipv6>) -> Icmp<Ipv6> {
     };
     for _ in 0..n {
         m = match rng.weighted(&[20, 10, 15, 8, 6, 5, 8, 6, 8, 6, 4]) {
-            0 => m.slla(w.mac),
+            0 => m.slla(w.inner_mac(rng, src_mac)),
             1 => m.slla(w.foreign_mac(rng)),
-            2 => m.tlla(w.mac),
+            2 => m.tlla(w.inner_mac(rng, src_mac)),
             3 => m.tlla(w.foreign_mac(rng)),
             4 => {
                 // A link-layer address option of 16 bytes (length 2).

@@ -1,16 +1,16 @@
-//! Every rule of docs/policy.md sections 2-6 (as docs/datapath.md reads them):
-//! a frame that passes and a frame that drops, run through the real
+//! Every rule of docs/policy.md sections 2-6 and 3a (as docs/datapath.md
+//! reads them): a frame that passes and a frame that drops, run through the real
 //! programs with BPF_PROG_TEST_RUN (TC, and XDP for the guest's side),
 //! asserting the verdict, the one counter that moved (reason, direction,
 //! packets, bytes), and that the reference model says the same.
 //!
 //! Needs root (loads eBPF programs).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use filter_common::{Direction, LinkLocal, Mode, Reason};
 use filter_user::model;
-use filter_user::policy::{MacAddr, Policy};
+use filter_user::policy::{MacAddr, Pair, Policy, Vrrp};
 use testbed::frames::{
     self, BROADCAST, Frame, Mac, arp_op, dhcpv4_discover, dhcpv4_offer, dhcpv6_advertise,
     dhcpv6_solicit, ethertype, icmp6, na_flags, solicited_node,
@@ -1726,6 +1726,474 @@ fn towards_the_guest_anti_sniffing() {
                 .ipv6(v6("2001:db8::1"), v6("2001:db8::10"))
                 .icmpv6(icmp6::ECHO_REPLY, 0)
                 .build(),
+            Reason::Pass,
+        ),
+    ]);
+}
+
+/// A second interface of the guest (section 3a).
+const PAIR: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x02];
+/// The guest's VRRP router id.
+const VRID: u8 = 7;
+
+fn vmac4() -> Mac {
+    frames::vrrp_mac_v4(VRID)
+}
+
+fn vmac6() -> Mac {
+    frames::vrrp_mac_v6(VRID)
+}
+
+/// The locked guest with a pair (192.0.2.30, 2001:db8::30) and VRRP router
+/// 7 (virtual 192.0.2.100 and 2001:db8::100).
+fn with_extras(mut p: Policy) -> Policy {
+    p.pairs = vec![Pair {
+        mac: MacAddr(PAIR),
+        ipv4: vec!["192.0.2.30".parse().expect("cidr")],
+        ipv6: vec!["2001:db8::30".parse().expect("cidr")],
+    }];
+    p.vrrp = vec![Vrrp {
+        vrid: VRID,
+        ipv4: vec!["192.0.2.100".parse().expect("cidr")],
+        ipv6: vec!["2001:db8::100".parse().expect("cidr")],
+    }];
+    p
+}
+
+fn extras() -> Policy {
+    with_extras(locked())
+}
+
+fn udp4_from(src_mac: Mac, src: &str) -> Vec<u8> {
+    Frame::eth(src_mac, ROUTER)
+        .ipv4(v4(src), v4("192.0.2.1"))
+        .udp(40000, 53)
+        .build()
+}
+
+fn gratuitous_arp(src_mac: Mac, sha: Mac, ip: &str) -> Vec<u8> {
+    Frame::eth(src_mac, BROADCAST)
+        .arp(arp_op::REQUEST)
+        .sha(sha)
+        .spa(v4(ip))
+        .tpa(v4(ip))
+        .build()
+}
+
+fn dad_from(src_mac: Mac, target: Ipv6Addr) -> Vec<u8> {
+    let group = solicited_node(target);
+    Frame::eth(src_mac, frames::ipv6_multicast_mac(group))
+        .ipv6(Ipv6Addr::UNSPECIFIED, group)
+        .neighbor_solicitation(target)
+        .build()
+}
+
+fn discover_from(src_mac: Mac, chaddr: Mac) -> Vec<u8> {
+    Frame::eth(src_mac, BROADCAST)
+        .ipv4(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST)
+        .udp(68, 67)
+        .payload(&dhcpv4_discover(chaddr, 7))
+        .build()
+}
+
+#[test]
+fn pairs_from_the_guest() {
+    let rs_from = |src: Ipv6Addr| {
+        Frame::eth(PAIR, frames::ipv6_multicast_mac(frames::ALL_ROUTERS))
+            .ipv6(src, frames::ALL_ROUTERS)
+            .router_solicitation()
+            .slla(PAIR)
+            .build()
+    };
+    let ns_from_pair = |slla: Mac| {
+        Frame::eth(PAIR, ROUTER)
+            .ipv6(v6("2001:db8::30"), v6("2001:db8::1"))
+            .neighbor_solicitation(v6("2001:db8::1"))
+            .slla(slla)
+            .build()
+    };
+    check(vec![
+        from_guest(
+            "a pair's MAC with the pair's address passes",
+            extras(),
+            udp4_from(PAIR, "192.0.2.30"),
+            Reason::Pass,
+        ),
+        from_guest(
+            "a pair's MAC with the vif's own address is ipv4_spoof",
+            extras(),
+            udp4_from(PAIR, "192.0.2.10"),
+            Reason::Ipv4Spoof,
+        ),
+        from_guest(
+            "the vif's MAC with the pair's address is ipv4_spoof",
+            extras(),
+            udp4_from(GUEST, "192.0.2.30"),
+            Reason::Ipv4Spoof,
+        ),
+        from_guest(
+            "a pair's MAC not in the policy is mac_spoof",
+            locked(),
+            udp4_from(PAIR, "192.0.2.30"),
+            Reason::MacSpoof,
+        ),
+        from_guest(
+            "IPv6 from a pair with its address passes",
+            extras(),
+            echo6(PAIR, v6("2001:db8::30"), v6("2001:db8::1")),
+            Reason::Pass,
+        ),
+        from_guest(
+            "IPv6 from a pair with the vif's address is ipv6_spoof",
+            extras(),
+            echo6(PAIR, v6("2001:db8::10"), v6("2001:db8::1")),
+            Reason::Ipv6Spoof,
+        ),
+        from_guest(
+            "ARP from a pair naming the pair passes",
+            extras(),
+            gratuitous_arp(PAIR, PAIR, "192.0.2.30"),
+            Reason::Pass,
+        ),
+        from_guest(
+            "ARP from a pair with the vif's MAC as sha is arp_sha_spoof",
+            extras(),
+            gratuitous_arp(PAIR, GUEST, "192.0.2.30"),
+            Reason::ArpShaSpoof,
+        ),
+        from_guest(
+            "NS from a pair with its own SLLA passes",
+            extras(),
+            ns_from_pair(PAIR),
+            Reason::Pass,
+        ),
+        from_guest(
+            "NS from a pair with the vif's MAC as SLLA is nd_spoof",
+            extras(),
+            ns_from_pair(GUEST),
+            Reason::NdSpoof,
+        ),
+        from_guest(
+            "DHCPDISCOVER from a pair naming the pair passes",
+            extras(),
+            discover_from(PAIR, PAIR),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DHCPDISCOVER from a pair naming the vif is dhcp_spoof",
+            extras(),
+            discover_from(PAIR, GUEST),
+            Reason::DhcpSpoof,
+        ),
+        from_guest(
+            "DAD from a pair for its address passes",
+            extras(),
+            dad_from(PAIR, v6("2001:db8::30")),
+            Reason::Pass,
+        ),
+        from_guest(
+            "DAD from a pair for the vif's address is dad_foreign",
+            extras(),
+            dad_from(PAIR, v6("2001:db8::10")),
+            Reason::DadForeign,
+        ),
+        from_guest(
+            "the pair's derived link-local passes under derived",
+            extras(),
+            rs_from(frames::link_local(PAIR)),
+            Reason::Pass,
+        ),
+        from_guest(
+            "the pair's derived link-local under none is ipv6_link_local",
+            {
+                let mut p = extras();
+                p.options.link_local = LinkLocal::None;
+                p
+            },
+            rs_from(frames::link_local(PAIR)),
+            Reason::Ipv6LinkLocal,
+        ),
+        from_guest(
+            "the vif's link-local from the pair is ipv6_link_local",
+            extras(),
+            rs_from(guest_ll()),
+            Reason::Ipv6LinkLocal,
+        ),
+        from_guest(
+            "RARP from a pair is rarp_spoof",
+            extras(),
+            Frame::eth(PAIR, BROADCAST)
+                .rarp()
+                .sha(GUEST)
+                .tha(GUEST)
+                .build(),
+            Reason::RarpSpoof,
+        ),
+        from_guest(
+            "isolated: ARP from a pair for the vif's address is isolation",
+            with_extras(isolated()),
+            Frame::eth(PAIR, BROADCAST)
+                .arp(arp_op::REQUEST)
+                .sha(PAIR)
+                .spa(v4("192.0.2.30"))
+                .tpa(v4("192.0.2.10"))
+                .build(),
+            Reason::Isolation,
+        ),
+    ]);
+}
+
+#[test]
+fn vrrp_virtual_macs_from_the_guest() {
+    let group = v4("224.0.0.18");
+    let advertisement = |src_mac: Mac| {
+        Frame::eth(src_mac, frames::ipv4_multicast_mac(group))
+            .ipv4(v4("192.0.2.10"), group)
+            .ttl(255)
+            .protocol(frames::proto::VRRP)
+            .payload(&frames::vrrp_advertisement(
+                VRID,
+                &[&v4("192.0.2.100").octets()],
+            ))
+            .build()
+    };
+    let na_from = |src_mac: Mac, target: &str| {
+        Frame::eth(src_mac, frames::ipv6_multicast_mac(frames::ALL_NODES))
+            .ipv6(guest_ll(), frames::ALL_NODES)
+            .neighbor_advertisement(v6(target), na_flags::OVERRIDE)
+            .tlla(src_mac)
+            .build()
+    };
+    check(vec![
+        from_guest(
+            "VRRP advertisement from the virtual MAC and the vif's address passes",
+            extras(),
+            advertisement(vmac4()),
+            Reason::Pass,
+        ),
+        from_guest(
+            "the virtual MAC of an undeclared router id is mac_spoof",
+            extras(),
+            advertisement(frames::vrrp_mac_v4(VRID + 1)),
+            Reason::MacSpoof,
+        ),
+        from_guest(
+            "gratuitous ARP for the VIP from the virtual MAC passes",
+            extras(),
+            gratuitous_arp(vmac4(), vmac4(), "192.0.2.100"),
+            Reason::Pass,
+        ),
+        from_guest(
+            "gratuitous ARP for the VIP from the vif's MAC is arp_spa_spoof",
+            extras(),
+            gratuitous_arp(GUEST, GUEST, "192.0.2.100"),
+            Reason::ArpSpaSpoof,
+        ),
+        from_guest(
+            "NA for the v6 VIP from the v6 virtual MAC passes",
+            extras(),
+            na_from(vmac6(), "2001:db8::100"),
+            Reason::Pass,
+        ),
+        from_guest(
+            "NA for the v6 VIP from the v4 virtual MAC is nd_spoof",
+            extras(),
+            na_from(vmac4(), "2001:db8::100"),
+            Reason::NdSpoof,
+        ),
+        from_guest(
+            "the v4 VIP from the v6 virtual MAC is ipv4_spoof",
+            extras(),
+            udp4_from(vmac6(), "192.0.2.100"),
+            Reason::Ipv4Spoof,
+        ),
+        from_guest(
+            "the v6 virtual MAC of an entry without IPv6 is mac_spoof",
+            {
+                let mut p = extras();
+                p.vrrp[0].ipv6.clear();
+                p
+            },
+            na_from(vmac6(), "2001:db8::10"),
+            Reason::MacSpoof,
+        ),
+        from_guest(
+            "RARP from a virtual MAC is rarp_spoof",
+            extras(),
+            Frame::eth(vmac4(), BROADCAST)
+                .rarp()
+                .sha(GUEST)
+                .tha(GUEST)
+                .build(),
+            Reason::RarpSpoof,
+        ),
+    ]);
+}
+
+#[test]
+fn pairs_and_vrrp_towards_the_guest() {
+    let to = |dst_mac: Mac, dst: &str| {
+        Frame::eth(ROUTER, dst_mac)
+            .ipv4(v4("192.0.2.1"), v4(dst))
+            .icmp_echo_request(1, 1)
+            .build()
+    };
+    let arp_for = |tpa: &str| {
+        Frame::eth(ROUTER, BROADCAST)
+            .arp(arp_op::REQUEST)
+            .sha(ROUTER)
+            .spa(v4("192.0.2.1"))
+            .tpa(v4(tpa))
+            .build()
+    };
+    check(vec![
+        to_guest(
+            "unicast to a pair's MAC and address passes",
+            extras(),
+            to(PAIR, "192.0.2.30"),
+            Reason::Pass,
+        ),
+        to_guest(
+            "unicast to an unknown MAC is sniff_mac",
+            extras(),
+            to(OTHER, "192.0.2.30"),
+            Reason::SniffMac,
+        ),
+        to_guest(
+            "unicast to the VIP at the virtual MAC passes",
+            extras(),
+            to(vmac4(), "192.0.2.100"),
+            Reason::Pass,
+        ),
+        to_guest(
+            "a neighbour's address at a pair's MAC is sniff_ip",
+            extras(),
+            to(PAIR, "192.0.2.99"),
+            Reason::SniffIp,
+        ),
+        to_guest(
+            "IPv6 to the pair's derived link-local passes",
+            extras(),
+            Frame::eth(ROUTER, PAIR)
+                .ipv6(v6("2001:db8::1"), frames::link_local(PAIR))
+                .echo_request(1, 1)
+                .build(),
+            Reason::Pass,
+        ),
+        to_guest(
+            "ARP request for the VIP passes",
+            extras(),
+            arp_for("192.0.2.100"),
+            Reason::Pass,
+        ),
+        to_guest(
+            "ARP request for a neighbour is sniff_arp",
+            extras(),
+            arp_for("192.0.2.99"),
+            Reason::SniffArp,
+        ),
+    ]);
+}
+
+#[test]
+fn trusted_dhcp_servers_towards_the_guest() {
+    let trusting = || {
+        let mut p = locked();
+        p.dhcp_servers = vec![
+            IpAddr::V4(v4("192.0.2.1")),
+            IpAddr::V6(frames::link_local(ROUTER)),
+        ];
+        p
+    };
+    let offer = |server: &str, sport: u16, dst_mac: Mac, dst: Ipv4Addr| {
+        Frame::eth(ROUTER, dst_mac)
+            .ipv4(v4(server), dst)
+            .udp(sport, 68)
+            .payload(&dhcpv4_offer(GUEST, 7, v4("192.0.2.10"), v4(server)))
+            .build()
+    };
+    let advertise = |server: Ipv6Addr| {
+        Frame::eth(ROUTER, GUEST)
+            .ipv6(server, guest_ll())
+            .udp(547, 546)
+            .payload(&dhcpv6_advertise(GUEST, ROUTER, 7, v6("2001:db8::10")))
+            .build()
+    };
+    let rogue6 = v6("fe80::66");
+    check(vec![
+        to_guest(
+            "an offer from the listed server passes",
+            trusting(),
+            offer("192.0.2.1", 67, GUEST, v4("192.0.2.10")),
+            Reason::Pass,
+        ),
+        to_guest(
+            "an offer from an unlisted server is dhcp_untrusted",
+            trusting(),
+            offer("192.0.2.66", 67, GUEST, v4("192.0.2.10")),
+            Reason::DhcpUntrusted,
+        ),
+        to_guest(
+            "a broadcast offer from an unlisted server is dhcp_untrusted",
+            trusting(),
+            offer("192.0.2.66", 67, BROADCAST, Ipv4Addr::BROADCAST),
+            Reason::DhcpUntrusted,
+        ),
+        to_guest(
+            "an unlisted server on source port 1234 is dhcp_untrusted",
+            trusting(),
+            offer("192.0.2.66", 1234, GUEST, v4("192.0.2.10")),
+            Reason::DhcpUntrusted,
+        ),
+        to_guest(
+            "a DHCPv6 ADVERTISE from an unlisted server is dhcp_untrusted",
+            trusting(),
+            advertise(rogue6),
+            Reason::DhcpUntrusted,
+        ),
+        to_guest(
+            "a DHCPv6 ADVERTISE from the listed server passes",
+            trusting(),
+            advertise(frames::link_local(ROUTER)),
+            Reason::Pass,
+        ),
+        to_guest(
+            "an ADVERTISE behind destination options is dhcp_untrusted",
+            trusting(),
+            Frame::eth(ROUTER, GUEST)
+                .ipv6(rogue6, guest_ll())
+                .dest_opts()
+                .udp(547, 546)
+                .payload(&dhcpv6_advertise(GUEST, ROUTER, 7, v6("2001:db8::10")))
+                .build(),
+            Reason::DhcpUntrusted,
+        ),
+        to_guest(
+            "an offer to a neighbour's address is sniff_ip before dhcp_untrusted",
+            trusting(),
+            offer("192.0.2.66", 67, GUEST, v4("192.0.2.50")),
+            Reason::SniffIp,
+        ),
+        to_guest(
+            "with dhcp_servers, a broadcast with a cut UDP header is ipv4_malformed",
+            trusting(),
+            offer("192.0.2.66", 67, BROADCAST, Ipv4Addr::BROADCAST)[..40].to_vec(),
+            Reason::Ipv4Malformed,
+        ),
+        to_guest(
+            "without dhcp_servers any server passes",
+            locked(),
+            offer("192.0.2.66", 67, BROADCAST, Ipv4Addr::BROADCAST),
+            Reason::Pass,
+        ),
+        to_guest(
+            "egress_filter off passes an unlisted server",
+            {
+                let mut p = trusting();
+                p.options.egress_filter = false;
+                p
+            },
+            offer("192.0.2.66", 67, BROADCAST, Ipv4Addr::BROADCAST),
             Reason::Pass,
         ),
     ]);

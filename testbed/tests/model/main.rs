@@ -9,16 +9,16 @@
 //! policies, the assertions and the frame builders, which each module takes
 //! with `use super::*`.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use filter_common::{Direction, LinkLocal, Mode, PARSE_WINDOW, Reason};
 use filter_user::model::verdict;
-use filter_user::policy::{Cidr, Cidr4, Cidr6, MacAddr, Options, Policy};
+use filter_user::policy::{Cidr, Cidr4, Cidr6, MacAddr, Options, Pair, Policy, Vrrp};
 use testbed::frames::{
     ALL_DHCP_AGENTS, ALL_MLDV2_ROUTERS, ALL_NODES, ALL_ROUTERS, BROADCAST, Eth, Frame, Ipv4, Ipv6,
-    Mac, arp_op, dhcpv4_discover, dhcpv4_offer, dhcpv4_request, dhcpv6_advertise, dhcpv6_solicit,
-    ethertype, icmp6, ipv4_multicast_mac, ipv6_multicast_mac, link_local, na_flags, proto,
-    solicited_node,
+    Mac, VRRP_V4_GROUP, VRRP_V6_GROUP, arp_op, dhcpv4_discover, dhcpv4_offer, dhcpv4_request,
+    dhcpv6_advertise, dhcpv6_solicit, ethertype, icmp6, ipv4_multicast_mac, ipv6_multicast_mac,
+    link_local, na_flags, proto, solicited_node, vrrp_advertisement, vrrp_mac_v4, vrrp_mac_v6,
 };
 
 use Direction::{FromGuest, ToGuest};
@@ -32,8 +32,12 @@ mod ipv4;
 mod ipv6;
 mod mutation;
 mod nd;
+mod pairs;
 mod to_guest;
+mod to_guest_pairs;
 mod truncation;
+mod trusted_dhcp;
+mod vrrp;
 
 // ---------------------------------------------------------------------------
 // The cast: one guest, its neighbour, the gateway, documentation addresses.
@@ -68,12 +72,42 @@ const NOT_LL_64: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 1, 0, 0, 0, 1);
 
 const XID: u32 = 0x3903_f326;
 
+/// A second interface of the guest (a bond slave, a nested guest), listed
+/// as a pair with its own addresses.
+const PAIR: Mac = [0x00, 0x16, 0x3e, 0x12, 0x34, 0x57];
+const PAIR_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 30);
+const PAIR_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x30);
+
+/// The VRRP router the guest may be, and its virtual addresses.
+const VRID: u8 = 7;
+const VIP_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+const VIP_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+
+/// A DHCP server on the dom0 side and a rogue one.
+const SERVER_V4: Ipv4Addr = GATEWAY_V4;
+const ROGUE_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 66);
+const ROGUE_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x66);
+
 fn guest_ll() -> Ipv6Addr {
     link_local(GUEST)
 }
 
 fn router_ll() -> Ipv6Addr {
     link_local(ROUTER)
+}
+
+fn pair_ll() -> Ipv6Addr {
+    link_local(PAIR)
+}
+
+/// 00:00:5e:00:01:VRID, in use while the entry has IPv4 addresses.
+fn vmac4() -> Mac {
+    vrrp_mac_v4(VRID)
+}
+
+/// 00:00:5e:00:02:VRID, in use while the entry has IPv6 addresses.
+fn vmac6() -> Mac {
+    vrrp_mac_v6(VRID)
 }
 
 fn cidr4(s: &str) -> Cidr4 {
@@ -123,6 +157,54 @@ fn isolated() -> Policy {
 fn with(mut policy: Policy, adjust: impl FnOnce(&mut Policy)) -> Policy {
     adjust(&mut policy);
     policy
+}
+
+/// The guest's pair: [`PAIR`] with one address per family.
+fn pair() -> Pair {
+    Pair {
+        mac: MacAddr(PAIR),
+        ipv4: vec![Cidr4::host(PAIR_V4)],
+        ipv6: vec![Cidr6::host(PAIR_V6)],
+    }
+}
+
+/// The guest's VRRP router [`VRID`] with one virtual address per family.
+fn vrrp() -> Vrrp {
+    Vrrp {
+        vrid: VRID,
+        ipv4: vec![Cidr4::host(VIP_V4)],
+        ipv6: vec![Cidr6::host(VIP_V6)],
+    }
+}
+
+/// The locked and the isolated policy with the pair and the VRRP entry
+/// (section 3a), both changed by `adjust`; they must validate.
+fn with_extras(adjust: impl Fn(&mut Policy)) -> [Policy; 2] {
+    let policies = guarded(|p| {
+        p.pairs = vec![pair()];
+        p.vrrp = vec![vrrp()];
+        adjust(p);
+    });
+    for p in &policies {
+        p.validate().expect("the test policy is valid");
+    }
+    policies
+}
+
+/// From the guest with the pair and VRRP entry, locked and isolated.
+#[track_caller]
+fn sent_with_extras(frame: &[u8], want: Reason, what: &str) {
+    for p in with_extras(|_| {}) {
+        from_guest(&p, frame, want, what);
+    }
+}
+
+/// To the guest with the pair and VRRP entry, locked and isolated.
+#[track_caller]
+fn received_with_extras(frame: &[u8], want: Reason, what: &str) {
+    for p in with_extras(|_| {}) {
+        to_guest(&p, frame, want, what);
+    }
 }
 
 /// The locked and the isolated policy, both changed by `adjust`.

@@ -59,6 +59,11 @@ fn mutated_frames_never_panic_and_modes_decide_before_parsing() {
             p.ipv6.clear();
             p.options.link_local = LinkLocal::None;
         }),
+        with(isolated(), |p| {
+            p.pairs = vec![pair()];
+            p.vrrp = vec![vrrp()];
+            p.dhcp_servers = vec![IpAddr::V4(SERVER_V4), IpAddr::V6(router_ll())];
+        }),
     ];
     let unlocked = with(locked(), |p| p.mode = Mode::Unlocked);
     let disabled = with(locked(), |p| p.mode = Mode::Disabled);

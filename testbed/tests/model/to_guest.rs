@@ -392,7 +392,7 @@ fn to_guest_step5_ipv6_payload_length_must_fit_the_frame() {
 }
 
 #[test]
-fn to_guest_step6_other_traffic_passes() {
+fn to_guest_step7_other_traffic_passes() {
     let lldp = Frame::eth(ROUTER, GUEST)
         .ethertype(ethertype::LLDP)
         .payload(&[0; 46])

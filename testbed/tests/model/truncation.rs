@@ -212,7 +212,48 @@ pub(super) fn from_guest_cuts() -> Vec<Cut> {
         Cut::new("LLDP listed in ethertypes", FromGuest, lldp, 14).policy(with(locked(), |p| {
             p.options.ethertypes = vec![ethertype::LLDP]
         })),
+        Cut::ip(
+            "IPv6 UDP from a pair",
+            FromGuest,
+            eth_v6(PAIR, GATEWAY_V6)
+                .ipv6(PAIR_V6, GATEWAY_V6)
+                .udp(40000, 53)
+                .build(),
+        )
+        .policy(extras()),
+        Cut::new(
+            "gratuitous ARP for the VIP from the virtual MAC",
+            FromGuest,
+            Frame::eth(vmac4(), BROADCAST)
+                .arp(arp_op::REQUEST)
+                .sha(vmac4())
+                .spa(VIP_V4)
+                .tpa(VIP_V4)
+                .build(),
+            42,
+        )
+        .policy(extras()),
+        Cut::ip(
+            "NA for the v6 VIP from the virtual MAC",
+            FromGuest,
+            eth_v6(vmac6(), ALL_NODES)
+                .ipv6(guest_ll(), ALL_NODES)
+                .neighbor_advertisement(VIP_V6, na_flags::OVERRIDE)
+                .tlla(vmac6())
+                .build(),
+        )
+        .policy(extras()),
     ]
+}
+
+/// The locked policy with the pair, the VRRP entry and a trusted DHCP
+/// server per family.
+fn extras() -> Policy {
+    with(locked(), |p| {
+        p.pairs = vec![pair()];
+        p.vrrp = vec![vrrp()];
+        p.dhcp_servers = vec![IpAddr::V4(SERVER_V4), IpAddr::V6(router_ll())];
+    })
 }
 
 pub(super) fn to_guest_cuts() -> Vec<Cut> {
@@ -254,6 +295,37 @@ pub(super) fn to_guest_cuts() -> Vec<Cut> {
                 .payload(b"answer")
                 .build(),
         ),
+        // With `dhcp_servers`, broadcast and multicast are parsed too.
+        Cut::ip(
+            "broadcast DHCPOFFER from a trusted server",
+            ToGuest,
+            Frame::eth(ROUTER, BROADCAST)
+                .ipv4(SERVER_V4, Ipv4Addr::BROADCAST)
+                .udp(67, 68)
+                .payload(&dhcpv4_offer(GUEST, XID, GUEST_V4, SERVER_V4))
+                .build(),
+        )
+        .policy(extras()),
+        Cut::ip(
+            "DHCPv6 ADVERTISE behind destination options from a trusted server",
+            ToGuest,
+            Frame::eth(ROUTER, ipv6_multicast_mac(ALL_NODES))
+                .ipv6(router_ll(), ALL_NODES)
+                .dest_opts()
+                .udp(547, 546)
+                .payload(&dhcpv6_advertise(GUEST, ROUTER, XID, GUEST_V6))
+                .build(),
+        )
+        .policy(extras()),
+        Cut::ip(
+            "IPv4 UDP to the VIP on the virtual MAC",
+            ToGuest,
+            Frame::eth(ROUTER, vmac4())
+                .ipv4(REMOTE_V4, VIP_V4)
+                .udp(53, 40000)
+                .build(),
+        )
+        .policy(extras()),
     ]
 }
 

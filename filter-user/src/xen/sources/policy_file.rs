@@ -37,9 +37,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::config::{RawOptions, parse_ethertypes};
 use crate::policy::{
-    Cidr, LinkLocal, MacAddr, Mode, Pair, PolicyError, Vrrp, parse_dhcp_servers, parse_ethertype,
-    parse_link_local, parse_mode, parse_pairs,
+    Cidr, LinkLocal, MacAddr, Mode, Pair, Vrrp, parse_dhcp_servers, parse_link_local, parse_mode,
+    parse_pairs,
 };
 use crate::xen::vif::VifId;
 
@@ -89,24 +90,6 @@ impl RawList {
             RawList::Many(v) => v.join(" "),
         }
     }
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawEthertype {
-    Int(i64),
-    Text(String),
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawOptions {
-    dhcp_client: Option<bool>,
-    dhcp_server: Option<bool>,
-    router: Option<bool>,
-    ipv6_link_local: Option<String>,
-    egress_filter: Option<bool>,
-    ethertypes: Option<Vec<RawEthertype>>,
 }
 
 #[derive(Deserialize)]
@@ -333,31 +316,11 @@ pub fn parse(text: &str, path: &Path, vif: VifId, mac: MacAddr) -> Result<Policy
         .map(|v| parse_link_local(&v))
         .transpose()
         .map_err(bad("options.ipv6_link_local"))?;
-    let ethertypes = match o.ethertypes {
-        None => None,
-        Some(list) => {
-            let mut out = Vec::new();
-            for e in list {
-                let v = match e {
-                    RawEthertype::Int(i) => u16::try_from(i)
-                        .ok()
-                        .filter(|&v| v >= 0x0600)
-                        .ok_or_else(|| PolicyError::BadEthertype(i.to_string())),
-                    RawEthertype::Text(s) => parse_ethertype(&s),
-                }
-                .map_err(bad("options.ethertypes"))?;
-                push_unique(&mut out, v);
-            }
-            if out.len() > filter_common::MAX_ETHERTYPES {
-                return Err(bad("options.ethertypes")(PolicyError::TooMany {
-                    what: "ethertypes",
-                    count: out.len(),
-                    max: filter_common::MAX_ETHERTYPES,
-                }));
-            }
-            Some(out)
-        }
-    };
+    let ethertypes = o
+        .ethertypes
+        .map(|list| parse_ethertypes(&list))
+        .transpose()
+        .map_err(bad("options.ethertypes"))?;
     Ok(PolicyFile {
         path: path.to_path_buf(),
         mode,
