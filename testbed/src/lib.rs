@@ -3,9 +3,8 @@
 //! BPF_PROG_TEST_RUN ([`kernel`]), a xenstored stand-in speaking the real
 //! wire protocol ([`xenstored`]), the random frame and policy generator of
 //! the differential test ([`gen`]), keepalived in a guest ([`keepalived`])
-//! and the demo host ([`demo`]). The test
-//! suites are in `testbed/tests/`, the demo and benchmark programs in
-//! `testbed/src/bin/`.
+//! and the demo host ([`demo`]). The test suites are in `testbed/tests/`,
+//! the demo and benchmark programs in `testbed/src/bin/`.
 
 pub mod demo;
 pub mod frames;
