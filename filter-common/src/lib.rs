@@ -18,7 +18,7 @@ pub use reason::{REASON_COUNT, Reason};
 /// 1: the first layout. 2: reasons `dhcp_spoof` and `dad_foreign` appended,
 /// so a [`SlotCounters`] row grew from 768 to 832 bytes. 3: reason
 /// `dhcp_untrusted` (a row of 864 bytes), address sets in the trie keys,
-/// the `PAIRS` map.
+/// the `PAIRS` and `LEARNED` maps, learning and flood fields in the policy.
 pub const ABI_VERSION: u32 = 3;
 
 /// Host addresses stored inline in [`IfacePolicy`]: the common case (a guest
@@ -35,6 +35,11 @@ pub const PARSE_WINDOW: usize = 512;
 pub const MAX_IPV6_EXT: usize = 8;
 /// Neighbor Discovery options walked before the message counts as malformed.
 pub const MAX_ND_OPTS: usize = 16;
+/// DHCP options walked looking for the message type, the lease time and
+/// the requested address (section 8).
+pub const MAX_DHCP_OPTS: usize = 16;
+/// Addresses learned from DHCP per interface (section 8).
+pub const MAX_LEARNED: usize = 4;
 
 /// Filtering mode of one interface (docs/policy.md section 2).
 #[repr(u8)]
@@ -140,6 +145,9 @@ pub mod flags {
     /// The vif has `dhcp_servers` (section 4): server messages to it must
     /// come from set [`super::set::DHCP_SERVERS`].
     pub const DHCP_SERVERS: u16 = 1 << 5;
+    /// Option `learn_dhcp` (section 8): the `LEARNED` row of the vif's
+    /// slot holds addresses it may use too.
+    pub const LEARN_DHCP: u16 = 1 << 6;
 }
 
 /// Bits of [`Addrs::flags`].
@@ -224,6 +232,10 @@ pub struct IfacePolicy {
     pub slot: u32,
     /// Drop events per second (per CPU) this interface may emit.
     pub events_per_sec: u32,
+    /// Seconds a learned address outlives its lease.
+    pub learn_grace_s: u32,
+    /// Option `flood_pps`; 0: no limit.
+    pub flood_pps: u32,
     /// Entries of `ethertypes` in use.
     pub n_ethertypes: u8,
     pub _pad: [u8; 3],
@@ -240,11 +252,41 @@ impl IfacePolicy {
         flags: 0,
         slot: 0,
         events_per_sec: 0,
+        learn_grace_s: 0,
+        flood_pps: 0,
         n_ethertypes: 0,
         _pad: [0; 3],
         ethertypes: [0; MAX_ETHERTYPES],
         own: Addrs::ZERO,
     };
+}
+
+/// A `LEARNED` row, indexed by slot: the addresses the interface leased
+/// from DHCP (section 8). Each entry is one 64-bit word, so the programs
+/// (which write it) and userspace read and write it whole: see
+/// [`learned`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Learned {
+    pub entries: [u64; MAX_LEARNED],
+}
+
+/// The packing of a [`Learned`] entry: the address (network byte order)
+/// in the low 32 bits, the second it expires (`bpf_ktime_get_ns`, i.e.
+/// CLOCK_MONOTONIC, in seconds, lease and grace included) in the high 32.
+/// 0: free.
+pub mod learned {
+    pub const fn pack(addr: [u8; 4], expires_s: u32) -> u64 {
+        (expires_s as u64) << 32 | u32::from_ne_bytes(addr) as u64
+    }
+
+    pub const fn addr(e: u64) -> [u8; 4] {
+        (e as u32).to_ne_bytes()
+    }
+
+    pub const fn expires_s(e: u64) -> u32 {
+        (e >> 32) as u32
+    }
 }
 
 /// Key of the `PAIRS` hash map: a source MAC of an interface besides its
@@ -381,6 +423,7 @@ impl DropEvent {
 pub mod map_names {
     pub const POLICY: &str = "POLICY";
     pub const PAIRS: &str = "PAIRS";
+    pub const LEARNED: &str = "LEARNED";
     pub const SRC_V4: &str = "SRC_V4";
     pub const SRC_V6: &str = "SRC_V6";
     pub const DST_V4: &str = "DST_V4";
@@ -389,9 +432,10 @@ pub mod map_names {
     pub const NO_POLICY: &str = "NO_POLICY";
     pub const EVENT_BUDGET: &str = "EVENT_BUDGET";
     pub const EVENTS: &str = "EVENTS";
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 11] = [
         POLICY,
         PAIRS,
+        LEARNED,
         SRC_V4,
         SRC_V6,
         DST_V4,
@@ -421,6 +465,7 @@ mod pod {
     unsafe impl aya::Pod for super::IfacePolicy {}
     unsafe impl aya::Pod for super::Addrs {}
     unsafe impl aya::Pod for super::PairKey {}
+    unsafe impl aya::Pod for super::Learned {}
     unsafe impl aya::Pod for super::V4Key {}
     unsafe impl aya::Pod for super::V6Key {}
     unsafe impl aya::Pod for super::Counter {}
@@ -474,17 +519,20 @@ layout!(Addrs, size 188, align 1, [
     ipv6: [[u8; 16]; INLINE_V6],
     ll_derived: [u8; 16],
 ]);
-layout!(IfacePolicy, size 220, align 4, [
+layout!(IfacePolicy, size 228, align 4, [
     mode: u8,
     link_local: u8,
     flags: u16,
     slot: u32,
     events_per_sec: u32,
+    learn_grace_s: u32,
+    flood_pps: u32,
     n_ethertypes: u8,
     _pad: [u8; 3],
     ethertypes: [u16; MAX_ETHERTYPES],
     own: Addrs,
 ]);
+layout!(Learned, size 32, align 8, [entries: [u64; MAX_LEARNED]]);
 layout!(PairKey, size 12, align 4, [ifindex: u32, mac: [u8; 6], _pad: [u8; 2]]);
 // The ifindex and the set come first in the trie keys: a prefix of
 // OWNER_BITS + n bits then never matches another interface or set.

@@ -11,6 +11,7 @@ use filter_common::{
 };
 
 use crate::frame::{eq16, words};
+use crate::learn;
 use crate::maps::{DST_V4, DST_V6, PAIRS, SRC_V4, SRC_V6};
 
 #[inline(always)]
@@ -77,14 +78,19 @@ fn v4_listed(a: &Addrs, ifindex: u32, addr: [u8; 4]) -> bool {
     a.flags & addr_flags::V4_TRIE != 0 && SRC_V4.get(&v4_key(ifindex, a.set, addr)).is_some()
 }
 
-/// An allowed IPv4 source for frames from `a`'s MAC.
+/// An allowed IPv4 source for frames from `a`'s MAC: listed, or one of
+/// the vif's own addresses (listed or learned from DHCP) for its own MAC
+/// and its virtual MACs.
 #[inline(always)]
 pub fn v4_allowed(p: &IfacePolicy, a: &Addrs, ifindex: u32, addr: [u8; 4]) -> bool {
+    let own_too = a.flags & addr_flags::OWN_TOO != 0;
     v4_listed(a, ifindex, addr)
-        || (a.flags & addr_flags::OWN_TOO != 0 && v4_listed(&p.own, ifindex, addr))
+        || (own_too && v4_listed(&p.own, ifindex, addr))
+        || ((own_too || a.set == set::OWN) && learn::is_learned(p, addr))
 }
 
-/// The vif's own `ipv4` list is empty (the guest has no address yet).
+/// The vif's own `ipv4` list is empty (the guest has no address yet, or
+/// only learned ones).
 #[inline(always)]
 pub fn own_v4_empty(p: &IfacePolicy) -> bool {
     p.own.n_ipv4 == 0 && p.own.flags & addr_flags::V4_TRIE == 0
@@ -145,6 +151,7 @@ pub fn v6_allowed(p: &IfacePolicy, a: &Addrs, ifindex: u32, addr: &[u8; 16]) -> 
 #[inline(always)]
 pub fn v4_of_guest(p: &IfacePolicy, ifindex: u32, addr: [u8; 4]) -> bool {
     v4_listed(&p.own, ifindex, addr)
+        || learn::is_learned(p, addr)
         || (p.flags & flags::PAIRS != 0 && SRC_V4.get(&v4_key(ifindex, set::PAIRS, addr)).is_some())
 }
 

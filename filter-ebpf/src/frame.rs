@@ -168,6 +168,11 @@ impl<const VAR: bool> Reader<'_, VAR> {
     }
 
     #[inline(always)]
+    pub fn bytes4(&self, off: usize) -> Option<[u8; 4]> {
+        self.read::<[u8; 4]>(off)
+    }
+
+    #[inline(always)]
     pub fn bytes6(&self, off: usize) -> Option<[u8; 6]> {
         self.read::<[u8; 6]>(off)
     }

@@ -1,13 +1,13 @@
 //! Anti-spoofing: frames the guest transmits (datapath.md, "From the
 //! guest"), for locked and isolated interfaces.
 
-use filter_common::{Addrs, IfacePolicy, MAX_ETHERTYPES, Mode, Reason, flags};
+use filter_common::{Addrs, IfacePolicy, MAX_ETHERTYPES, Mode, Reason, flags, set};
 
 use crate::addrs::{is_link_local, of_mac, v4_allowed, v4_destination, v6_allowed, v6_destination};
 use crate::frame::{Frame, eq6, is_zero16};
-use crate::proto::{self, ethertype, icmp6, port};
+use crate::proto::{self, bootp, dhcp, ethertype, icmp6, port};
 use crate::verdict::Origin;
-use crate::{arp, ipv4, ipv6};
+use crate::{arp, ipv4, ipv6, learn};
 
 #[inline(always)]
 pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
@@ -132,6 +132,16 @@ fn check_ipv4(f: &Frame, p: &IfacePolicy, a: &Addrs, o: &Origin, isolated: bool)
     }
     if isolated && !ipv4::is_dhcp_client_broadcast(&ip) && !v4_destination(ifindex, ip.dst) {
         return Reason::Isolation;
+    }
+    // Section 8: a lease the guest gives back is forgotten at once. Only
+    // its own MAC's leases are learned.
+    if p.flags & flags::LEARN_DHCP != 0
+        && a.set == set::OWN
+        && ip.udp == Some((port::DHCP_CLIENT, port::DHCP_SERVER))
+        && let Some(d) = ipv4::dhcp(f, o.len as usize, bootp::OP_REQUEST, a.mac)
+        && (d.kind == dhcp::RELEASE || d.kind == dhcp::DECLINE)
+    {
+        learn::forget(p, Some(d.addr));
     }
     Reason::Pass
 }

@@ -3,9 +3,13 @@
 use filter_common::Reason;
 
 use crate::frame::{Frame, eq6};
-use crate::proto::{bootp, icmp4, ipproto, port};
+use crate::proto::{bootp, dhcp, icmp4, ipproto, port};
 
 pub const BROADCAST: [u8; 4] = [255; 4];
+
+/// Offsets within the parse window, as a mask (the window is 512 bytes).
+const PARSE_WINDOW_MASK: usize = filter_common::PARSE_WINDOW - 1;
+const _: () = assert!(filter_common::PARSE_WINDOW.is_power_of_two());
 
 pub struct Ipv4 {
     pub src: [u8; 4],
@@ -120,4 +124,126 @@ fn dhcp_client_names(packet: &Frame, m: usize, mac: [u8; 6]) -> bool {
 #[inline(always)]
 pub fn is_dhcp_server_message(ip: &Ipv4) -> bool {
     matches!(ip.udp, Some((s, d)) if s == port::DHCP_SERVER || d == port::DHCP_CLIENT)
+}
+
+/// What learning needs of a DHCP message (docs/policy.md section 8).
+pub struct Dhcp {
+    /// Option 53, 0 when absent.
+    pub kind: u8,
+    /// The address the message names: `yiaddr` of an ACK, `ciaddr` of a
+    /// RELEASE, option 50 of a DECLINE.
+    pub addr: [u8; 4],
+    /// Option 51, the lease in seconds, of an ACK.
+    pub lease_s: Option<u32>,
+}
+
+/// The DHCP message in the UDP datagram of the IPv4 packet in `f` (which
+/// [`parse`] accepted, UDP between the DHCP ports): BOOTP `op`, Ethernet
+/// client `mac`, the magic cookie, and the options within the packet and
+/// the parse window. `None` when any of it is missing or different: then
+/// nothing is learned or forgotten.
+#[inline(always)]
+pub fn dhcp(f: &Frame, len: usize, op: u8, mac: [u8; 6]) -> Option<Dhcp> {
+    let head = f.bytes4(14)?;
+    let end = 14 + u16::from_be_bytes([head[2], head[3]]) as usize;
+    if end > len {
+        return None;
+    }
+    let m = 14 + 4 * (head[0] & 0x0f) as usize + 8;
+    let f = &f.ending_at(end);
+    let v = f.var();
+    if v.u8(m + bootp::OP)? != op
+        || v.u8(m + bootp::HTYPE)? != bootp::HTYPE_ETHERNET
+        || v.u8(m + bootp::HLEN)? != bootp::HLEN_ETHERNET
+        || !eq6(v.bytes6(m + bootp::CHADDR)?, mac)
+        || v.bytes4(m + bootp::COOKIE)? != bootp::MAGIC
+    {
+        return None;
+    }
+    let ciaddr = v.bytes4(m + bootp::CIADDR)?;
+    let yiaddr = v.bytes4(m + bootp::YIADDR)?;
+    let want = if op == bootp::OP_REPLY {
+        dhcp::OPT_LEASE_TIME
+    } else {
+        dhcp::OPT_REQUESTED_ADDRESS
+    };
+    let w = crate::subprogs::dhcp_options(f, m + bootp::OPTIONS, want);
+    let kind = (w & options::KIND_MASK) as u8;
+    let value = (w >> options::VALUE_SHIFT) as u32;
+    let found = w & options::FOUND != 0;
+    let addr = match kind {
+        dhcp::ACK => yiaddr,
+        dhcp::RELEASE => ciaddr,
+        dhcp::DECLINE if found => value.to_be_bytes(),
+        _ => [0; 4],
+    };
+    Some(Dhcp {
+        kind,
+        addr,
+        lease_s: (found && op == bootp::OP_REPLY).then_some(value),
+    })
+}
+
+/// Packed result of [`options`]: a plain scalar, so the walk can run in a
+/// global function (see `subprogs.rs`).
+pub mod options {
+    /// Bits 0..8: the message type (option 53), 0 when absent.
+    pub const KIND_MASK: u64 = 0xff;
+    /// Bits 8..40: the wanted option's 4-byte value, host order.
+    pub const VALUE_SHIFT: u32 = 8;
+    /// The wanted option was found with 4 bytes of data.
+    pub const FOUND: u64 = 1 << 40;
+}
+
+/// The DHCP option walk from `o`: the message type and the 4-byte value of
+/// option `want` ([`options`] bits). Stops when it has both, at the end
+/// option, at the end of the packet or window, or after MAX_DHCP_OPTS
+/// options; what it has not seen by then counts as absent. Servers and
+/// clients put the message type first and the lease or requested address
+/// among the first few options.
+#[inline(always)]
+pub fn options(f: &Frame, mut o: usize, want: u8) -> u64 {
+    let (mut kind, mut value, mut found) = (0u64, 0u64, 0u64);
+    let mut n = 0;
+    while n < filter_common::MAX_DHCP_OPTS {
+        let Some(code) = f.var().u8(o) else {
+            break;
+        };
+        if code == dhcp::OPT_END {
+            break;
+        }
+        // The pad option is one byte; every other has a length byte.
+        let len = if code == dhcp::OPT_PAD {
+            0
+        } else {
+            match f.var().u8(o + 1) {
+                Some(l) => l as usize,
+                None => break,
+            }
+        };
+        if code == dhcp::OPT_MESSAGE_TYPE && len == 1 {
+            let Some(t) = f.var().u8(o + 2) else {
+                break;
+            };
+            kind = u64::from(t);
+        } else if code == want && len == 4 {
+            let Some(b) = f.var().bytes4(o + 2) else {
+                break;
+            };
+            value = u64::from(u32::from_be_bytes(b));
+            found = options::FOUND;
+        }
+        if kind != 0 && found != 0 {
+            break;
+        }
+        o += if code == dhcp::OPT_PAD { 1 } else { 2 + len };
+        n += 1;
+        // Every iteration ends in one state the verifier can prune on,
+        // whatever the options were: without this each path through the
+        // loop (pad, message type, wanted option, other) is a state of its
+        // own, and 16 iterations of them exceed the verifier's budget.
+        o = core::hint::black_box(o) & (PARSE_WINDOW_MASK);
+        (kind, value, found) = core::hint::black_box((kind, value, found));
+    }
+    kind | value << options::VALUE_SHIFT | found
 }

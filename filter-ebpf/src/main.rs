@@ -10,6 +10,7 @@ mod frame;
 mod from_guest;
 mod ipv4;
 mod ipv6;
+mod learn;
 mod maps;
 mod proto;
 mod subprogs;

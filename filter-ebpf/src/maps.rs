@@ -3,12 +3,12 @@
 //! (`max_interfaces` of the host configuration).
 
 use aya_ebpf::{
-    btf_maps::{HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, RingBuf},
+    btf_maps::{Array, HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, RingBuf},
     macros::btf_map,
 };
 use filter_common::{
-    Addrs, DropEvent, EventBudget, IfacePolicy, NoPolicyCounters, PairKey, SlotCounters, V4Key,
-    V6Key,
+    Addrs, DropEvent, EventBudget, IfacePolicy, Learned, NoPolicyCounters, PairKey, SlotCounters,
+    V4Key, V6Key,
 };
 
 /// ifindex -> policy.
@@ -49,6 +49,13 @@ pub static DST_V4: LpmTrie<V4Key, u8, 65536> = LpmTrie::new();
 /// (ifindex, set 0, IPv6 prefix) -> 1: `isolated` destinations.
 #[btf_map]
 pub static DST_V6: LpmTrie<V6Key, u8, 65536> = LpmTrie::new();
+
+/// slot -> the addresses the interface leased from DHCP (option
+/// `learn_dhcp`), written by the programs (a DHCPACK or DHCPNAK to the
+/// guest, a DHCPRELEASE or DHCPDECLINE from it) one 64-bit entry at a
+/// time, and zeroed by userspace when a new interface takes the slot.
+#[btf_map]
+pub static LEARNED: Array<Learned, 1024> = Array::new();
 
 /// slot -> per-CPU counters by direction and reason.
 #[btf_map]

@@ -61,6 +61,15 @@ pub mod bootp {
     pub const HLEN: usize = 2;
     /// Client hardware address: `hlen` bytes of a 16-byte field.
     pub const CHADDR: usize = 28;
+    /// Client address (a RELEASE names the lease here).
+    pub const CIADDR: usize = 12;
+    /// "Your" address: what an ACK leases.
+    pub const YIADDR: usize = 16;
+    /// The DHCP magic cookie 99.130.83.99, then the options (RFC 2131 3).
+    pub const COOKIE: usize = 236;
+    pub const MAGIC: [u8; 4] = [99, 130, 83, 99];
+    pub const OPTIONS: usize = 240;
+    pub const OP_REPLY: u8 = 2;
     /// A client message (BOOTREQUEST); servers answer with 2.
     pub const OP_REQUEST: u8 = 1;
     pub const HTYPE_ETHERNET: u8 = 1;
@@ -68,6 +77,19 @@ pub mod bootp {
 }
 
 /// ICMP (IPv4) message types (RFC 792).
+/// DHCP options and message types (RFC 2132).
+pub mod dhcp {
+    pub const OPT_PAD: u8 = 0;
+    pub const OPT_REQUESTED_ADDRESS: u8 = 50;
+    pub const OPT_LEASE_TIME: u8 = 51;
+    pub const OPT_MESSAGE_TYPE: u8 = 53;
+    pub const OPT_END: u8 = 255;
+    pub const DECLINE: u8 = 4;
+    pub const ACK: u8 = 5;
+    pub const NAK: u8 = 6;
+    pub const RELEASE: u8 = 7;
+}
+
 pub mod icmp4 {
     pub const REDIRECT: u8 = 5;
 }

@@ -1,5 +1,5 @@
-//! Global functions: the parser's two loops (the IPv6 extension header walk
-//! and the ND option walk). The verifier checks a global function once, on
+//! Global functions: the parser's loops (the IPv6 extension header walk,
+//! the ND option walk and the DHCP option walk). The verifier checks a global function once, on
 //! its own, instead of once per path that reaches it; inlined, the loops
 //! multiply each other's paths past the verifier's limit. Global functions
 //! take the program context and scalars (at most five arguments) and
@@ -9,7 +9,7 @@
 use aya_ebpf::bindings::{__sk_buff, xdp_md};
 
 use crate::frame::{Ctx, Frame};
-use crate::ipv6;
+use crate::{ipv4, ipv6};
 
 #[unsafe(no_mangle)]
 #[inline(never)]
@@ -60,6 +60,37 @@ pub extern "C" fn vifguard_nd_options_xdp(
     )
 }
 
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vifguard_dhcp_options_tc(
+    ctx: *mut __sk_buff,
+    start: u32,
+    end: u32,
+    want: u32,
+) -> u64 {
+    ipv4::options(
+        &Frame::new(Ctx::Tc(ctx)).ending_at(end as usize),
+        start as usize,
+        want as u8,
+    )
+}
+
+/// See [`vifguard_dhcp_options_tc`].
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vifguard_dhcp_options_xdp(
+    ctx: *mut xdp_md,
+    start: u32,
+    end: u32,
+    want: u32,
+) -> u64 {
+    ipv4::options(
+        &Frame::new(Ctx::Xdp(ctx)).ending_at(end as usize),
+        start as usize,
+        want as u8,
+    )
+}
+
 #[inline(always)]
 fn unpack_mac(hi: u32, lo: u32) -> [u8; 6] {
     let h = hi.to_ne_bytes();
@@ -86,5 +117,15 @@ pub fn nd_options(f: &Frame, l4: usize, t: u8, mac: [u8; 6]) -> u32 {
     match f.ctx {
         Ctx::Tc(c) => vifguard_nd_options_tc(c, l4_t, hi, lo, end),
         Ctx::Xdp(c) => vifguard_nd_options_xdp(c, l4_t, hi, lo, end),
+    }
+}
+
+/// The DHCP option walk from `start` ([`ipv4::options`]).
+#[inline(always)]
+pub fn dhcp_options(f: &Frame, start: usize, want: u8) -> u64 {
+    let end = f.limit() as u32;
+    match f.ctx {
+        Ctx::Tc(c) => vifguard_dhcp_options_tc(c, start as u32, end, u32::from(want)),
+        Ctx::Xdp(c) => vifguard_dhcp_options_xdp(c, start as u32, end, u32::from(want)),
     }
 }

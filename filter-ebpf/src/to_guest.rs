@@ -7,9 +7,9 @@ use crate::addrs::{
     of_mac, own_v4_empty, v4_dhcp_server, v4_of_guest, v6_dhcp_server, v6_of_guest,
 };
 use crate::frame::{Frame, eq6};
-use crate::proto::{ethertype, port};
+use crate::proto::{bootp, dhcp, ethertype, port};
 use crate::verdict::Origin;
-use crate::{arp, ipv4, ipv6};
+use crate::{arp, ipv4, ipv6, learn};
 
 #[inline(always)]
 pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
@@ -27,15 +27,18 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
     if unicast && !to_guest {
         return Reason::SniffMac;
     }
-    // Step 5 looks into every IP packet, whatever its destination MAC.
+    // Step 5 looks into every IP packet, whatever its destination MAC, and
+    // so does learning (section 8) into every IPv4 one: DHCP replies are
+    // often broadcast.
     let servers = p.flags & flags::DHCP_SERVERS != 0;
+    let learns = p.flags & flags::LEARN_DHCP != 0;
     match et {
         ethertype::ARP => match arp::parse(f) {
             Err(r) => r,
             Ok(a) if v4_of_guest(p, ifindex, a.tpa) => Reason::Pass,
             Ok(_) => Reason::SniffArp,
         },
-        ethertype::IPV4 if to_guest || servers => {
+        ethertype::IPV4 if to_guest || servers || learns => {
             let ip = match ipv4::parse(f, len, None) {
                 Ok(ip) => ip,
                 Err(r) => return r,
@@ -53,6 +56,18 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
                 && !v4_dhcp_server(ifindex, ip.src)
             {
                 return Reason::DhcpUntrusted;
+            }
+            // A trusted server's ACK leases an address, its NAK takes the
+            // guest's away.
+            if learns
+                && ip.udp == Some((port::DHCP_SERVER, port::DHCP_CLIENT))
+                && let Some(d) = ipv4::dhcp(f, len, bootp::OP_REPLY, p.own.mac)
+            {
+                match (d.kind, d.lease_s) {
+                    (dhcp::ACK, Some(lease_s)) => learn::learn(p, d.addr, lease_s),
+                    (dhcp::NAK, _) => learn::forget(p, None),
+                    _ => {}
+                }
             }
             Reason::Pass
         }

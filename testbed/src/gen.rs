@@ -279,6 +279,9 @@ pub fn policy(rng: &mut Rng) -> Policy {
             },
             egress_filter: rng.percent(85),
             ethertypes,
+            // Learning needs state across frames: the sequence tests
+            // turn it on (testbed/tests/learning.rs).
+            ..Options::default()
         },
     }
 }

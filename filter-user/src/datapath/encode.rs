@@ -69,6 +69,8 @@ pub fn encode(p: &Policy, ifindex: u32, slot: u32, events_per_sec: u32) -> Entri
     v.link_local = p.options.link_local as u8;
     v.slot = slot;
     v.events_per_sec = events_per_sec;
+    v.learn_grace_s = p.options.learn_grace_s;
+    v.flood_pps = p.options.flood_pps;
     let o = &p.options;
     for (on, bit) in [
         (o.dhcp_client, bits::DHCP_CLIENT),
@@ -77,6 +79,7 @@ pub fn encode(p: &Policy, ifindex: u32, slot: u32, events_per_sec: u32) -> Entri
         (o.egress_filter, bits::EGRESS_FILTER),
         (!p.pairs.is_empty() || !p.vrrp.is_empty(), bits::PAIRS),
         (!p.dhcp_servers.is_empty(), bits::DHCP_SERVERS),
+        (o.learn_dhcp, bits::LEARN_DHCP),
     ] {
         if on {
             v.flags |= bit;
@@ -222,6 +225,9 @@ pub fn decode(e: &Entries) -> Result<Policy, DecodeError> {
             .take(usize::from(v.n_ethertypes))
             .map(|et| u16::from_be(*et))
             .collect(),
+        learn_dhcp: on(bits::LEARN_DHCP),
+        flood_pps: v.flood_pps,
+        learn_grace_s: v.learn_grace_s,
     };
     let (ipv4, ipv6) = lists(e, &v.own)?;
 

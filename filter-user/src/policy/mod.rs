@@ -17,6 +17,10 @@ pub use pairs::{Entry, parse_dhcp_server, parse_dhcp_servers, parse_entry, parse
 /// `INLINE_V*` host addresses inline and puts the rest in a trie; the trie
 /// is bounded, so a list is bounded too.
 pub const MAX_ADDRESSES: usize = 1024;
+/// Seconds a DHCP-learned address outlives its lease (section 8).
+pub const DEFAULT_LEARN_GRACE_S: u32 = 60;
+/// Largest `flood_pps`.
+pub const MAX_FLOOD_PPS: u32 = 1_000_000;
 /// Address pairs (section 3a) per interface.
 pub const MAX_PAIRS: usize = 8;
 /// VRRP entries (section 3a) per interface.
@@ -162,6 +166,15 @@ pub struct Options {
     pub egress_filter: bool,
     /// Extra EtherTypes the guest may send (host byte order).
     pub ethertypes: Vec<u16>,
+    /// Allow the IPv4 addresses the guest leases from a trusted DHCP
+    /// server (section 8).
+    pub learn_dhcp: bool,
+    /// Broadcast and multicast frames per second the guest may send; 0:
+    /// no limit (section 9).
+    pub flood_pps: u32,
+    /// Seconds a learned address outlives its lease. Host configuration
+    /// only (`learn_grace_secs`): not a per-vif option.
+    pub learn_grace_s: u32,
 }
 
 impl Default for Options {
@@ -173,6 +186,9 @@ impl Default for Options {
             link_local: LinkLocal::Derived,
             egress_filter: true,
             ethertypes: Vec::new(),
+            learn_dhcp: false,
+            flood_pps: 0,
+            learn_grace_s: DEFAULT_LEARN_GRACE_S,
         }
     }
 }
