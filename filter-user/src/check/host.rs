@@ -16,7 +16,7 @@ use crate::datapath::pins::{BPF_FS_MAGIC, BPFFS_MOUNT, Layout, fs_magic, nearest
 use crate::hooks::tc::Rtnl;
 use crate::lifecycle::{self, Attachment};
 use crate::network::link::Links;
-use crate::network::{Bridge, NetworkError, find_bridge};
+use crate::network::{Bridge, NetworkError, find_bridge, ovs};
 use crate::report::chain;
 use crate::xen::sources::{self, Resolved, SourceError, VifId};
 
@@ -328,9 +328,11 @@ fn toolstack(xs: &mut Xenstore, resolved: &BTreeMap<VifId, Result<Resolved, Sour
 pub enum Seen {
     /// Enslaved to a Linux bridge.
     Linux(String),
-    /// A port of Open vSwitch's kernel datapath (its master is
-    /// `ovs-system`, of kind `openvswitch`).
-    Ovs,
+    /// A port of Open vSwitch: of its kernel datapath (the master is
+    /// `ovs-system`, of kind `openvswitch`; the bridge is the vif's
+    /// xenstore `bridge` key) or of a userspace datapath bridge
+    /// (`ovs-vsctl list-ports` names it).
+    Ovs { bridge: Option<String> },
     /// Enslaved to something else (a bond, a VRF).
     Other { name: String, kind: Option<String> },
     /// No master.
@@ -342,7 +344,7 @@ impl Seen {
     pub fn of_master(name: String, kind: Option<&str>) -> Seen {
         match kind {
             Some("bridge") => Seen::Linux(name),
-            Some("openvswitch") => Seen::Ovs,
+            Some("openvswitch") => Seen::Ovs { bridge: None },
             k => Seen::Other {
                 name,
                 kind: k.map(str::to_string),
@@ -353,7 +355,7 @@ impl Seen {
     fn json(&self) -> Value {
         match self {
             Seen::Linux(n) => json!({"kind": "linux", "name": n}),
-            Seen::Ovs => json!({"kind": "openvswitch"}),
+            Seen::Ovs { bridge } => json!({"kind": "openvswitch", "name": bridge}),
             Seen::Other { name, kind } => json!({"kind": kind, "name": name}),
             Seen::None => Value::Null,
         }
@@ -488,18 +490,16 @@ fn vif_line(
         }
     }
 
-    // The bridge, as the kernel sees it.
+    // The bridge, as the kernel sees it (a port of OVS's userspace
+    // datapath has no master: Open vSwitch itself is asked).
     match seen(links, ix) {
-        Ok(s) => {
+        Ok(mut s) => {
             match &s {
                 Seen::Linux(b) => f.note(format!("Linux bridge {b}")),
-                Seen::Ovs => f.note(format!(
-                    "Open vSwitch port{}",
-                    bridge_key
-                        .as_deref()
-                        .map(|b| format!(" (bridge {b})"))
-                        .unwrap_or_default()
-                )),
+                Seen::Ovs { bridge } => f.note(match bridge {
+                    Some(b) => format!("Open vSwitch bridge {b}"),
+                    None => "Open vSwitch port".to_string(),
+                }),
                 Seen::Other { name, kind } => f.note(format!(
                     "enslaved to {name} ({}), not a bridge",
                     kind.as_deref().unwrap_or("no kind")
@@ -507,12 +507,19 @@ fn vif_line(
                 Seen::None => match bridge_key.as_deref() {
                     None => f.note("not on a bridge"),
                     Some(b) => match find_bridge(links, b) {
-                        Ok(br @ Bridge::Linux { .. }) | Ok(br @ Bridge::Ovs { .. }) => {
-                            f.note(format!(
-                                "not on a bridge yet (its network's bridge {b} is a {})",
-                                br.kind()
-                            ))
+                        Ok(Bridge::Ovs { .. }) if ovs::has_port(b, name).unwrap_or(false) => {
+                            f.note(format!("Open vSwitch bridge {b}"));
+                            s = Seen::Ovs {
+                                bridge: Some(b.to_string()),
+                            };
                         }
+                        Ok(br) => f.note(format!(
+                            "not on a bridge yet (its network's bridge {b} is {})",
+                            match br {
+                                Bridge::Linux { .. } => "a Linux bridge",
+                                Bridge::Ovs { .. } => "an Open vSwitch bridge",
+                            }
+                        )),
                         Err(e) => f.flag(
                             Status::Warn,
                             format!(
@@ -523,6 +530,11 @@ fn vif_line(
                         ),
                     },
                 },
+            }
+            if let Seen::Ovs { bridge: None } = &s {
+                s = Seen::Ovs {
+                    bridge: bridge_key.clone(),
+                };
             }
             data.insert("bridge".into(), s.json());
         }
@@ -642,7 +654,7 @@ mod tests {
         );
         assert_eq!(
             Seen::of_master("ovs-system".into(), Some("openvswitch")),
-            Seen::Ovs
+            Seen::Ovs { bridge: None }
         );
         assert_eq!(
             Seen::of_master("bond0".into(), Some("bond")),
@@ -651,7 +663,10 @@ mod tests {
                 kind: Some("bond".into())
             }
         );
-        assert_eq!(Seen::Ovs.json()["kind"], "openvswitch");
+        let ovs = Seen::Ovs {
+            bridge: Some("xapi1".into()),
+        };
+        assert_eq!(ovs.json(), json!({"kind": "openvswitch", "name": "xapi1"}));
     }
 
     #[test]

@@ -503,3 +503,168 @@ fn check_warns_and_fails_on_vif_and_pin_state() {
         "{line}"
     );
 }
+
+/// A private ovsdb-server and ovs-vswitchd (userspace datapath) in dom0's
+/// namespace, stopped by their pids when dropped (as in
+/// tests/setup_vif_rules.rs).
+struct Ovs {
+    dir: PathBuf,
+    pids: Vec<i32>,
+}
+
+impl Ovs {
+    fn start(h: &Host) -> Ovs {
+        let dir = std::env::temp_dir().join(format!(
+            "vifguard-check-ovs-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("OVS directory");
+        let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
+        testbed::netns::sh(&[
+            "ovsdb-tool",
+            "create",
+            &p("conf.db"),
+            "/usr/share/openvswitch/vswitch.ovsschema",
+        ]);
+        let netns = format!("--net=/run/netns/{}", h.dom0.name);
+        let mut ovs = Ovs {
+            dir: dir.clone(),
+            pids: Vec::new(),
+        };
+        let pid = |f: &str| -> i32 {
+            std::fs::read_to_string(dir.join(f))
+                .expect("pid file")
+                .trim()
+                .parse()
+                .expect("pid")
+        };
+        testbed::netns::sh(&[
+            "nsenter",
+            &netns,
+            "ovsdb-server",
+            &p("conf.db"),
+            &format!("--remote=punix:{}", p("db.sock")),
+            &format!("--pidfile={}", p("ovsdb-server.pid")),
+            &format!("--unixctl={}", p("ovsdb-server.ctl")),
+            &format!("--log-file={}", p("ovsdb-server.log")),
+            "--detach",
+            "--no-chdir",
+        ]);
+        ovs.pids.push(pid("ovsdb-server.pid"));
+        ovs.vsctl(&["--no-wait", "init"]);
+        testbed::netns::sh(&[
+            "nsenter",
+            &netns,
+            "ovs-vswitchd",
+            &format!("unix:{}", p("db.sock")),
+            &format!("--pidfile={}", p("ovs-vswitchd.pid")),
+            &format!("--unixctl={}", p("ovs-vswitchd.ctl")),
+            &format!("--log-file={}", p("ovs-vswitchd.log")),
+            "--detach",
+            "--no-chdir",
+        ]);
+        ovs.pids.push(pid("ovs-vswitchd.pid"));
+        ovs
+    }
+
+    fn vsctl(&self, args: &[&str]) -> String {
+        let out = Command::new("ovs-vsctl")
+            .arg(format!("--db=unix:{}", self.dir.join("db.sock").display()))
+            .arg("--timeout=30")
+            .args(args)
+            .output()
+            .expect("ovs-vsctl");
+        assert!(out.status.success(), "ovs-vsctl {args:?}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// What vifguard's ovs-vsctl needs to find this database.
+    fn env(&self) -> (&'static str, String) {
+        ("OVS_RUNDIR", self.dir.display().to_string())
+    }
+}
+
+impl Drop for Ovs {
+    fn drop(&mut self) {
+        for pid in self.pids.iter().rev() {
+            // SAFETY: kill(2) of a daemon this test started, by its pid.
+            unsafe { libc::kill(*pid, libc::SIGTERM) };
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A vif on an Open vSwitch bridge with ingress policing, which makes
+/// Open vSwitch install an `ingress` qdisc on it (a real one, not
+/// simulated): FAIL with attach = "tc", naming the bridge kind; the fix
+/// the line gives (policing off) clears it.
+#[test]
+fn check_names_an_open_vswitch_port_and_its_policing_qdisc() {
+    let mut h = Host::new();
+    let ovs = Ovs::start(&h);
+    ovs.vsctl(&[
+        "add-br",
+        "xapi1",
+        "--",
+        "set",
+        "bridge",
+        "xapi1",
+        "datapath_type=netdev",
+    ]);
+    let vif = h.vif(77, 0);
+    h.set_backend_key(77, 0, "bridge", "xapi1");
+    ovs.vsctl(&["add-port", "xapi1", &vif]);
+    ovs.vsctl(&["set", "interface", &vif, "ingress_policing_rate=1000"]);
+    let (k, v) = ovs.env();
+    let env = [(k, v.as_str())];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !h.qdiscs(&vif).contains("qdisc ingress") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ingress qdisc from OVS policing: {}",
+            h.qdiscs(&vif)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let c = h.check_with(&h.root, false, &env);
+    assert_eq!(c.code, Some(1), "{}\n{}", c.stdout, c.stderr);
+    let line = c.line(&format!("vif {vif}"));
+    assert!(
+        line.starts_with("FAIL  vif vif77.0 ")
+            && line.contains(
+                "policy from xl (locked); Open vSwitch bridge xapi1; has an `ingress` qdisc"
+            )
+            && line.contains(&format!(
+                "ovs-vsctl set interface {vif} ingress_policing_rate=0"
+            )),
+        "{line}"
+    );
+    let c = h.check_with(&h.root, true, &env);
+    let j: serde_json::Value = serde_json::from_str(&c.stdout).expect("JSON");
+    let e = entry(&j, "vif", Some(&vif));
+    assert_eq!(
+        e["data"]["bridge"],
+        serde_json::json!({"kind": "openvswitch", "name": "xapi1"})
+    );
+    assert_eq!(e["data"]["ingress_qdisc"], true);
+
+    // The fix: policing off; Open vSwitch removes its qdisc.
+    ovs.vsctl(&["set", "interface", &vif, "ingress_policing_rate=0"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while h.qdiscs(&vif).contains("qdisc ingress") {
+        assert!(std::time::Instant::now() < deadline, "qdisc stayed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let c = h.check_with(&h.root, false, &env);
+    assert_eq!(c.code, Some(0), "{}\n{}", c.stdout, c.stderr);
+    let line = c.line(&format!("vif {vif}"));
+    assert!(
+        line.starts_with("WARN  vif vif77.0 ")
+            && line.contains("policy from xl (locked); Open vSwitch bridge xapi1; not filtered"),
+        "{line}"
+    );
+}
