@@ -135,7 +135,15 @@ pub fn bpffs(config: &HostConfig) -> Vec<Line> {
     let mut lines = vec![
         Line::ok(
             "bpffs",
-            format!("{} is on a bpf filesystem", root.display()),
+            if at == *root {
+                format!("{} is on a bpf filesystem", root.display())
+            } else {
+                format!(
+                    "{} does not exist yet: the first attach creates it on the bpf filesystem at {}",
+                    root.display(),
+                    at.display()
+                )
+            },
         )
         .data(data(true)),
     ];
