@@ -16,6 +16,15 @@ State lives in bpffs below the configured root (default /sys/fs/bpf/vifguard):
   has a clsact qdisc and two cls_bpf filters (tc filter show dev vifN.M ingress).
 Inspect with e.g.: bpftool map dump pinned /sys/fs/bpf/vifguard/v2/maps/POLICY; bpftool net";
 
+pub const CHECK_AFTER_HELP: &str = "\
+Exit codes:
+  0  vifguard can work here (every line OK or WARN)
+  1  at least one FAIL: vifguard cannot work here until it is fixed
+  2  usage error
+
+WARN means it works but needs attention (a vif not filtered yet, a policy
+that fails closed, a kernel older than the tested 6.1 and 6.12).";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "vifguard",
@@ -142,6 +151,28 @@ pub enum Command {
         /// Exit after this many seconds.
         #[arg(long)]
         timeout: Option<u64>,
+    },
+    /// Preflight: can vifguard work on this host, and what to do if not.
+    ///
+    /// One line per check, OK, WARN or FAIL, with what to do after `->`:
+    /// the configuration file; the kernel release and every kernel feature
+    /// the programs and the loader use, probed for real (a map of each
+    /// type, the ring buffer among them; the actual programs loaded and
+    /// verified, not attached; clsact + cls_bpf and TCX attached to the
+    /// loopback device of a private network namespace); the bpffs pin root;
+    /// xenstore and which toolstack wrote the vifs' policies; and for each
+    /// vif present its bridge (Linux bridge or Open vSwitch), an `ingress`
+    /// qdisc that conflicts with attach = "tc", its hooks and whether its
+    /// policy can be used. Leaves nothing behind and touches no vif. Needs
+    /// root for the kernel probes.
+    ///
+    /// Example: vifguard check --json
+    #[command(after_help = CHECK_AFTER_HELP)]
+    Check {
+        /// Print JSON on stdout: {"status", "exit_code", "checks": [{"check",
+        /// "subject", "status", "message", "fix", "data"}]}.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the counters in Prometheus text format, or serve them over HTTP.
     ///

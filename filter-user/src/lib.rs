@@ -16,6 +16,8 @@
 //!   the bridge port.
 //! - [`report`]: status text and JSON, Prometheus text and its HTTP
 //!   listener, over snapshots of the maps.
+//! - [`check`]: `vifguard check`, the preflight: kernel features probed,
+//!   bpffs, configuration, xenstore and the vifs present.
 //! - [`rtnetlink`]: rtnetlink requests (tc filters, bridge ports) over
 //!   [`sys::netlink`].
 //! - [`model`]: the reference model of the datapath the tests compare the
@@ -25,6 +27,7 @@
 #![deny(unsafe_code)]
 
 pub mod applied;
+pub mod check;
 pub mod config;
 pub mod datapath;
 pub mod hooks;

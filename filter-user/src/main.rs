@@ -88,6 +88,11 @@ fn vif_for(iface: &str, xenbus_path: Option<&str>) -> Result<VifId> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Before the configuration is loaded: an invalid one is one of the
+    // things it reports.
+    if let Command::Check { json } = &cli.command {
+        return check(&cli, *json);
+    }
     let cfg = config(&cli)?;
     match &cli.command {
         Command::Attach { iface, xenbus_path } => {
@@ -150,6 +155,35 @@ fn run(cli: Cli) -> Result<()> {
             count,
             timeout,
         } => events(&cfg, *json, *count, *timeout),
+        // Dispatched above, before the configuration is loaded.
+        Command::Check { json } => check(&cli, *json),
+    }
+}
+
+/// `vifguard check`: the lines (or JSON) on stdout, the verdict on stderr;
+/// exit 1 when a check failed.
+fn check(cli: &Cli, json: bool) -> Result<()> {
+    use filter_user::check::{self, Status};
+    let report = check::run(&check::Input {
+        config: cli.config.clone(),
+        bpffs: cli.bpffs.clone(),
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.json())?);
+    } else {
+        print!("{}", report.text());
+    }
+    let warnings = report.count(Status::Warn);
+    match report.status() {
+        Status::Fail => Err(anyhow!(
+            "check: vifguard cannot work here: {} failed ({})",
+            report.count(Status::Fail),
+            report.labels(Status::Fail).join(", ")
+        )),
+        _ => {
+            say!("vifguard: check: vifguard can work here ({warnings} warning(s))");
+            Ok(())
+        }
     }
 }
 

@@ -158,6 +158,12 @@ impl Maps {
             .map_err(map_err(names::POLICY, "iterate"))
     }
 
+    /// Whether the kernel has BPF_MAP_LOOKUP_BATCH for the policy map
+    /// (Linux 5.6); without it [`Maps::policies`] reads entry by entry.
+    pub fn has_batch_lookup(&self) -> std::io::Result<bool> {
+        crate::sys::bpf::lookup_batch(&self.policy).map(|r| r.is_some())
+    }
+
     /// Every interface's entries besides its policy (pairs, and trie
     /// entries: sources and destinations beyond the inline host
     /// addresses), by ifindex; the `policy` field of each is left zero.

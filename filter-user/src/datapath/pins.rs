@@ -312,7 +312,9 @@ fn lock_file(path: &Path) -> Result<Lock, PinError> {
     Ok(Lock { _file: f })
 }
 
-fn nearest_existing(p: &Path) -> PathBuf {
+/// `p`, or its nearest ancestor that exists: the filesystem a directory
+/// created at `p` would be on.
+pub fn nearest_existing(p: &Path) -> PathBuf {
     let mut cur = p.to_path_buf();
     while !cur.exists() {
         match cur.parent() {

@@ -113,6 +113,24 @@ impl Filter {
     }
 }
 
+/// One qdisc as the kernel lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Qdisc {
+    pub ifindex: u32,
+    pub handle: u32,
+    pub parent: u32,
+    /// `clsact`, `ingress`, `noqueue`, `fq_codel`, ...
+    pub kind: String,
+}
+
+impl Qdisc {
+    /// Whether it sits at the ingress slot (`ingress` or `clsact`): only
+    /// one of the two fits there.
+    pub fn at_ingress(&self) -> bool {
+        self.parent == generated::TC_H_INGRESS
+    }
+}
+
 /// A tc request: `tcmsg` (family, pad, pad, ifindex, handle, parent,
 /// info), attributes to follow.
 fn tc_msg(kind: u16, flags: u16, ifindex: u32, handle: u32, parent: u32, info: u32) -> Msg {
@@ -193,6 +211,48 @@ impl Rtnl {
             }
         }
         Ok(false)
+    }
+
+    /// The qdiscs of `ifindex` (a read: a dump, nothing changes).
+    pub fn qdiscs(&mut self, ifindex: u32) -> Result<Vec<Qdisc>, TcError> {
+        let action = "listing qdiscs";
+        let msg = tc_msg(
+            libc::RTM_GETQDISC,
+            libc::NLM_F_DUMP as u16,
+            ifindex,
+            0,
+            0,
+            0,
+        );
+        let mut out = Vec::new();
+        for r in self.run(action, ifindex, msg)? {
+            let malformed = TcError::Malformed {
+                action,
+                ifindex,
+                detail: "short tcmsg",
+            };
+            let (Some(ix), Some(handle), Some(parent)) =
+                (u32_at(&r, 4), u32_at(&r, 8), u32_at(&r, 12))
+            else {
+                return Err(malformed);
+            };
+            // Older kernels dump every device's qdiscs whatever the
+            // request's ifindex.
+            if ix != ifindex {
+                continue;
+            }
+            let kind = attrs(r.get(TCMSG_LEN..).unwrap_or(&[]))
+                .find(|(k, _)| *k == libc::TCA_KIND)
+                .map(|(_, v)| c_string(v))
+                .unwrap_or_default();
+            out.push(Qdisc {
+                ifindex: ix,
+                handle,
+                parent,
+                kind,
+            });
+        }
+        Ok(out)
     }
 
     /// Points the filter at (`priority`, [`FILTER_HANDLE`]) of the `dir`

@@ -146,6 +146,42 @@ fn map_create(
     inner: Option<BorrowedFd<'_>>,
     name: &CStr,
 ) -> io::Result<OwnedFd> {
+    map_create_sized(
+        MapShape {
+            map_type,
+            key_size: 4,
+            value_size: 4,
+            max_entries: 1,
+            flags: 0,
+        },
+        inner,
+        name,
+    )
+}
+
+/// The shape of a map to create: what BPF_MAP_CREATE checks.
+#[derive(Clone, Copy, Debug)]
+pub struct MapShape {
+    pub map_type: bpf_map_type,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+}
+
+/// Creates a map of `shape` and closes it again: whether this kernel has
+/// that kind of map (EINVAL when it does not know the type). `vifguard
+/// check` asks this of each map type the object declares, so a missing one
+/// is named instead of failing the object's load as a whole.
+pub fn probe_map(shape: MapShape) -> io::Result<()> {
+    map_create_sized(shape, None, c"vifguard_probe").map(drop)
+}
+
+fn map_create_sized(
+    shape: MapShape,
+    inner: Option<BorrowedFd<'_>>,
+    name: &CStr,
+) -> io::Result<OwnedFd> {
     // union bpf_attr, map creation part, up to the name.
     #[repr(C)]
     struct CreateAttr {
@@ -159,11 +195,11 @@ fn map_create(
         map_name: [u8; 16],
     }
     let mut attr = CreateAttr {
-        map_type: map_type as u32,
-        key_size: 4,
-        value_size: 4,
-        max_entries: 1,
-        map_flags: 0,
+        map_type: shape.map_type as u32,
+        key_size: shape.key_size,
+        value_size: shape.value_size,
+        max_entries: shape.max_entries,
+        map_flags: shape.flags,
         inner_map_fd: inner.map_or(0, |fd| fd.as_raw_fd() as u32),
         numa_node: 0,
         map_name: [0; 16],

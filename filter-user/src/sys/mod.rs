@@ -1,5 +1,5 @@
 //! System calls without a safe wrapper in std or aya: bpf(2), rtnetlink,
-//! network device names, bpffs, poll. The only module tree of the crate
+//! network device names, bpffs, poll, network namespaces. The only module tree of the crate
 //! that may use `unsafe`; every block says why it is sound.
 #![allow(unsafe_code)]
 
@@ -7,5 +7,6 @@ pub mod bpf;
 pub mod fs;
 pub mod netdev;
 pub mod netlink;
+pub mod netns;
 pub mod poll;
 pub mod signal;

@@ -8,7 +8,7 @@ use xenstore::Domid;
 use crate::xen::sources::SourceError;
 
 /// The vif a policy is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VifId {
     /// Domain running the backend (netback): dom0 or a driver domain.
     pub backend_domid: Domid,

@@ -19,6 +19,7 @@ use testbed::netns::{NetNs, RawSocket, veth, vifguard_tc_filters};
 use testbed::xenstored::TestXenstored;
 
 mod bad_input;
+mod check;
 mod hotplug;
 mod report;
 mod upgrade;
