@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 
 /// Debian packages: the compiler and library source for the eBPF build
 /// (`-Z build-std=core`), the LLVM bpf-linker links against, and the tools
-/// the tests and the demo drive.
+/// the tests and the demo drive, and the packagers.
 const PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -33,6 +33,9 @@ const PACKAGES: &[&str] = &[
     // ovsdb-server, ovs-vswitchd and ovs-vsctl: the setup-vif-rules tests
     // start their own (userspace datapath) to check the ports vifguard adds.
     "openvswitch-switch",
+    // rpmbuild and rpm: `cargo xtask package` builds the .rpm with them
+    // (dpkg-deb, for the .deb, comes with dpkg), and its tests read both.
+    "rpm",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
