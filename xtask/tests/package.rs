@@ -24,6 +24,7 @@ struct Built {
     deb: PathBuf,
     rpm: PathBuf,
     prev_deb: PathBuf,
+    prev_rpm: PathBuf,
 }
 
 fn scratch(tag: &str) -> PathBuf {
@@ -70,14 +71,19 @@ fn built() -> &'static Built {
         let (deb, rpm) = package(&dir.join("current"), None);
         let first = t.elapsed();
         let t = Instant::now();
-        let (prev_deb, _) = package(&dir.join("prev"), Some(&prev_version()));
+        let (prev_deb, prev_rpm) = package(&dir.join("prev"), Some(&prev_version()));
         eprintln!(
             "package test: built {VERSION} in {:.1} s (dist binary included), {} in {:.1} s",
             first.as_secs_f64(),
             prev_version(),
             t.elapsed().as_secs_f64()
         );
-        Built { deb, rpm, prev_deb }
+        Built {
+            deb,
+            rpm,
+            prev_deb,
+            prev_rpm,
+        }
     })
 }
 
@@ -400,5 +406,42 @@ fn upgrade_keeps_a_modified_configuration_file() {
             .arg("status"),
     );
     assert!(status.starts_with("no interfaces"), "{status}");
+    let _ = fs::remove_dir_all(&root);
+}
+
+/// rpm against the throw-away `root`. Without scriptlets: rpm runs them
+/// chrooted into the root, which has no shell (the deb test runs the
+/// shared script functions).
+fn rpm(root: &Path) -> Command {
+    let mut cmd = Command::new("rpm");
+    cmd.arg("--root")
+        .arg(root)
+        .args(["--nodeps", "--noscripts"]);
+    cmd
+}
+
+#[test]
+fn rpm_installs_and_upgrades_in_a_throwaway_root() {
+    let b = built();
+    let root = scratch("rpm");
+    run(Command::new("rpm").arg("--root").arg(&root).arg("--initdb"));
+    run(rpm(&root).arg("-i").arg(&b.prev_rpm));
+    let conf = root.join("etc/vifguard/vifguard.toml");
+    let mine = fs::read_to_string(&conf)
+        .expect("the installed configuration")
+        .replace("events_per_sec = 20", "events_per_sec = 5");
+    fs::write(&conf, &mine).expect("edit the configuration");
+
+    run(rpm(&root).arg("-U").arg(&b.rpm));
+    let q = stdout(Command::new("rpm").arg("--root").arg(&root).args([
+        "-q",
+        "--qf",
+        "%{VERSION}",
+        "vifguard",
+    ]));
+    assert_eq!(q, VERSION);
+    assert_eq!(fs::read_to_string(&conf).expect("configuration"), mine);
+    let version = stdout(Command::new(root.join("usr/sbin/vifguard")).arg("--version"));
+    assert_eq!(version.trim(), format!("vifguard {VERSION}"));
     let _ = fs::remove_dir_all(&root);
 }
