@@ -56,10 +56,11 @@ fn command() -> clap::Command {
 fn man_pages(dir: &Path) -> Result<Vec<PathBuf>> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = Vec::new();
-    let mut todo = vec![command()];
+    let root = command();
+    let version = root.get_version().unwrap_or_default().to_string();
+    let mut todo = vec![root];
     while let Some(cmd) = todo.pop() {
         todo.extend(cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
-        let version = Cli::command().get_version().unwrap_or_default().to_string();
         let page = clap_mangen::Man::new(cmd)
             .section(SECTION)
             .source(format!("vifguard {version}"))
