@@ -579,6 +579,51 @@ else
     pass sync-after-wipe
 fi
 
+# --- The package's maintainer scripts on the real vifs. dom0 has no dpkg:
+# mkimage.sh unpacked the .deb as dpkg does and put its scripts where dpkg
+# keeps them; they run here with the arguments dpkg gives them.
+INFO=/var/lib/dpkg/info
+step package-postinst-sync
+# An upgrade (configure, from an older version) on a host whose vifs have
+# lost their filters, so the check can tell: the postinst's sync must
+# attach every vif again.
+rm -rf "$BPFFS"
+for v in /sys/class/net/vif*; do
+    tc qdisc del dev "${v##*/}" clsact 2>/dev/null
+done
+sh "$INFO/vifguard.postinst" configure 0.0.1 >/tmp/postinst.log 2>&1
+rc_postinst=$?
+sed 's/^/dom0: postinst: /' /tmp/postinst.log
+if [ "$rc_postinst" != 0 ]; then
+    fail package-postinst-sync "postinst configure exited $rc_postinst"
+elif ! attached "$VA" || ! attached "$VB" || ! attached "$VC"; then
+    fail package-postinst-sync "after the postinst $VA, $VB or $VC is not attached (hooks: $(hooks_of "$VA") $(hooks_of "$VB") $(hooks_of "$VC"))"
+else
+    pass package-postinst-sync
+fi
+
+step package-prerm-detach
+# Removal: every vif detached (no policy entry, no tc filter), the pins gone.
+sh "$INFO/vifguard.prerm" remove >/tmp/prerm.log 2>&1
+rc_prerm=$?
+sed 's/^/dom0: prerm: /' /tmp/prerm.log
+left=$(vifguard status 2>&1)
+filtered=""
+for v in "$VA" "$VB" "$VC"; do
+    tc_has_bpf "$v" && filtered="$filtered $v"
+done
+if [ "$rc_prerm" != 0 ]; then
+    fail package-prerm-detach "prerm remove exited $rc_prerm"
+elif [ -n "$filtered" ]; then
+    fail package-prerm-detach "tc filters left on$filtered"
+elif [ -e "$BPFFS" ]; then
+    fail package-prerm-detach "pins left: $(ls -R "$BPFFS" | head -20 | tr '\n' ' ')"
+elif [[ "$left" != "no interfaces"* ]]; then
+    fail package-prerm-detach "vifguard status after removal: $left"
+else
+    pass package-prerm-detach
+fi
+
 step end
 dump_consoles
 kill "$WATCHDOG" 2>/dev/null

@@ -9,13 +9,14 @@
 #   KROOT     the kernel package (dom0's and the guests') unpacked the same
 #             way, in a directory of its own
 #   BUSYBOX   a static busybox binary
-#   VIFGUARD  the vifguard binary to test
+#   DEB       the vifguard .deb to test (`cargo xtask package`): unpacked
+#             as dpkg lays it out, its maintainer scripts in
+#             /var/lib/dpkg/info as dpkg keeps them
 #   SENDER    vifguard-e2e-send (crafted ND frames, run in the guests)
 #   SRC       this directory (init scripts, grub.cfg)
-#   HOOK      vifguard's xl hotplug wrapper (filter-user/scripts/vif-vifguard)
 #   OUT       output directory (xen.iso lands here)
 set -euo pipefail
-: "${ROOT:?}" "${KROOT:?}" "${BUSYBOX:?}" "${VIFGUARD:?}" "${SENDER:?}" "${SRC:?}" "${HOOK:?}" "${OUT:?}"
+: "${ROOT:?}" "${KROOT:?}" "${BUSYBOX:?}" "${DEB:?}" "${SENDER:?}" "${SRC:?}" "${OUT:?}"
 
 KMODS=("$KROOT"/lib/modules/*)
 if [ "${#KMODS[@]}" != 1 ] || [ ! -d "${KMODS[0]}" ]; then
@@ -154,10 +155,16 @@ mkdir -p "$R/usr/sbin"
 for t in xl xenstored xenconsoled xen-init-dom0; do
     ln -sfn "/usr/lib/xen-4.17/bin/$t" "$R/usr/sbin/$t"
 done
-put "$R" "$VIFGUARD" usr/sbin/vifguard
-put "$R" "$HOOK" etc/xen/scripts/vif-vifguard
-chmod 755 "$R/usr/sbin/vifguard" "$R/etc/xen/scripts/vif-vifguard"
-mkdir -p "$R/etc/vifguard"
+# vifguard as its package installs it: /usr/sbin/vifguard, the xl hook,
+# /etc/vifguard/vifguard.toml, ...
+dpkg-deb -x "$DEB" "$R"
+mkdir -p "$R/var/lib/dpkg/info"
+rm -rf "$OUT/deb-control"
+dpkg-deb -e "$DEB" "$OUT/deb-control"
+for s in postinst prerm postrm; do
+    install -m 755 "$OUT/deb-control/$s" "$R/var/lib/dpkg/info/vifguard.$s"
+done
+# The administrator's edit of the configuration file:
 cat >"$R/etc/vifguard/vifguard.toml" <<'EOF'
 # vifs on xenbr0 without a vifguard/mode key are locked to their mac= and ip=
 [network_default.bridges]

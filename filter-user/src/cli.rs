@@ -38,7 +38,7 @@ pub struct Cli {
         long,
         global = true,
         env = "VIFGUARD_CONFIG",
-        default_value = filter_user::config::DEFAULT_PATH
+        default_value = crate::config::DEFAULT_PATH
     )]
     pub config: PathBuf,
     /// bpffs directory for pins (overrides `bpffs` of the configuration).

@@ -1,5 +1,8 @@
 //! vifguard's userspace, in the order data flows through it:
 //!
+//! - [`cli`]: the `vifguard` command line (clap); in the library so the
+//!   man pages and shell completions are generated from the same
+//!   definition (the `docgen` crate) without growing the binary.
 //! - [`xen`]: which vif a hotplug is about and where its policy lives in
 //!   xenstore ([`xen::sources`]: xl, XAPI, OpenStack, precedence, trust).
 //! - [`policy`]: the policy types every source produces.
@@ -28,6 +31,7 @@
 
 pub mod applied;
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod datapath;
 pub mod hooks;

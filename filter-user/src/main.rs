@@ -1,8 +1,6 @@
 //! `vifguard`: the command a Xen host runs (see `vifguard --help`).
 #![deny(unsafe_code)]
 
-mod cli;
-
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
@@ -15,7 +13,7 @@ use filter_user::lifecycle::{self, LifecycleError};
 use filter_user::report::{http, prometheus};
 use filter_user::xen::sources::VifId;
 
-use cli::{Cli, Command, HotplugAction, SetupAction};
+use filter_user::cli::{Cli, Command, HotplugAction, SetupAction};
 
 /// Prints one line to stderr in a single write: stderr is unbuffered, so
 /// `eprintln!` writes a line in pieces, a syscall each, which concurrent

@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 
 /// Debian packages: the compiler and library source for the eBPF build
 /// (`-Z build-std=core`), the LLVM bpf-linker links against, and the tools
-/// the tests and the demo drive.
+/// the tests and the demo drive, and the packagers.
 const PACKAGES: &[&str] = &[
     "rustc-web",
     "cargo-web",
@@ -36,6 +36,9 @@ const PACKAGES: &[&str] = &[
     // keepalived: the VRRP live test and demo row run two real VRRP
     // routers (use_vmac) in guests, failing over through vifguard.
     "keepalived",
+    // rpmbuild and rpm: `cargo xtask package` builds the .rpm with them
+    // (dpkg-deb, for the .deb, comes with dpkg), and its tests read both.
+    "rpm",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

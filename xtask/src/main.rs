@@ -6,6 +6,7 @@ mod bench_live;
 mod bootstrap;
 mod demo;
 mod doc_links;
+mod package;
 mod release;
 mod report;
 mod xen_e2e;
@@ -23,6 +24,9 @@ commands:
                    bpf-linker); quick when everything is there
   build            bootstrap, then build the release vifguard (statically
                    linked) and print its path: the binary to install
+  package [--out DIR]
+                   bootstrap, then build the .deb and the .rpm of vifguard
+                   (default into target/package) and print their paths
   test             bootstrap, then format check, clippy on every crate, and
                    the whole test suite (needs root: loads eBPF programs)
   demo [--json]    bootstrap, then run the demo host: simulated Xen guests
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bootstrap") => bootstrap::run(),
         Some("build") => build(),
+        Some("package") => package::run(&args[1..]),
         Some("test") => test(),
         Some("demo") => demo::run(&args[1..]),
         Some("bench") if args.get(1).is_some_and(|a| a == "live") => bench_live::run(&args[2..]),

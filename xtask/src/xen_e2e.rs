@@ -8,7 +8,9 @@
 //! the `tests` crate and run inside the guest), a guest whose policy comes
 //! from XAPI's `/xapi/<uuid>/private/vif/<devid>` keys instead of its xl
 //! `ip=`, cleanup on `xl destroy`, restart with a new domid, and `vifguard
-//! sync` after a simulated reboot. "Attached" is what `vifguard status`
+//! sync` after a simulated reboot, and the .deb's maintainer scripts (sync
+//! on upgrade, detach on removal). vifguard comes from its .deb (`cargo
+//! xtask package`), unpacked into dom0 as dpkg lays it out. "Attached" is what `vifguard status`
 //! reports (both TC hooks), so the checks hold for any attach method.
 //!
 //! Downloads (`apt-get download`) and their unpacked tree are cached in
@@ -95,6 +97,8 @@ const CHECKS: &[&str] = &[
     "sync-mac-spoof",
     "sync-legit-ping",
     "sync-after-wipe",
+    "package-postinst-sync",
+    "package-prerm-detach",
 ];
 
 const MARKER: &str = "VIFGUARD-E2E";
@@ -123,12 +127,10 @@ pub fn run(args: &[String]) -> Result<()> {
     eprintln!("xtask: dom0 kernel {kernel} (from {meta})");
     let (root, kernel_root) = fetch_and_unpack(&cache, &kernel)?;
     let busybox = fetch_busybox(&cache)?;
-    let release = crate::release::build(&[
-        ("filter-user", "vifguard"),
-        ("testbed", "vifguard-e2e-send"),
-    ])?;
-    let vifguard = release.join("vifguard");
-    let sender = release.join("vifguard-e2e-send");
+    // vifguard as users install it: the .deb of `cargo xtask package`.
+    let deb = crate::package::build(&cache.join("package"), env!("CARGO_PKG_VERSION"))?.deb;
+    let sender =
+        crate::release::build(&[("testbed", "vifguard-e2e-send")])?.join("vifguard-e2e-send");
     let out = cache.join("build");
     crate::run(
         Command::new("bash")
@@ -136,10 +138,9 @@ pub fn run(args: &[String]) -> Result<()> {
             .env("ROOT", &root)
             .env("KROOT", &kernel_root)
             .env("BUSYBOX", &busybox)
-            .env("VIFGUARD", &vifguard)
+            .env("DEB", &deb)
             .env("SENDER", &sender)
             .env("SRC", repo.join("xen-e2e"))
-            .env("HOOK", repo.join("filter-user/scripts/vif-vifguard"))
             .env("OUT", &out),
     )?;
     eprintln!(
