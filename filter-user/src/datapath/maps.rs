@@ -2,16 +2,17 @@
 //! into them (or removing it) under the layout's lock.
 
 use std::collections::HashMap as StdHashMap;
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use aya::Ebpf;
 use aya::maps::{
-    HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues,
+    Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues,
     lpm_trie::Key,
 };
 use filter_common::{
-    Addrs, Counter, EventBudget, IfacePolicy, NoPolicyCounters, PairKey, SlotCounters, V4Key,
-    V6Key, map_names as names,
+    Addrs, Counter, EventBudget, IfacePolicy, Learned, NoPolicyCounters, PairKey, SlotCounters,
+    V4Key, V6Key, learned, map_names as names,
 };
 
 use super::counters::Counters;
@@ -33,6 +34,7 @@ pub struct Maps {
     counters: PerCpuArray<MapData, SlotCounters>,
     no_policy: PerCpuHashMap<MapData, u32, NoPolicyCounters>,
     event_budget: PerCpuArray<MapData, EventBudget>,
+    learned: Array<MapData, Learned>,
 }
 
 /// The data part of a trie key: the interface it belongs to comes first.
@@ -86,6 +88,9 @@ pub fn check_pinned_map(dir: &Path, name: &'static str) -> Result<(), DatapathEr
         names::NO_POLICY => {
             let _: PerCpuHashMap<MapData, u32, NoPolicyCounters> = typed!(map, names::NO_POLICY);
         }
+        names::LEARNED => {
+            let _: Array<MapData, Learned> = typed!(map, names::LEARNED);
+        }
         names::EVENT_BUDGET => {
             let _: PerCpuArray<MapData, EventBudget> = typed!(map, names::EVENT_BUDGET);
         }
@@ -112,6 +117,7 @@ impl Maps {
             counters: typed!(take(names::COUNTERS)?, names::COUNTERS),
             no_policy: typed!(take(names::NO_POLICY)?, names::NO_POLICY),
             event_budget: typed!(take(names::EVENT_BUDGET)?, names::EVENT_BUDGET),
+            learned: typed!(take(names::LEARNED)?, names::LEARNED),
         })
     }
 
@@ -132,6 +138,7 @@ impl Maps {
             counters: typed!(open(names::COUNTERS)?, names::COUNTERS),
             no_policy: typed!(open(names::NO_POLICY)?, names::NO_POLICY),
             event_budget: typed!(open(names::EVENT_BUDGET)?, names::EVENT_BUDGET),
+            learned: typed!(open(names::LEARNED)?, names::LEARNED),
         })
     }
 
@@ -215,6 +222,22 @@ impl Maps {
                 e.policy = policy;
                 (ifindex, e)
             })
+            .collect())
+    }
+
+    /// The addresses a slot's interface learned from DHCP (section 8), with
+    /// the second (CLOCK_MONOTONIC) each expires, lease and grace
+    /// included; expired ones too (the programs ignore them).
+    pub fn learned(&self, slot: u32) -> Result<Vec<(Ipv4Addr, u32)>, DatapathError> {
+        let row = self
+            .learned
+            .get(&slot, 0)
+            .map_err(map_err(names::LEARNED, "read"))?;
+        Ok(row
+            .entries
+            .iter()
+            .filter(|e| **e != 0)
+            .map(|e| (Ipv4Addr::from(learned::addr(*e)), learned::expires_s(*e)))
             .collect())
     }
 
@@ -664,6 +687,11 @@ impl MapsWriter {
             .event_budget
             .set(slot, zero_budget, 0)
             .map_err(map_err(names::EVENT_BUDGET, "zero"))?;
+        // A new interface learns its own leases, not the last one's.
+        self.maps
+            .learned
+            .set(slot, Learned::default(), 0)
+            .map_err(map_err(names::LEARNED, "zero"))?;
         Ok(())
     }
 }
