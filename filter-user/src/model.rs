@@ -22,9 +22,59 @@ use crate::policy::{MacAddr, Pair, Policy, Vrrp, is_link_local_64};
 /// entry). `frame` is the frame as on the wire, from the first byte of the
 /// Ethernet destination address, without FCS.
 pub fn verdict(policy: Option<&Policy>, direction: Direction, frame: &[u8]) -> Reason {
-    match judge(policy, direction, frame) {
-        Ok(()) => Reason::Pass,
+    step(policy, &mut Learned::default(), 0, direction, frame)
+}
+
+/// The verdict on an interface whose DHCP-learned addresses (section 8)
+/// are `learned`, at second `now_s` of the clock the kernel's expiries
+/// use (CLOCK_MONOTONIC). A frame that passes may change `learned`: a
+/// DHCPACK to the guest adds its lease, a DHCPNAK to it clears them, a
+/// DHCPRELEASE or DHCPDECLINE from it forgets the address it names.
+pub fn step(
+    policy: Option<&Policy>,
+    learned: &mut Learned,
+    now_s: u32,
+    direction: Direction,
+    frame: &[u8],
+) -> Reason {
+    // Learned addresses count as the vif's own (section 8): the model
+    // adds the live ones to a copy of the policy, and keeps the
+    // configured list's emptiness for the one rule that asks for it.
+    let effective = policy.map(|p| {
+        let mut e = p.clone();
+        if p.options.learn_dhcp {
+            e.ipv4
+                .extend(learned.live(now_s).map(crate::policy::Cidr4::host));
+        }
+        e
+    });
+    let configured_v4_empty = policy.is_some_and(|p| p.ipv4.is_empty());
+    match judge(effective.as_ref(), direction, frame, configured_v4_empty) {
+        Ok(()) => {
+            if let Some(p) = policy.filter(|p| p.options.learn_dhcp) {
+                learning::after_pass(p, learned, now_s, direction, frame);
+            }
+            Reason::Pass
+        }
         Err(reason) => reason,
+    }
+}
+
+/// The `LEARNED` row of one interface, as the kernel keeps it: four
+/// entries of (address, second it expires), `None` when free.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Learned {
+    pub entries: [Option<(Ipv4Addr, u32)>; filter_common::MAX_LEARNED],
+}
+
+impl Learned {
+    /// The addresses that have not expired at `now_s`.
+    pub fn live(&self, now_s: u32) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.entries
+            .iter()
+            .flatten()
+            .filter(move |(_, expires)| *expires > now_s)
+            .map(|(a, _)| *a)
     }
 }
 
@@ -159,7 +209,12 @@ fn is_multicast_mac(mac: &[u8; 6]) -> bool {
 }
 
 /// "Both directions: before anything else", then the direction's section.
-fn judge(policy: Option<&Policy>, direction: Direction, frame: &[u8]) -> Check {
+fn judge(
+    policy: Option<&Policy>,
+    direction: Direction,
+    frame: &[u8],
+    configured_v4_empty: bool,
+) -> Check {
     // 1. Fail closed on an interface nobody configured.
     let policy = policy.ok_or(Reason::NoPolicy)?;
     match policy.mode {
@@ -178,7 +233,7 @@ fn judge(policy: Option<&Policy>, direction: Direction, frame: &[u8]) -> Check {
     let eth = Ethernet::parse(&w).ok_or(Reason::EthMalformed)?;
     match direction {
         Direction::FromGuest => from_guest(policy, &w, &eth),
-        Direction::ToGuest => to_guest(policy, &w, &eth),
+        Direction::ToGuest => to_guest(policy, &w, &eth, configured_v4_empty),
     }
 }
 
@@ -914,7 +969,7 @@ fn nd_checks(s: &Source, w: &Window, ip: &Ipv6, chain: &Chain, nd: &NdMessage) -
 // ---------------------------------------------------------------------------
 
 /// "To the guest", steps 1 to 7.
-fn to_guest(p: &Policy, w: &Window, eth: &Ethernet) -> Check {
+fn to_guest(p: &Policy, w: &Window, eth: &Ethernet, configured_v4_empty: bool) -> Check {
     let unicast_to_guest = guest_macs(p).any(|m| m.0 == eth.dst);
     // 1. Unknown unicast flooded by the bridge: another guest's traffic.
     ensure(
@@ -926,7 +981,7 @@ fn to_guest(p: &Policy, w: &Window, eth: &Ethernet) -> Check {
         // 3.
         ETH_P_ARP => arp_to_guest(p, w),
         // 4 and 6.
-        ETH_P_IPV4 => ipv4_to_guest(p, w, unicast_to_guest),
+        ETH_P_IPV4 => ipv4_to_guest(p, w, unicast_to_guest, configured_v4_empty),
         // 5 and 6.
         ETH_P_IPV6 => ipv6_to_guest(p, w, unicast_to_guest),
         // 7. Other EtherTypes.
@@ -972,10 +1027,11 @@ fn arp_to_guest(p: &Policy, w: &Window) -> Check {
 }
 
 /// "To the guest" 4 (IPv4 unicast to one of the guest's MACs) and 6.
-fn ipv4_to_guest(p: &Policy, w: &Window, unicast: bool) -> Check {
+fn ipv4_to_guest(p: &Policy, w: &Window, unicast: bool, configured_v4_empty: bool) -> Check {
     let trusted_servers_only = !p.dhcp_servers.is_empty();
-    if !unicast && !trusted_servers_only {
-        // 7. Broadcast and multicast IPv4 is not looked into.
+    if !unicast && !trusted_servers_only && !p.options.learn_dhcp {
+        // 7. Broadcast and multicast IPv4 is not looked into, unless
+        // learning (section 8) must find the DHCP replies in it.
         return Ok(());
     }
     // 4, 6. Header, UDP ports and ICMP header as from the guest, 1 and 2:
@@ -987,11 +1043,12 @@ fn ipv4_to_guest(p: &Policy, w: &Window, unicast: bool) -> Check {
     ip.icmp_type(w)?;
     // 4. The DHCP reply exception: a server may unicast the OFFER/ACK to
     // the client's MAC before the client has an address. Its client runs
-    // on `mac`, so only the vif's own list counts.
+    // on `mac`, so only the vif's own configured list counts (learned
+    // addresses do not: a renewal goes to the learned address itself).
     if unicast {
         let dhcp_reply = ports.is_some_and(|p| p.are(DHCP4_SERVER_PORT, DHCP4_CLIENT_PORT));
         ensure(
-            guest_has_v4(p, ip.dst) || (p.ipv4.is_empty() && dhcp_reply),
+            guest_has_v4(p, ip.dst) || (configured_v4_empty && dhcp_reply),
             Reason::SniffIp,
         )?;
     }
@@ -1042,6 +1099,191 @@ fn ipv6_to_guest(p: &Policy, w: &Window, unicast: bool) -> Check {
     }
     // 7.
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Learning addresses from DHCP (section 8)
+// ---------------------------------------------------------------------------
+
+mod learning {
+    use super::*;
+
+    // BOOTP fields and DHCP options (RFC 2131, RFC 2132) learning reads.
+    const BOOTREPLY: u8 = 2;
+    const BOOTP_CIADDR: usize = 12;
+    const BOOTP_YIADDR: usize = 16;
+    const BOOTP_COOKIE: usize = 236;
+    const BOOTP_OPTIONS: usize = 240;
+    const MAGIC: [u8; 4] = [99, 130, 83, 99];
+    const OPT_PAD: u8 = 0;
+    const OPT_REQUESTED_ADDRESS: u8 = 50;
+    const OPT_LEASE_TIME: u8 = 51;
+    const OPT_MESSAGE_TYPE: u8 = 53;
+    const OPT_END: u8 = 255;
+    const DHCPDECLINE: u8 = 4;
+    const DHCPACK: u8 = 5;
+    const DHCPNAK: u8 = 6;
+    const DHCPRELEASE: u8 = 7;
+
+    /// After a frame passed on a learning interface: what it teaches.
+    pub(super) fn after_pass(
+        p: &Policy,
+        learned: &mut Learned,
+        now_s: u32,
+        direction: Direction,
+        frame: &[u8],
+    ) {
+        let w = Window::new(frame);
+        let Some(eth) = Ethernet::parse(&w) else {
+            return;
+        };
+        // Only the vif's own MAC leases (a pair's or virtual MAC's DHCP
+        // is not learned), and only IPv4.
+        let mac_ok = match direction {
+            Direction::FromGuest => eth.src == p.mac.0,
+            Direction::ToGuest => true,
+        };
+        if eth.ethertype != ETH_P_IPV4 || !mac_ok {
+            return;
+        }
+        let Ok(ip) = Ipv4::parse(&w) else {
+            return;
+        };
+        let w = &w.ending_at(ip.end);
+        let Ok(Some(ports)) = ip.udp_ports(w) else {
+            return;
+        };
+        match direction {
+            Direction::ToGuest if ports.are(DHCP4_SERVER_PORT, DHCP4_CLIENT_PORT) => {
+                let Some(m) = message(w, ip.l4 + 8, BOOTREPLY, p.mac.0, OPT_LEASE_TIME) else {
+                    return;
+                };
+                match (m.kind, m.value) {
+                    (DHCPACK, Some(lease_s)) => {
+                        let expires = now_s
+                            .saturating_add(lease_s)
+                            .saturating_add(p.options.learn_grace_s);
+                        learn(learned, now_s, m.yiaddr, expires);
+                    }
+                    (DHCPNAK, _) => learned.entries = Default::default(),
+                    _ => {}
+                }
+            }
+            Direction::FromGuest if ports.are(DHCP4_CLIENT_PORT, DHCP4_SERVER_PORT) => {
+                let Some(m) = message(w, ip.l4 + 8, BOOTREQUEST, p.mac.0, OPT_REQUESTED_ADDRESS)
+                else {
+                    return;
+                };
+                let gone = match (m.kind, m.value) {
+                    (DHCPRELEASE, _) => m.ciaddr,
+                    (DHCPDECLINE, Some(a)) => Ipv4Addr::from(a),
+                    _ => return,
+                };
+                for e in &mut learned.entries {
+                    if e.is_some_and(|(a, _)| a == gone) {
+                        *e = None;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes the entry holding `addr` already, else the first free or
+    /// expired one, else the first of those that expire first.
+    fn learn(learned: &mut Learned, now_s: u32, addr: Ipv4Addr, expires: u32) {
+        if addr.is_unspecified() {
+            return;
+        }
+        let slot = learned
+            .entries
+            .iter()
+            .position(|e| e.is_some_and(|(a, _)| a == addr))
+            .unwrap_or_else(|| {
+                let live_expiry = |e: &Option<(Ipv4Addr, u32)>| match e {
+                    Some((_, x)) if *x > now_s => *x,
+                    _ => 0,
+                };
+                // `min_by_key` keeps the first of equal keys.
+                (0..learned.entries.len())
+                    .min_by_key(|i| live_expiry(&learned.entries[*i]))
+                    .unwrap_or(0)
+            });
+        learned.entries[slot] = Some((addr, expires));
+    }
+
+    /// A DHCP message, as learning reads it.
+    struct Message {
+        kind: u8,
+        ciaddr: Ipv4Addr,
+        yiaddr: Ipv4Addr,
+        /// The 4-byte value of the wanted option.
+        value: Option<u32>,
+    }
+
+    /// The BOOTP message at `m` of `op`, naming `mac` over Ethernet, with
+    /// the magic cookie; its message type and the option `want`.
+    fn message(w: &Window, m: usize, op: u8, mac: [u8; 6], want: u8) -> Option<Message> {
+        if w.u8(m + BOOTP_OP)? != op
+            || w.u8(m + BOOTP_HTYPE)? != HTYPE_ETHERNET
+            || w.u8(m + BOOTP_HLEN)? != HLEN_ETHERNET
+            || w.array::<6>(m + BOOTP_CHADDR)? != mac
+            || w.array::<4>(m + BOOTP_COOKIE)? != MAGIC
+        {
+            return None;
+        }
+        let ciaddr = w.ipv4(m + BOOTP_CIADDR)?;
+        let yiaddr = w.ipv4(m + BOOTP_YIADDR)?;
+        let (kind, value) = options(w, m + BOOTP_OPTIONS, want);
+        Some(Message {
+            kind,
+            ciaddr,
+            yiaddr,
+            value,
+        })
+    }
+
+    /// The option walk: the first MAX_DHCP_OPTS options within the packet
+    /// and the window, stopping at the end option, at what cannot be read,
+    /// or once it has both the message type and the wanted option.
+    fn options(w: &Window, mut o: usize, want: u8) -> (u8, Option<u32>) {
+        let (mut kind, mut value) = (0, None);
+        for _ in 0..filter_common::MAX_DHCP_OPTS {
+            let Some(code) = w.u8(o) else {
+                break;
+            };
+            if code == OPT_END {
+                break;
+            }
+            let len = if code == OPT_PAD {
+                0
+            } else {
+                match w.u8(o + 1) {
+                    Some(l) => usize::from(l),
+                    None => break,
+                }
+            };
+            if code == OPT_MESSAGE_TYPE && len == 1 {
+                let Some(t) = w.u8(o + 2) else {
+                    break;
+                };
+                kind = t;
+            } else if code == want && len == 4 {
+                let Some(b) = w.array::<4>(o + 2) else {
+                    break;
+                };
+                value = Some(u32::from_be_bytes(b));
+            }
+            if kind != 0 && value.is_some() {
+                break;
+            }
+            o += if code == OPT_PAD { 1 } else { 2 + len };
+            if o >= PARSE_WINDOW {
+                break;
+            }
+        }
+        (kind, value)
+    }
 }
 
 #[cfg(test)]

@@ -1164,6 +1164,29 @@ pub fn dhcpv4_offer(client: Mac, xid: u32, yiaddr: Ipv4Addr, server: Ipv4Addr) -
     dhcpv4_server_reply(DHCPOFFER, client, xid, yiaddr, server)
 }
 
+/// Any DHCP message (the UDP payload): BOOTP `op` from or to `client`,
+/// with `ciaddr` and `yiaddr`, the magic cookie, `options` as (code,
+/// data) in that order, and the end option.
+pub fn dhcpv4(
+    op: u8,
+    client: Mac,
+    ciaddr: Ipv4Addr,
+    yiaddr: Ipv4Addr,
+    options: &[(u8, &[u8])],
+) -> Vec<u8> {
+    let mut m = bootp(op, 1, client, yiaddr, Ipv4Addr::UNSPECIFIED);
+    m[12..16].copy_from_slice(&ciaddr.octets());
+    for (code, data) in options {
+        m.push(*code);
+        if *code != 0 {
+            m.push(u8::try_from(data.len()).expect("a DHCP option holds at most 255 bytes"));
+            m.extend_from_slice(data);
+        }
+    }
+    m.push(255);
+    m
+}
+
 /// A DHCPACK, otherwise as [`dhcpv4_offer`].
 pub fn dhcpv4_ack(client: Mac, xid: u32, yiaddr: Ipv4Addr, server: Ipv4Addr) -> Vec<u8> {
     dhcpv4_server_reply(DHCPACK, client, xid, yiaddr, server)

@@ -228,6 +228,17 @@ impl Kernel {
         }
     }
 
+    /// The addresses `ifindex` learned from DHCP, with their expiries.
+    pub fn learned_of(&self, ifindex: u32) -> Vec<(std::net::Ipv4Addr, u32)> {
+        let slot = self
+            .maps
+            .policy_of(ifindex)
+            .expect("read the policy map")
+            .expect("policy entry")
+            .slot;
+        self.maps.learned(slot).expect("read the learned addresses")
+    }
+
     /// The counters of the interface with policy slot `slot`.
     pub fn counters_of(&self, ifindex: u32) -> Counters {
         let slot = self

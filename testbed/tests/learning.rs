@@ -1,0 +1,381 @@
+//! DHCP learning (docs/policy.md section 8) in sequences: each step a
+//! frame through the real programs (BPF_PROG_TEST_RUN) and through the
+//! reference model with its learned-address table, asserting the verdict
+//! of both and that the kernel's `LEARNED` row holds what the model's
+//! table does.
+//!
+//! Needs root (loads eBPF programs).
+
+use std::net::Ipv4Addr;
+
+use filter_common::{Direction, Reason};
+use filter_user::model::{self, Learned};
+use filter_user::policy::{MacAddr, Policy};
+use filter_user::sys::clock::monotonic_secs;
+use testbed::frames::{BROADCAST, Frame, Mac, arp_op, dhcpv4};
+use testbed::kernel::{Hook, Kernel, TEST_IFINDEX, test_run_accepts};
+
+const GUEST: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x01];
+const OTHER: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x99];
+const ROUTER: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0xfe];
+const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const ROGUE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 66);
+
+fn a(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(192, 0, 2, last)
+}
+
+/// A locked guest with no configured address that learns, a trusted
+/// server, no grace (expiry tests need not wait a minute).
+fn learning() -> Policy {
+    let mut p = Policy::locked(MacAddr(GUEST));
+    p.options.learn_dhcp = true;
+    p.options.learn_grace_s = 0;
+    p.dhcp_servers = vec![SERVER.into()];
+    p
+}
+
+/// A server message to the guest, broadcast as most servers send it.
+fn reply(server: Ipv4Addr, sport: u16, payload: Vec<u8>) -> Vec<u8> {
+    Frame::eth(ROUTER, BROADCAST)
+        .ipv4(server, Ipv4Addr::BROADCAST)
+        .udp(sport, 68)
+        .payload(&payload)
+        .build()
+}
+
+fn ack(client: Mac, yiaddr: Ipv4Addr, lease_s: u32) -> Vec<u8> {
+    dhcpv4(
+        2,
+        client,
+        Ipv4Addr::UNSPECIFIED,
+        yiaddr,
+        &[
+            (53, &[5]),
+            (54, &SERVER.octets()),
+            (51, &lease_s.to_be_bytes()),
+        ],
+    )
+}
+
+fn nak() -> Vec<u8> {
+    dhcpv4(
+        2,
+        GUEST,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        &[(53, &[6]), (54, &SERVER.octets())],
+    )
+}
+
+/// A client message from the guest to the server.
+fn request(payload: Vec<u8>) -> Vec<u8> {
+    Frame::eth(GUEST, ROUTER)
+        .ipv4(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST)
+        .udp(68, 67)
+        .payload(&payload)
+        .build()
+}
+
+fn release(addr: Ipv4Addr) -> Vec<u8> {
+    Frame::eth(GUEST, ROUTER)
+        .ipv4(addr, SERVER)
+        .udp(68, 67)
+        .payload(&dhcpv4(
+            1,
+            GUEST,
+            addr,
+            Ipv4Addr::UNSPECIFIED,
+            &[(53, &[7]), (54, &SERVER.octets())],
+        ))
+        .build()
+}
+
+fn decline(addr: Ipv4Addr) -> Vec<u8> {
+    request(dhcpv4(
+        1,
+        GUEST,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        &[(53, &[4]), (50, &addr.octets()), (54, &SERVER.octets())],
+    ))
+}
+
+fn ping_from(src: Ipv4Addr) -> Vec<u8> {
+    Frame::eth(GUEST, ROUTER)
+        .ipv4(src, SERVER)
+        .icmp_echo_request(1, 1)
+        .build()
+}
+
+fn ping_to(dst: Ipv4Addr) -> Vec<u8> {
+    Frame::eth(ROUTER, GUEST)
+        .ipv4(SERVER, dst)
+        .icmp_echo_request(1, 1)
+        .build()
+}
+
+fn garp(spa: Ipv4Addr) -> Vec<u8> {
+    Frame::eth(GUEST, BROADCAST)
+        .arp(arp_op::REQUEST)
+        .spa(spa)
+        .tpa(spa)
+        .build()
+}
+
+/// Runs the steps in order on one interface, kernel and model side by
+/// side, and checks after each that both learned the same addresses.
+struct Run {
+    kernel: Kernel,
+    policy: Policy,
+    learned: Learned,
+    failures: Vec<String>,
+}
+
+impl Run {
+    fn new(policy: Policy) -> Run {
+        let mut kernel = Kernel::load();
+        kernel.set_policy(TEST_IFINDEX, &policy);
+        Run {
+            kernel,
+            policy,
+            learned: Learned::default(),
+            failures: Vec::new(),
+        }
+    }
+
+    fn step(&mut self, name: &str, dir: Direction, frame: Vec<u8>, expect: Reason) {
+        let now = u32::try_from(monotonic_secs()).expect("seconds since boot fit 32 bits");
+        let modelled = model::step(Some(&self.policy), &mut self.learned, now, dir, &frame);
+        if modelled != expect {
+            self.failures.push(format!(
+                "{name}: model says {}, expected {}",
+                modelled.name(),
+                expect.name()
+            ));
+        }
+        // One hook per direction: a second run would learn twice.
+        let hook = Hook::for_direction(dir)
+            .iter()
+            .copied()
+            .find(|h| test_run_accepts(*h, &frame))
+            .expect("a hook can run the frame");
+        let got = self.kernel.run(hook, &frame).reason;
+        if got != expect {
+            self.failures.push(format!(
+                "{name}: {hook:?} counted {}, expected {}",
+                got.name(),
+                expect.name()
+            ));
+        }
+        let mut kernel: Vec<Ipv4Addr> = self
+            .kernel
+            .learned_of(TEST_IFINDEX)
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect();
+        let mut modelled: Vec<Ipv4Addr> = self
+            .learned
+            .entries
+            .iter()
+            .flatten()
+            .map(|(a, _)| *a)
+            .collect();
+        kernel.sort();
+        modelled.sort();
+        if kernel != modelled {
+            self.failures.push(format!(
+                "{name}: the kernel learned {kernel:?}, the model {modelled:?}"
+            ));
+        }
+    }
+
+    fn finish(self) {
+        assert!(
+            self.failures.is_empty(),
+            "{} failures:\n{}",
+            self.failures.len(),
+            self.failures.join("\n")
+        );
+    }
+}
+
+use Direction::{FromGuest as From, ToGuest as To};
+
+#[test]
+fn a_lease_is_learned_used_and_given_back() {
+    let mut r = Run::new(learning());
+    r.step(
+        "before the lease",
+        From,
+        ping_from(a(10)),
+        Reason::Ipv4Spoof,
+    );
+    r.step(
+        "unicast before the lease",
+        To,
+        ping_to(a(10)),
+        Reason::SniffIp,
+    );
+    r.step(
+        "trusted ACK",
+        To,
+        reply(SERVER, 67, ack(GUEST, a(10), 3600)),
+        Reason::Pass,
+    );
+    r.step("from the lease", From, ping_from(a(10)), Reason::Pass);
+    r.step("to the lease", To, ping_to(a(10)), Reason::Pass);
+    r.step(
+        "gratuitous ARP for the lease",
+        From,
+        garp(a(10)),
+        Reason::Pass,
+    );
+    r.step(
+        "a neighbour's address",
+        From,
+        ping_from(a(11)),
+        Reason::Ipv4Spoof,
+    );
+    r.step(
+        "rogue ACK",
+        To,
+        reply(ROGUE, 67, ack(GUEST, a(11), 3600)),
+        Reason::DhcpUntrusted,
+    );
+    r.step(
+        "not taught by the rogue",
+        From,
+        ping_from(a(11)),
+        Reason::Ipv4Spoof,
+    );
+    r.step(
+        "ACK from another port",
+        To,
+        reply(SERVER, 1234, ack(GUEST, a(12), 3600)),
+        Reason::Pass,
+    );
+    r.step(
+        "not taught from another port",
+        From,
+        ping_from(a(12)),
+        Reason::Ipv4Spoof,
+    );
+    r.step(
+        "ACK for another MAC",
+        To,
+        reply(SERVER, 67, ack(OTHER, a(13), 3600)),
+        Reason::Pass,
+    );
+    r.step(
+        "not taught for another MAC",
+        From,
+        ping_from(a(13)),
+        Reason::Ipv4Spoof,
+    );
+    r.step("release", From, release(a(10)), Reason::Pass);
+    r.step(
+        "after the release",
+        From,
+        ping_from(a(10)),
+        Reason::Ipv4Spoof,
+    );
+    r.finish();
+}
+
+#[test]
+fn nak_decline_and_the_fifth_lease() {
+    let mut r = Run::new(learning());
+    for last in [20, 21, 22, 23] {
+        r.step(
+            "four leases",
+            To,
+            reply(SERVER, 67, ack(GUEST, a(last), 3600 + u32::from(last))),
+            Reason::Pass,
+        );
+    }
+    // The fifth takes the entry that expires first: .20's.
+    r.step(
+        "fifth lease",
+        To,
+        reply(SERVER, 67, ack(GUEST, a(24), 7200)),
+        Reason::Pass,
+    );
+    r.step(
+        "the replaced lease",
+        From,
+        ping_from(a(20)),
+        Reason::Ipv4Spoof,
+    );
+    r.step("the fifth", From, ping_from(a(24)), Reason::Pass);
+    r.step("decline", From, decline(a(21)), Reason::Pass);
+    r.step(
+        "after the decline",
+        From,
+        ping_from(a(21)),
+        Reason::Ipv4Spoof,
+    );
+    r.step("still there", From, ping_from(a(22)), Reason::Pass);
+    r.step("NAK", To, reply(SERVER, 67, nak()), Reason::Pass);
+    r.step("after the NAK", From, ping_from(a(22)), Reason::Ipv4Spoof);
+    // A message type the 16-option walk does not reach teaches nothing.
+    let mut options: Vec<(u8, &[u8])> = vec![(0, &[]); 20];
+    let lease = 3600u32.to_be_bytes();
+    options.extend([(53, &[5][..]), (51, &lease[..])]);
+    let far = dhcpv4(2, GUEST, Ipv4Addr::UNSPECIFIED, a(30), &options);
+    r.step(
+        "ACK past the option walk",
+        To,
+        reply(SERVER, 67, far),
+        Reason::Pass,
+    );
+    r.step(
+        "not taught past the walk",
+        From,
+        ping_from(a(30)),
+        Reason::Ipv4Spoof,
+    );
+    r.finish();
+}
+
+#[test]
+fn a_lease_that_is_not_renewed_expires() {
+    let mut r = Run::new(learning());
+    r.step(
+        "one-second lease",
+        To,
+        reply(SERVER, 67, ack(GUEST, a(40), 1)),
+        Reason::Pass,
+    );
+    // Past the lease (no grace) on both clocks, whichever second each
+    // started counting in.
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    r.step(
+        "after it ran out",
+        From,
+        ping_from(a(40)),
+        Reason::Ipv4Spoof,
+    );
+    r.step(
+        "to it after it ran out",
+        To,
+        ping_to(a(40)),
+        Reason::SniffIp,
+    );
+    r.finish();
+}
+
+#[test]
+fn without_the_option_nothing_is_learned() {
+    let mut p = learning();
+    p.options.learn_dhcp = false;
+    let mut r = Run::new(p);
+    r.step(
+        "trusted ACK",
+        To,
+        reply(SERVER, 67, ack(GUEST, a(50), 3600)),
+        Reason::Pass,
+    );
+    r.step("not learned", From, ping_from(a(50)), Reason::Ipv4Spoof);
+    r.finish();
+}
