@@ -17,8 +17,9 @@ pub use reason::{REASON_COUNT, Reason};
 ///
 /// 1: the first layout. 2: reasons `dhcp_spoof` and `dad_foreign` appended,
 /// so a [`SlotCounters`] row grew from 768 to 832 bytes. 3: reason
-/// `dhcp_untrusted` (a row of 864 bytes), address sets in the trie keys,
-/// the `PAIRS` and `LEARNED` maps, learning and flood fields in the policy.
+/// `dhcp_untrusted` and `flood` (a row of 896 bytes), address sets in the
+/// trie keys, the `PAIRS`, `LEARNED` and `FLOOD` maps, learning and flood
+/// fields in the policy.
 pub const ABI_VERSION: u32 = 3;
 
 /// Host addresses stored inline in [`IfacePolicy`]: the common case (a guest
@@ -289,6 +290,18 @@ pub mod learned {
     }
 }
 
+/// A `FLOOD` row, indexed by slot: the broadcast and multicast frames the
+/// interface sent in the current second (section 9). Shared by all CPUs:
+/// the programs add with an atomic add and reset it when the second
+/// changes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FloodWindow {
+    /// The second (CLOCK_MONOTONIC) `count` is for.
+    pub second: u64,
+    pub count: u64,
+}
+
 /// Key of the `PAIRS` hash map: a source MAC of an interface besides its
 /// own (a pair's, or a VRRP virtual MAC).
 #[repr(C)]
@@ -424,6 +437,7 @@ pub mod map_names {
     pub const POLICY: &str = "POLICY";
     pub const PAIRS: &str = "PAIRS";
     pub const LEARNED: &str = "LEARNED";
+    pub const FLOOD: &str = "FLOOD";
     pub const SRC_V4: &str = "SRC_V4";
     pub const SRC_V6: &str = "SRC_V6";
     pub const DST_V4: &str = "DST_V4";
@@ -432,10 +446,11 @@ pub mod map_names {
     pub const NO_POLICY: &str = "NO_POLICY";
     pub const EVENT_BUDGET: &str = "EVENT_BUDGET";
     pub const EVENTS: &str = "EVENTS";
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         POLICY,
         PAIRS,
         LEARNED,
+        FLOOD,
         SRC_V4,
         SRC_V6,
         DST_V4,
@@ -466,6 +481,7 @@ mod pod {
     unsafe impl aya::Pod for super::Addrs {}
     unsafe impl aya::Pod for super::PairKey {}
     unsafe impl aya::Pod for super::Learned {}
+    unsafe impl aya::Pod for super::FloodWindow {}
     unsafe impl aya::Pod for super::V4Key {}
     unsafe impl aya::Pod for super::V6Key {}
     unsafe impl aya::Pod for super::Counter {}
@@ -533,6 +549,7 @@ layout!(IfacePolicy, size 228, align 4, [
     own: Addrs,
 ]);
 layout!(Learned, size 32, align 8, [entries: [u64; MAX_LEARNED]]);
+layout!(FloodWindow, size 16, align 8, [second: u64, count: u64]);
 layout!(PairKey, size 12, align 4, [ifindex: u32, mac: [u8; 6], _pad: [u8; 2]]);
 // The ifindex and the set come first in the trie keys: a prefix of
 // OWNER_BITS + n bits then never matches another interface or set.
@@ -542,7 +559,7 @@ layout!(Counter, size 16, align 8, [packets: u64, bytes: u64]);
 // A counter per direction and reason: appending a reason grows it (and
 // bumps ABI_VERSION: a pinned COUNTERS map of the old value size is not
 // this layout's).
-layout!(SlotCounters, size 864, align 8, [c: [Counter; 2 * REASON_COUNT]]);
+layout!(SlotCounters, size 896, align 8, [c: [Counter; 2 * REASON_COUNT]]);
 layout!(NoPolicyCounters, size 32, align 8, [c: [Counter; 2]]);
 layout!(EventBudget, size 16, align 8, [window_start_ns: u64, sent: u32, _pad: u32]);
 layout!(DropEvent, size 60, align 4, [

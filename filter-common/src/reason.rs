@@ -125,6 +125,8 @@ reasons! {
     /// To the guest: a DHCP or DHCPv6 server message (to port 68 or 546)
     /// from a source not in the vif's `dhcp_servers`.
     DhcpUntrusted = 26 => "dhcp_untrusted", [ToGuest];
+    /// A broadcast or multicast frame beyond the vif's `flood_pps`.
+    Flood = 27 => "flood", [FromGuest];
 }
 
 /// The reasons that occur in `dir`, in counter order (`N` of them).

@@ -7,14 +7,14 @@ use crate::addrs::{is_link_local, of_mac, v4_allowed, v4_destination, v6_allowed
 use crate::frame::{Frame, eq6, is_zero16};
 use crate::proto::{self, bootp, dhcp, ethertype, icmp6, port};
 use crate::verdict::Origin;
-use crate::{arp, ipv4, ipv6, learn};
+use crate::{arp, flood, ipv4, ipv6, learn};
 
 #[inline(always)]
 pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
     if !f.fits(14) {
         return Reason::EthMalformed;
     }
-    let (Some(src), Some(et)) = (f.bytes6(6), f.be16(12)) else {
+    let (Some(dst), Some(src), Some(et)) = (f.bytes6(0), f.bytes6(6), f.be16(12)) else {
         return Reason::EthMalformed;
     };
     if src[0] & 1 != 0 {
@@ -29,7 +29,7 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
         return Reason::VlanTagged;
     }
     let isolated = p.mode == Mode::Isolated as u8;
-    match et {
+    let verdict = match et {
         ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD => Reason::VlanTagged,
         ethertype::ARP => check_arp(f, p, a, o.ifindex, isolated),
         ethertype::RARP => check_rarp(f, p, src),
@@ -42,7 +42,13 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
                 Reason::Ethertype
             }
         }
+    };
+    // Section 9, last: only frames that would pass spend the budget, and
+    // unicast never does.
+    if verdict.is_pass() && p.flood_pps != 0 && dst[0] & 1 != 0 && flood::over_limit(p) {
+        return Reason::Flood;
     }
+    verdict
 }
 
 #[inline(always)]

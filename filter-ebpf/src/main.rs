@@ -3,9 +3,13 @@
 //! The behaviour is specified in docs/datapath.md.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
+// The atomic add of the flood limit (flood.rs).
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(target_arch = "bpf", allow(internal_features))]
 
 mod addrs;
 mod arp;
+mod flood;
 mod frame;
 mod from_guest;
 mod ipv4;

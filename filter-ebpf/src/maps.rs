@@ -7,8 +7,8 @@ use aya_ebpf::{
     macros::btf_map,
 };
 use filter_common::{
-    Addrs, DropEvent, EventBudget, IfacePolicy, Learned, NoPolicyCounters, PairKey, SlotCounters,
-    V4Key, V6Key,
+    Addrs, DropEvent, EventBudget, FloodWindow, IfacePolicy, Learned, NoPolicyCounters, PairKey,
+    SlotCounters, V4Key, V6Key,
 };
 
 /// ifindex -> policy.
@@ -56,6 +56,12 @@ pub static DST_V6: LpmTrie<V6Key, u8, 65536> = LpmTrie::new();
 /// time, and zeroed by userspace when a new interface takes the slot.
 #[btf_map]
 pub static LEARNED: Array<Learned, 1024> = Array::new();
+
+/// slot -> broadcast and multicast frames sent this second (option
+/// `flood_pps`), shared by all CPUs so the limit holds for the vif as a
+/// whole; zeroed by userspace when a new interface takes the slot.
+#[btf_map]
+pub static FLOOD: Array<FloodWindow, 1024> = Array::new();
 
 /// slot -> per-CPU counters by direction and reason.
 #[btf_map]

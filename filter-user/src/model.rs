@@ -22,21 +22,33 @@ use crate::policy::{MacAddr, Pair, Policy, Vrrp, is_link_local_64};
 /// entry). `frame` is the frame as on the wire, from the first byte of the
 /// Ethernet destination address, without FCS.
 pub fn verdict(policy: Option<&Policy>, direction: Direction, frame: &[u8]) -> Reason {
-    step(policy, &mut Learned::default(), 0, direction, frame)
+    step(policy, &mut State::default(), 0, direction, frame)
 }
 
-/// The verdict on an interface whose DHCP-learned addresses (section 8)
-/// are `learned`, at second `now_s` of the clock the kernel's expiries
-/// use (CLOCK_MONOTONIC). A frame that passes may change `learned`: a
-/// DHCPACK to the guest adds its lease, a DHCPNAK to it clears them, a
-/// DHCPRELEASE or DHCPDECLINE from it forgets the address it names.
+/// What the datapath keeps per interface between frames: the addresses
+/// learned from DHCP (section 8) and the flood window (section 9).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    pub learned: Learned,
+    pub flood: filter_common::FloodWindow,
+}
+
+/// The verdict on an interface in `state`, at second `now_s` of the
+/// clock the kernel uses (CLOCK_MONOTONIC). A frame that passes may
+/// change the state: a DHCPACK to the guest adds its lease, a DHCPNAK to
+/// it clears them, a DHCPRELEASE or DHCPDECLINE from it forgets the
+/// address it names; a broadcast or multicast frame from it spends one of
+/// this second's `flood_pps`, and is `flood` when none is left.
 pub fn step(
     policy: Option<&Policy>,
-    learned: &mut Learned,
-    now_s: u32,
+    state: &mut State,
+    now_s: u64,
     direction: Direction,
     frame: &[u8],
 ) -> Reason {
+    let learned = &mut state.learned;
+    // Expiries are 32-bit seconds, as the kernel keeps them.
+    let now_s32 = u32::try_from(now_s).unwrap_or(u32::MAX);
     // Learned addresses count as the vif's own (section 8): the model
     // adds the live ones to a copy of the policy, and keeps the
     // configured list's emptiness for the one rule that asks for it.
@@ -44,7 +56,7 @@ pub fn step(
         let mut e = p.clone();
         if p.options.learn_dhcp {
             e.ipv4
-                .extend(learned.live(now_s).map(crate::policy::Cidr4::host));
+                .extend(learned.live(now_s32).map(crate::policy::Cidr4::host));
         }
         e
     });
@@ -52,12 +64,35 @@ pub fn step(
     match judge(effective.as_ref(), direction, frame, configured_v4_empty) {
         Ok(()) => {
             if let Some(p) = policy.filter(|p| p.options.learn_dhcp) {
-                learning::after_pass(p, learned, now_s, direction, frame);
+                learning::after_pass(p, learned, now_s32, direction, frame);
             }
-            Reason::Pass
+            // Section 9, after every other check: only frames that would
+            // pass spend the budget, and unicast never does.
+            let flooding = policy.is_some_and(|p| {
+                p.options.flood_pps != 0
+                    && direction == Direction::FromGuest
+                    && frame.first().is_some_and(|b| b & 1 == 1)
+                    && spend(&mut state.flood, now_s, p.options.flood_pps)
+            });
+            if flooding {
+                Reason::Flood
+            } else {
+                Reason::Pass
+            }
         }
         Err(reason) => reason,
     }
+}
+
+/// One frame against a one-second window: a new second starts the count
+/// again. Whether the frame is beyond the limit.
+fn spend(w: &mut filter_common::FloodWindow, now_s: u64, limit: u32) -> bool {
+    if w.second != now_s {
+        w.count = 0;
+        w.second = now_s;
+    }
+    w.count += 1;
+    w.count > u64::from(limit)
 }
 
 /// The `LEARNED` row of one interface, as the kernel keeps it: four

@@ -11,8 +11,8 @@ use aya::maps::{
     lpm_trie::Key,
 };
 use filter_common::{
-    Addrs, Counter, EventBudget, IfacePolicy, Learned, NoPolicyCounters, PairKey, SlotCounters,
-    V4Key, V6Key, learned, map_names as names,
+    Addrs, Counter, EventBudget, FloodWindow, IfacePolicy, Learned, NoPolicyCounters, PairKey,
+    SlotCounters, V4Key, V6Key, learned, map_names as names,
 };
 
 use super::counters::Counters;
@@ -35,6 +35,7 @@ pub struct Maps {
     no_policy: PerCpuHashMap<MapData, u32, NoPolicyCounters>,
     event_budget: PerCpuArray<MapData, EventBudget>,
     learned: Array<MapData, Learned>,
+    flood: Array<MapData, FloodWindow>,
 }
 
 /// The data part of a trie key: the interface it belongs to comes first.
@@ -88,6 +89,9 @@ pub fn check_pinned_map(dir: &Path, name: &'static str) -> Result<(), DatapathEr
         names::NO_POLICY => {
             let _: PerCpuHashMap<MapData, u32, NoPolicyCounters> = typed!(map, names::NO_POLICY);
         }
+        names::FLOOD => {
+            let _: Array<MapData, FloodWindow> = typed!(map, names::FLOOD);
+        }
         names::LEARNED => {
             let _: Array<MapData, Learned> = typed!(map, names::LEARNED);
         }
@@ -118,6 +122,7 @@ impl Maps {
             no_policy: typed!(take(names::NO_POLICY)?, names::NO_POLICY),
             event_budget: typed!(take(names::EVENT_BUDGET)?, names::EVENT_BUDGET),
             learned: typed!(take(names::LEARNED)?, names::LEARNED),
+            flood: typed!(take(names::FLOOD)?, names::FLOOD),
         })
     }
 
@@ -139,6 +144,7 @@ impl Maps {
             no_policy: typed!(open(names::NO_POLICY)?, names::NO_POLICY),
             event_budget: typed!(open(names::EVENT_BUDGET)?, names::EVENT_BUDGET),
             learned: typed!(open(names::LEARNED)?, names::LEARNED),
+            flood: typed!(open(names::FLOOD)?, names::FLOOD),
         })
     }
 
@@ -692,6 +698,11 @@ impl MapsWriter {
             .learned
             .set(slot, Learned::default(), 0)
             .map_err(map_err(names::LEARNED, "zero"))?;
+        // Nor its flood budget.
+        self.maps
+            .flood
+            .set(slot, FloodWindow::default(), 0)
+            .map_err(map_err(names::FLOOD, "zero"))?;
         Ok(())
     }
 }

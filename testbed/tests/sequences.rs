@@ -1,15 +1,15 @@
-//! DHCP learning (docs/policy.md section 8) in sequences: each step a
-//! frame through the real programs (BPF_PROG_TEST_RUN) and through the
-//! reference model with its learned-address table, asserting the verdict
-//! of both and that the kernel's `LEARNED` row holds what the model's
-//! table does.
+//! What the datapath keeps between frames, in sequences: DHCP learning
+//! (docs/policy.md section 8) and the flood limit (section 9). Each step
+//! is a frame through the real programs (BPF_PROG_TEST_RUN) and through
+//! the reference model with its state, asserting the verdict of both and
+//! that the kernel's `LEARNED` row holds what the model's table does.
 //!
 //! Needs root (loads eBPF programs).
 
 use std::net::Ipv4Addr;
 
 use filter_common::{Direction, Reason};
-use filter_user::model::{self, Learned};
+use filter_user::model::{self, State};
 use filter_user::policy::{MacAddr, Policy};
 use filter_user::sys::clock::monotonic_secs;
 use testbed::frames::{BROADCAST, Frame, Mac, arp_op, dhcpv4};
@@ -128,7 +128,7 @@ fn garp(spa: Ipv4Addr) -> Vec<u8> {
 struct Run {
     kernel: Kernel,
     policy: Policy,
-    learned: Learned,
+    state: State,
     failures: Vec<String>,
 }
 
@@ -139,14 +139,19 @@ impl Run {
         Run {
             kernel,
             policy,
-            learned: Learned::default(),
+            state: State::default(),
             failures: Vec::new(),
         }
     }
 
     fn step(&mut self, name: &str, dir: Direction, frame: Vec<u8>, expect: Reason) {
-        let now = u32::try_from(monotonic_secs()).expect("seconds since boot fit 32 bits");
-        let modelled = model::step(Some(&self.policy), &mut self.learned, now, dir, &frame);
+        let modelled = model::step(
+            Some(&self.policy),
+            &mut self.state,
+            monotonic_secs(),
+            dir,
+            &frame,
+        );
         if modelled != expect {
             self.failures.push(format!(
                 "{name}: model says {}, expected {}",
@@ -175,6 +180,7 @@ impl Run {
             .map(|(a, _)| a)
             .collect();
         let mut modelled: Vec<Ipv4Addr> = self
+            .state
             .learned
             .entries
             .iter()
@@ -378,4 +384,58 @@ fn without_the_option_nothing_is_learned() {
     );
     r.step("not learned", From, ping_from(a(50)), Reason::Ipv4Spoof);
     r.finish();
+}
+
+/// `flood_pps` = 3: within one second, three broadcast frames pass and the
+/// fourth is `flood`; unicast is never counted, nor is a frame dropped for
+/// another reason. Retried when the second changes during the sequence
+/// (the window restarts on both clocks, but not at the same instant).
+#[test]
+fn the_flood_limit_counts_broadcast_that_passes() {
+    let mut p = learning();
+    p.ipv4 = vec![filter_user::policy::Cidr4::host(a(10))];
+    p.options.flood_pps = 3;
+    for _attempt in 0..5 {
+        let mut r = Run::new(p.clone());
+        // Start right after a second begins: the sequence takes
+        // milliseconds.
+        let before = monotonic_secs();
+        while monotonic_secs() == before {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let start = monotonic_secs();
+        for _ in 0..3 {
+            r.step(
+                "broadcast within the limit",
+                From,
+                garp(a(10)),
+                Reason::Pass,
+            );
+            r.step(
+                "unicast is not counted",
+                From,
+                ping_from(a(10)),
+                Reason::Pass,
+            );
+        }
+        r.step(
+            "spoofed broadcast: its own reason",
+            From,
+            garp(a(11)),
+            Reason::ArpSpaSpoof,
+        );
+        r.step("one too many", From, garp(a(10)), Reason::Flood);
+        r.step("unicast still passes", From, ping_from(a(10)), Reason::Pass);
+        r.step(
+            "to the guest is not limited",
+            To,
+            reply(SERVER, 67, nak()),
+            Reason::Pass,
+        );
+        if monotonic_secs() == start {
+            r.finish();
+            return;
+        }
+    }
+    panic!("the second changed during each of 5 attempts");
 }
