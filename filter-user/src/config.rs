@@ -44,8 +44,8 @@ use serde::Deserialize;
 use std::net::IpAddr;
 
 use crate::policy::{
-    DEFAULT_LEARN_GRACE_S, MAX_DHCP_SERVERS, Mode, Options, PolicyError, flood_pps,
-    parse_dhcp_server, parse_ethertype, parse_link_local, parse_mode,
+    MAX_DHCP_SERVERS, Mode, Options, PolicyError, flood_pps, parse_dhcp_server, parse_ethertype,
+    parse_link_local, parse_mode,
 };
 
 /// Where the host configuration lives unless told otherwise.

@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 use filter_common::Counter;
 use serde_json::json;
 
-use super::Vif;
+use super::{Learned, Vif};
 use crate::applied::Applied;
 use crate::datapath::encode::DecodeError;
 use crate::lifecycle::Attachment;
@@ -62,6 +62,35 @@ fn ethertypes(p: &Policy) -> Vec<String> {
 
 fn onoff(on: bool) -> &'static str {
     if on { "on" } else { "off" }
+}
+
+/// The DHCP-learned addresses line: each with the seconds it has left.
+fn learned_text(learned: &[Learned]) -> String {
+    if learned.is_empty() {
+        return "none".into();
+    }
+    learned
+        .iter()
+        .map(|l| format!("{} (expires in {} s)", l.addr, l.expires_in_s))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The same as JSON: `null` when option `learn_dhcp` is off.
+fn learned_json(learned: Option<&[Learned]>) -> serde_json::Value {
+    match learned {
+        None => serde_json::Value::Null,
+        Some(v) => v
+            .iter()
+            .map(|l| {
+                json!({
+                    "address": l.addr.to_string(),
+                    "expires_in_s": l.expires_in_s,
+                    "expires_monotonic_s": l.expires_s,
+                })
+            })
+            .collect(),
+    }
 }
 
 /// A VRRP entry with its virtual MACs.
@@ -164,6 +193,11 @@ impl Status {
                     );
                 }
             }
+            // Only vifs with option learn_dhcp have the line, so the
+            // others read as before.
+            if let Some(l) = &r.learned {
+                let _ = writeln!(s, "  learned from DHCP: {}", learned_text(l));
+            }
             if let Some(a) = &e.applied {
                 let _ = writeln!(s, "  applied by {} at {} (unix time)", a.by, a.at);
             }
@@ -234,6 +268,7 @@ impl Status {
                 "to_guest": e.no_policy[1].packets,
             },
             "applied": e.applied.as_ref().map(|a| json!({"by": a.by, "at": a.at})),
+            "learned": learned_json(r.learned.as_deref()),
         });
         let policy = match &e.policy {
             Ok(p) => policy_json(p),
@@ -489,6 +524,57 @@ mod tests {
             j[3]["dhcp_servers"],
             serde_json::json!(["192.0.2.1", "fe80::1"])
         );
+    }
+
+    #[test]
+    fn learned_addresses_with_their_expiry() {
+        let mut v = vif();
+        v.learned = Some(vec![
+            Learned {
+                addr: "192.0.2.100".parse().unwrap(),
+                expires_s: 1120,
+                expires_in_s: 20,
+            },
+            Learned {
+                addr: "192.0.2.101".parse().unwrap(),
+                expires_s: 4700,
+                expires_in_s: 3600,
+            },
+        ]);
+        let mut p = policy();
+        p.ipv4.clear();
+        p.options.learn_dhcp = true;
+        let mut none = vif();
+        none.ifindex = 8;
+        none.name = Some("vif6.0".into());
+        none.learned = Some(Vec::new());
+        let st = status(vec![
+            entry(v, p.clone()),
+            entry(none, p),
+            entry(vif(), policy()),
+        ]);
+        let text = st.text();
+        assert!(
+            text.contains("  options: dhcp_client on, dhcp_server off, router off, ipv6_link_local derived, egress_filter on, ethertypes none\n\
+                 \x20 learned from DHCP: 192.0.2.100 (expires in 20 s), 192.0.2.101 (expires in 3600 s)\n"),
+            "{text}"
+        );
+        assert!(text.contains("  learned from DHCP: none\n"), "{text}");
+        assert_eq!(
+            text.matches("learned from DHCP").count(),
+            2,
+            "a vif without learn_dhcp has no such line: {text}"
+        );
+        let j = st.json();
+        assert_eq!(
+            j[0]["learned"],
+            serde_json::json!([
+                {"address": "192.0.2.100", "expires_in_s": 20, "expires_monotonic_s": 1120},
+                {"address": "192.0.2.101", "expires_in_s": 3600, "expires_monotonic_s": 4700},
+            ])
+        );
+        assert_eq!(j[1]["learned"], serde_json::json!([]));
+        assert_eq!(j[2]["learned"], serde_json::Value::Null);
     }
 
     #[test]
