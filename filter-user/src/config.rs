@@ -11,6 +11,7 @@
 //! attach = "tc"                    # "tc" (clsact + cls_bpf) or "tcx" (bpf links)
 //! tc_priority = 1                  # priority of vifguard's tc filters
 //! policy_dir = "/etc/vifguard/vifs" # host policy files, one per VIF MAC
+//! learn_grace_secs = 60            # a DHCP-learned address outlives its lease by this
 //!
 //! [network_default]                # what a vif's `network_default` means
 //! mode = "unlocked"                # for bridges not listed below
@@ -24,6 +25,8 @@
 //! ipv6_link_local = "derived"
 //! egress_filter = true
 //! ethertypes = []                  # e.g. ["0x88cc"] or [0x88cc]
+//! learn_dhcp = false               # allow the addresses leased from trusted servers
+//! flood_pps = 0                    # 0 only until the flood limit is enforced (issue 18)
 //!
 //! [dhcp_servers]                   # trusted DHCP servers (docs/policy.md section 4)
 //! default = []                     # for bridges not listed below; empty: any
@@ -41,7 +44,7 @@ use serde::Deserialize;
 use std::net::IpAddr;
 
 use crate::policy::{
-    MAX_DHCP_SERVERS, Mode, Options, PolicyError, parse_dhcp_server, parse_ethertype,
+    MAX_DHCP_SERVERS, Mode, Options, PolicyError, flood_pps, parse_dhcp_server, parse_ethertype,
     parse_link_local, parse_mode,
 };
 
@@ -62,6 +65,8 @@ pub const DEFAULT_TC_PRIORITY: u16 = 1;
 /// Default directory of the host policy files (one per VIF MAC, see
 /// [`crate::xen::sources::policy_file`]).
 pub const DEFAULT_POLICY_DIR: &str = "/etc/vifguard/vifs";
+/// Largest `learn_grace_secs` accepted: a day.
+pub const MAX_LEARN_GRACE_SECS: u32 = 86_400;
 
 /// How the programs are attached to a vif's hooks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -174,6 +179,9 @@ pub struct HostConfig {
     pub policy_dir: PathBuf,
     /// Default trusted DHCP servers.
     pub dhcp_servers: DhcpServers,
+    /// Whether the file sets `learn_grace_secs` (its value is
+    /// `options.learn_grace_s`, the same for every vif).
+    pub learn_grace_set: bool,
 }
 
 impl Default for HostConfig {
@@ -190,6 +198,7 @@ impl Default for HostConfig {
             options_set: Vec::new(),
             policy_dir: PathBuf::from(DEFAULT_POLICY_DIR),
             dhcp_servers: DhcpServers::default(),
+            learn_grace_set: false,
         }
     }
 }
@@ -206,6 +215,7 @@ struct RawConfig {
     options: Option<RawOptions>,
     policy_dir: Option<String>,
     dhcp_servers: Option<RawDhcpServers>,
+    learn_grace_secs: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -233,6 +243,8 @@ pub(crate) struct RawOptions {
     pub ipv6_link_local: Option<String>,
     pub egress_filter: Option<bool>,
     pub ethertypes: Option<Vec<RawEthertype>>,
+    pub learn_dhcp: Option<bool>,
+    pub flood_pps: Option<i64>,
 }
 
 /// An EtherType written as a TOML integer (0x88cc) or string ("0x88cc").
@@ -379,6 +391,19 @@ impl HostConfig {
                 .filter(|&v| v >= 1)
                 .ok_or_else(|| invalid("tc_priority", n.to_string(), "want 1..=65535"))?;
         }
+        if let Some(n) = raw.learn_grace_secs {
+            c.options.learn_grace_s = u32::try_from(n)
+                .ok()
+                .filter(|&v| v <= MAX_LEARN_GRACE_SECS)
+                .ok_or_else(|| {
+                    invalid(
+                        "learn_grace_secs",
+                        n.to_string(),
+                        &format!("want 0..={MAX_LEARN_GRACE_SECS} (seconds)"),
+                    )
+                })?;
+            c.learn_grace_set = true;
+        }
         let concrete_mode = |key: &str, s: &str| -> Result<Mode, ConfigError> {
             match parse_mode(s) {
                 Ok(Some(m)) => Ok(m),
@@ -476,6 +501,15 @@ impl HostConfig {
                 })?;
                 set.push("ethertypes");
             }
+            if let Some(v) = o.learn_dhcp {
+                c.options.learn_dhcp = v;
+                set.push("learn_dhcp");
+            }
+            if let Some(v) = o.flood_pps {
+                c.options.flood_pps = flood_pps(v)
+                    .map_err(|e| invalid("options.flood_pps", v.to_string(), &e.to_string()))?;
+                set.push("flood_pps");
+            }
         }
         Ok(c)
     }
@@ -518,6 +552,15 @@ impl HostConfig {
             .default
             .clone()
             .map(|list| (list, key("dhcp_servers.default".to_string())))
+    }
+
+    /// Where `learn_grace_secs` came from.
+    pub fn learn_grace_key(&self) -> ConfigKey {
+        ConfigKey {
+            file: self.file.clone(),
+            key: "learn_grace_secs".to_string(),
+            set: self.learn_grace_set,
+        }
     }
 
     /// Where the default of option `name` (`dhcp_client`, ...) came from.
@@ -565,6 +608,7 @@ events_per_sec = 0
 attach = "tcx"
 tc_priority = 7
 policy_dir = "/srv/vifguard/vifs"
+learn_grace_secs = 0
 [network_default]
 mode = "locked"
 [network_default.bridges]
@@ -574,6 +618,8 @@ xenbr1 = "isolated"
 dhcp_server = true
 ipv6_link_local = "any"
 ethertypes = ["0x88cc", 0x88b5]
+learn_dhcp = true
+flood_pps = 0
 [dhcp_servers]
 default = ["192.0.2.1", "192.0.2.1", "fe80::1"]
 [dhcp_servers.bridges]
@@ -597,6 +643,23 @@ xenbr1 = []
         assert_eq!(c.options.ethertypes, vec![0x88cc, 0x88b5]);
         assert!(c.option_key("dhcp_server").set);
         assert!(!c.option_key("router").set);
+        assert!(c.options.learn_dhcp && c.option_key("learn_dhcp").set);
+        assert_eq!(c.options.flood_pps, 0);
+        assert!(c.option_key("flood_pps").set);
+        assert_eq!(c.options.learn_grace_s, 0);
+        assert_eq!(
+            c.learn_grace_key().to_string(),
+            "learn_grace_secs in /test/vifguard.toml"
+        );
+        assert_eq!(parse("").unwrap().options.learn_grace_s, 60);
+        assert!(!parse("").unwrap().learn_grace_key().set);
+        assert_eq!(
+            parse("learn_grace_secs = 86400")
+                .unwrap()
+                .options
+                .learn_grace_s,
+            86_400
+        );
         assert_eq!(c.policy_dir, PathBuf::from("/srv/vifguard/vifs"));
         let (list, key) = c.dhcp_servers_for(Some("xenbr0")).unwrap();
         assert_eq!(list.len(), 2, "duplicates merged");
@@ -661,6 +724,11 @@ xenbr1 = []
             ("[options]\nethertypes = [\"0x0100\"]", "options.ethertypes"),
             ("[options]\nethertypes = [70000]", "options.ethertypes"),
             ("policy_dir = \"vifs\"", "policy_dir"),
+            ("learn_grace_secs = -1", "learn_grace_secs"),
+            ("learn_grace_secs = 86401", "learn_grace_secs"),
+            ("[options]\nflood_pps = -1", "options.flood_pps"),
+            ("[options]\nflood_pps = 1000001", "options.flood_pps"),
+            ("[options]\nflood_pps = 1000001", "options.flood_pps"),
             (
                 "[dhcp_servers]\ndefault = [\"192.0.2.0/24\"]",
                 "dhcp_servers.default",
@@ -692,6 +760,21 @@ xenbr1 = []
             parse("max_interfaces = \"many\""),
             Err(ConfigError::Parse { .. })
         ));
+        assert!(matches!(
+            parse("[options]\nlearn_dhcp = \"yes\""),
+            Err(ConfigError::Parse { .. })
+        ));
+        // Beyond the largest limit.
+        let msg = parse("[options]\nflood_pps = 1000001")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("flood_pps"), "{msg}");
+        assert_eq!(
+            parse("[options]\nflood_pps = 1000")
+                .map(|c| c.options.flood_pps)
+                .ok(),
+            Some(1000)
+        );
     }
 
     #[test]

@@ -99,6 +99,8 @@ pub enum LifecycleError {
         .0.display()
     )]
     NotLoaded(PathBuf),
+    #[error("reading CLOCK_MONOTONIC (to judge DHCP-learned addresses) failed")]
+    Clock(#[source] io::Error),
 }
 
 pub use crate::sys::netdev::{ifindex, ifname, interfaces};
@@ -331,22 +333,36 @@ pub fn open_maps(config: &HostConfig) -> Result<(Layout, Maps), LifecycleError> 
     Ok((layout, maps))
 }
 
-/// One interface with a policy entry in `slot`, with its counters.
-fn vif(maps: &Maps, ifindex: u32, slot: u32) -> Result<Vif, LifecycleError> {
+/// One interface with policy entry `p`, with its counters and, when it
+/// learns from DHCP, the addresses in force at `now` (CLOCK_MONOTONIC
+/// seconds).
+fn vif(
+    maps: &Maps,
+    ifindex: u32,
+    p: &filter_common::IfacePolicy,
+    now: u32,
+) -> Result<Vif, LifecycleError> {
+    let learned = if p.flags & filter_common::flags::LEARN_DHCP != 0 {
+        Some(crate::report::in_force(&maps.learned(p.slot)?, now))
+    } else {
+        None
+    };
     Ok(Vif {
         ifindex,
         name: ifname(ifindex),
-        slot,
-        counters: maps.counters(slot)?,
+        slot: p.slot,
+        counters: maps.counters(p.slot)?,
+        learned,
     })
 }
 
 /// What a scrape reads: every interface with a policy entry and every
 /// ifindex with `no_policy` drops, with their names and counters.
 pub fn snapshot(maps: &Maps) -> Result<Snapshot, LifecycleError> {
+    let now = crate::sys::clock::monotonic_s().map_err(LifecycleError::Clock)?;
     let mut vifs = Vec::new();
     for (ix, p) in maps.policies()? {
-        vifs.push(vif(maps, ix, p.slot)?);
+        vifs.push(vif(maps, ix, &p, now)?);
     }
     vifs.sort_by_key(|v| v.ifindex);
     let mut no_policy: Vec<NoPolicy> = maps
@@ -370,13 +386,14 @@ pub fn status(layout: &Layout, maps: &Maps, only: Option<u32>) -> Result<Status,
         maps.all_no_policy_counters()?.into_iter().collect();
     let mut rtnl = Rtnl::open().map_err(tc_err(0))?;
     let records = Records::new(&layout.root);
+    let now = crate::sys::clock::monotonic_s().map_err(LifecycleError::Clock)?;
     let mut entries = Vec::new();
     for (ix, e) in maps.entries()? {
         if only.is_some_and(|o| o != ix) {
             continue;
         }
         entries.push(Entry {
-            vif: vif(maps, ix, e.policy.slot)?,
+            vif: vif(maps, ix, &e.policy, now)?,
             policy: decode(&e),
             hooks: attachments(layout, &mut rtnl, ix)?,
             no_policy: no_policy.get(&ix).copied().unwrap_or_default(),

@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use filter_common::{Direction, Reason};
 use filter_user::model::{self, State};
 use filter_user::policy::{MacAddr, Policy};
-use filter_user::sys::clock::monotonic_secs;
+use filter_user::sys::clock::monotonic_s;
 use testbed::frames::{BROADCAST, Frame, Mac, arp_op, dhcpv4};
 use testbed::kernel::{Hook, Kernel, TEST_IFINDEX, test_run_accepts};
 
@@ -20,6 +20,11 @@ const OTHER: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x99];
 const ROUTER: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0xfe];
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const ROGUE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 66);
+
+/// Seconds on the programs' clock.
+fn now() -> u64 {
+    u64::from(monotonic_s().expect("clock_gettime"))
+}
 
 fn a(last: u8) -> Ipv4Addr {
     Ipv4Addr::new(192, 0, 2, last)
@@ -145,13 +150,7 @@ impl Run {
     }
 
     fn step(&mut self, name: &str, dir: Direction, frame: Vec<u8>, expect: Reason) {
-        let modelled = model::step(
-            Some(&self.policy),
-            &mut self.state,
-            monotonic_secs(),
-            dir,
-            &frame,
-        );
+        let modelled = model::step(Some(&self.policy), &mut self.state, now(), dir, &frame);
         if modelled != expect {
             self.failures.push(format!(
                 "{name}: model says {}, expected {}",
@@ -399,11 +398,11 @@ fn the_flood_limit_counts_broadcast_that_passes() {
         let mut r = Run::new(p.clone());
         // Start right after a second begins: the sequence takes
         // milliseconds.
-        let before = monotonic_secs();
-        while monotonic_secs() == before {
+        let before = now();
+        while now() == before {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        let start = monotonic_secs();
+        let start = now();
         for _ in 0..3 {
             r.step(
                 "broadcast within the limit",
@@ -432,7 +431,7 @@ fn the_flood_limit_counts_broadcast_that_passes() {
             reply(SERVER, 67, nak()),
             Reason::Pass,
         );
-        if monotonic_secs() == start {
+        if now() == start {
             r.finish();
             return;
         }

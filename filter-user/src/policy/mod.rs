@@ -71,6 +71,8 @@ pub enum PolicyError {
         #[source]
         source: Box<PolicyError>,
     },
+    #[error("invalid flood_pps {0:?} (want a whole number 0..={MAX_FLOOD_PPS}, 0: no limit)")]
+    BadFloodPps(String),
     #[error("too many {what}: {count} (at most {max})")]
     TooMany {
         what: &'static str,
@@ -390,9 +392,64 @@ pub fn parse_ethertype(s: &str) -> Result<u16, PolicyError> {
     }
 }
 
+/// Option `flood_pps` (section 9) as a number: 0..=[`MAX_FLOOD_PPS`],
+/// and for now 0 only. The programs do not enforce the limit yet (issue
+/// 18): an operator who set 1000 would believe the bridge protected when
+/// nothing limits the guest, so a limit is refused rather than ignored.
+pub fn flood_pps(v: i64) -> Result<u32, PolicyError> {
+    let n = u32::try_from(v)
+        .ok()
+        .filter(|&n| n <= MAX_FLOOD_PPS)
+        .ok_or_else(|| PolicyError::BadFloodPps(v.to_string()))?;
+    Ok(n)
+}
+
+/// Option `flood_pps` as text (a xenstore key): see [`flood_pps`].
+pub fn parse_flood_pps(s: &str) -> Result<u32, PolicyError> {
+    let t = s.trim();
+    // Digits only: `+5` or `0x10` would parse elsewhere but are no count.
+    if t.is_empty() || t.len() > 10 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PolicyError::BadFloodPps(s.to_string()));
+    }
+    let v: i64 = t
+        .parse()
+        .map_err(|_| PolicyError::BadFloodPps(s.to_string()))?;
+    flood_pps(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flood_pps_is_a_bounded_count_and_zero_for_now() {
+        assert_eq!(parse_flood_pps("0"), Ok(0));
+        assert_eq!(parse_flood_pps(" 0 "), Ok(0));
+        assert_eq!(flood_pps(0), Ok(0));
+        for bad in [
+            "",
+            "-1",
+            "+5",
+            "0x10",
+            "1e3",
+            "1000001",
+            "99999999999",
+            "many",
+        ] {
+            assert!(
+                matches!(parse_flood_pps(bad), Err(PolicyError::BadFloodPps(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(flood_pps(-1), Err(PolicyError::BadFloodPps(_))));
+        assert!(matches!(
+            flood_pps(i64::from(MAX_FLOOD_PPS) + 1),
+            Err(PolicyError::BadFloodPps(_))
+        ));
+        for (text, n) in [("0", 0), ("1", 1), ("1000", 1000), ("1000000", 1_000_000)] {
+            assert_eq!(parse_flood_pps(text), Ok(n), "{text}");
+        }
+    }
 
     #[test]
     fn mac_parses_and_derives_link_local() {

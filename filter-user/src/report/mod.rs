@@ -4,6 +4,8 @@
 //! [`status::Status`], see [`crate::lifecycle::snapshot`] and
 //! [`crate::lifecycle::status`]): tested without root or kernel state.
 
+use std::net::Ipv4Addr;
+
 use filter_common::Counter;
 
 use crate::datapath::Counters;
@@ -35,6 +37,40 @@ pub struct Vif {
     pub slot: u32,
     /// Summed over CPUs.
     pub counters: Counters,
+    /// The addresses it learned from DHCP that are in force, the first to
+    /// expire first; `None` when option `learn_dhcp` is off (one array
+    /// lookup per vif: cheap enough for a scrape).
+    pub learned: Option<Vec<Learned>>,
+}
+
+/// An address an interface learned from DHCP (docs/policy.md section 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Learned {
+    pub addr: Ipv4Addr,
+    /// When it expires, lease and grace included: CLOCK_MONOTONIC seconds,
+    /// as the programs judge it.
+    pub expires_s: u32,
+    /// Seconds from the reading until then (at least 1: an expired entry
+    /// is not in force and not listed).
+    pub expires_in_s: u32,
+}
+
+/// The entries of a `LEARNED` row (address, expiry) in force at `now`
+/// (CLOCK_MONOTONIC seconds), the first to expire first. The programs
+/// count an entry expired from its expiry second on, and leave it in the
+/// row until its slot is reused: those are not listed.
+pub fn in_force(row: &[(Ipv4Addr, u32)], now: u32) -> Vec<Learned> {
+    let mut v: Vec<Learned> = row
+        .iter()
+        .filter(|(_, e)| *e > now)
+        .map(|&(addr, expires_s)| Learned {
+            addr,
+            expires_s,
+            expires_in_s: expires_s - now,
+        })
+        .collect();
+    v.sort_by_key(|l| (l.expires_s, l.addr));
+    v
 }
 
 /// The frames dropped on one ifindex because it had a hook but no policy
@@ -83,7 +119,31 @@ pub(crate) mod tests {
             name: Some("vif5.0".into()),
             slot: 1,
             counters,
+            learned: None,
         }
+    }
+
+    #[test]
+    fn learned_entries_in_force_only() {
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let row = [
+            (a("192.0.2.7"), 1000),
+            (a("192.0.2.8"), 100),
+            (a("192.0.2.9"), 99),
+            (a("192.0.2.6"), 500),
+        ];
+        let got = in_force(&row, 99);
+        assert_eq!(
+            got.iter()
+                .map(|l| (l.addr.to_string(), l.expires_in_s))
+                .collect::<Vec<_>>(),
+            [
+                ("192.0.2.8".to_string(), 1),
+                ("192.0.2.6".to_string(), 401),
+                ("192.0.2.7".to_string(), 901),
+            ]
+        );
+        assert!(in_force(&row, 1000).is_empty());
     }
 
     #[test]

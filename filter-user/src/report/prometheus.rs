@@ -23,24 +23,34 @@ fn escape(value: &str) -> String {
     s
 }
 
-/// The labels of one counter: the interface's name (`ifindex<N>` once
-/// gone), the domid and devid its name carries (empty for other names),
-/// direction and reason.
-fn labels(ifindex: u32, name: Option<&str>, dir: Direction, reason: Reason) -> String {
+/// The labels of one interface: its name (`ifindex<N>` once gone), and
+/// the domid and devid that name carries (empty for other names).
+fn iface_labels(ifindex: u32, name: Option<&str>) -> String {
     let name = name.map_or_else(|| format!("ifindex{ifindex}"), str::to_string);
     let (domid, devid) = vif_of_ifname(&name)
         .map(|v| (v.domid.to_string(), v.devid.to_string()))
         .unwrap_or_default();
     format!(
-        "interface=\"{}\",domid=\"{domid}\",devid=\"{devid}\",direction=\"{}\",reason=\"{}\"",
-        escape(&name),
+        "interface=\"{}\",domid=\"{domid}\",devid=\"{devid}\"",
+        escape(&name)
+    )
+}
+
+/// The labels of one counter: the interface's name (`ifindex<N>` once
+/// gone), the domid and devid its name carries (empty for other names),
+/// direction and reason.
+fn labels(ifindex: u32, name: Option<&str>, dir: Direction, reason: Reason) -> String {
+    format!(
+        "{},direction=\"{}\",reason=\"{}\"",
+        iface_labels(ifindex, name),
         dir.name(),
         reason.name()
     )
 }
 
 /// The metrics text of `snapshot`: its non-zero counters, the `no_policy`
-/// drops among them as reason `no_policy`.
+/// drops among them as reason `no_policy`, and the DHCP-learned addresses
+/// in force of each vif with option `learn_dhcp`.
 pub fn render(snapshot: &Snapshot) -> String {
     let mut series: Vec<(u32, Direction, Reason, Option<&str>, Counter)> = Vec::new();
     for v in &snapshot.vifs {
@@ -70,6 +80,29 @@ pub fn render(snapshot: &Snapshot) -> String {
     family(&mut s, "vifguard_bytes_total", "Bytes", &series, |c| {
         c.bytes
     });
+    // A gauge for vifs that learn only: 0 then says "learns, has none",
+    // which an alert on a guest that lost its lease can tell from "does
+    // not learn".
+    let learning: Vec<&super::Vif> = snapshot
+        .vifs
+        .iter()
+        .filter(|v| v.learned.is_some())
+        .collect();
+    if !learning.is_empty() {
+        let metric = "vifguard_learned_addresses";
+        let _ = writeln!(
+            s,
+            "# HELP {metric} IPv4 addresses the interface learned from DHCP and may use now (option learn_dhcp).\n# TYPE {metric} gauge"
+        );
+        for v in learning {
+            let n = v.learned.as_ref().map_or(0, Vec::len);
+            let _ = writeln!(
+                s,
+                "{metric}{{{}}} {n}",
+                iface_labels(v.ifindex, v.name.as_deref())
+            );
+        }
+    }
     s
 }
 
@@ -122,6 +155,42 @@ mod tests {
     }
 
     #[test]
+    fn learned_addresses_are_a_gauge_of_vifs_that_learn() {
+        let mut learning = vif();
+        learning.learned = Some(vec![crate::report::Learned {
+            addr: "192.0.2.100".parse().unwrap(),
+            expires_s: 200,
+            expires_in_s: 20,
+        }]);
+        let mut empty = vif();
+        empty.ifindex = 8;
+        empty.name = Some("vif6.0".into());
+        empty.learned = Some(Vec::new());
+        let text = render(&Snapshot {
+            vifs: vec![learning, empty, vif()],
+            no_policy: Vec::new(),
+        });
+        let tail: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.contains("vifguard_learned_addresses"))
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "# HELP vifguard_learned_addresses IPv4 addresses the interface learned from DHCP and may use now (option learn_dhcp).",
+                "# TYPE vifguard_learned_addresses gauge",
+                "vifguard_learned_addresses{interface=\"vif5.0\",domid=\"5\",devid=\"0\"} 1",
+                "vifguard_learned_addresses{interface=\"vif6.0\",domid=\"6\",devid=\"0\"} 0",
+            ]
+        );
+        let none = render(&Snapshot {
+            vifs: vec![vif()],
+            no_policy: Vec::new(),
+        });
+        assert!(!none.contains("learned"), "{none}");
+    }
+
+    #[test]
     fn label_values_are_escaped() {
         let mut odd = vif();
         odd.name = Some("a\\b\"c\nd".into());
@@ -155,6 +224,7 @@ mod tests {
             name: _,
             slot: _,
             counters: _,
+            learned: _,
         } = vif();
     }
 

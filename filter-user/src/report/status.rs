@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 use filter_common::Counter;
 use serde_json::json;
 
-use super::Vif;
+use super::{Learned, Vif};
 use crate::applied::Applied;
 use crate::datapath::encode::DecodeError;
 use crate::lifecycle::Attachment;
@@ -64,6 +64,35 @@ fn onoff(on: bool) -> &'static str {
     if on { "on" } else { "off" }
 }
 
+/// The DHCP-learned addresses line: each with the seconds it has left.
+fn learned_text(learned: &[Learned]) -> String {
+    if learned.is_empty() {
+        return "none".into();
+    }
+    learned
+        .iter()
+        .map(|l| format!("{} (expires in {} s)", l.addr, l.expires_in_s))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The same as JSON: `null` when option `learn_dhcp` is off.
+fn learned_json(learned: Option<&[Learned]>) -> serde_json::Value {
+    match learned {
+        None => serde_json::Value::Null,
+        Some(v) => v
+            .iter()
+            .map(|l| {
+                json!({
+                    "address": l.addr.to_string(),
+                    "expires_in_s": l.expires_in_s,
+                    "expires_monotonic_s": l.expires_s,
+                })
+            })
+            .collect(),
+    }
+}
+
 /// A VRRP entry with its virtual MACs.
 fn vrrp_text(v: &crate::policy::Vrrp) -> String {
     let macs: Vec<String> = v.macs().map(|m| m.to_string()).collect();
@@ -90,13 +119,15 @@ fn policy_text(s: &mut String, p: &Policy) {
     }
     let _ = writeln!(
         s,
-        "  options: dhcp_client {}, dhcp_server {}, router {}, ipv6_link_local {}, egress_filter {}, ethertypes {}",
+        "  options: dhcp_client {}, dhcp_server {}, router {}, ipv6_link_local {}, egress_filter {}, ethertypes {}, learn_dhcp {}, flood_pps {}",
         onoff(o.dhcp_client),
         onoff(o.dhcp_server),
         onoff(o.router),
         o.link_local.name(),
         onoff(o.egress_filter),
-        list(&ethertypes(p))
+        list(&ethertypes(p)),
+        onoff(o.learn_dhcp),
+        o.flood_pps
     );
 }
 
@@ -134,6 +165,8 @@ fn policy_json(p: &Policy) -> serde_json::Value {
             "ipv6_link_local": o.link_local.name(),
             "egress_filter": o.egress_filter,
             "ethertypes": ethertypes(p),
+            "learn_dhcp": o.learn_dhcp,
+            "flood_pps": o.flood_pps,
         },
     })
 }
@@ -163,6 +196,11 @@ impl Status {
                         r.ifindex
                     );
                 }
+            }
+            // Only vifs with option learn_dhcp have the line, so the
+            // others read as before.
+            if let Some(l) = &r.learned {
+                let _ = writeln!(s, "  learned from DHCP: {}", learned_text(l));
             }
             if let Some(a) = &e.applied {
                 let _ = writeln!(s, "  applied by {} at {} (unix time)", a.by, a.at);
@@ -234,6 +272,7 @@ impl Status {
                 "to_guest": e.no_policy[1].packets,
             },
             "applied": e.applied.as_ref().map(|a| json!({"by": a.by, "at": a.at})),
+            "learned": learned_json(r.learned.as_deref()),
         });
         let policy = match &e.policy {
             Ok(p) => policy_json(p),
@@ -290,7 +329,7 @@ mod tests {
              \x20 ipv4: 198.51.100.6\n\
              \x20 ipv6: none\n\
              \x20 destinations: none\n\
-             \x20 options: dhcp_client on, dhcp_server off, router off, ipv6_link_local derived, egress_filter on, ethertypes none\n\
+             \x20 options: dhcp_client on, dhcp_server off, router off, ipv6_link_local derived, egress_filter on, ethertypes none, learn_dhcp off, flood_pps 0\n\
              \x20 hooks: tc-ingress (tc), tc-egress (tc); program version abc\n\
              \x20 from_guest pass                     2 packets, 1000 bytes\n\
              \x20 from_guest ipv4_spoof               3 packets, 180 bytes\n"
@@ -328,6 +367,8 @@ mod tests {
                 "ipv6_link_local": "derived",
                 "egress_filter": true,
                 "ethertypes": [],
+                "learn_dhcp": false,
+                "flood_pps": 0,
             })
         );
         assert_eq!(e["slot"], 1);
@@ -415,7 +456,7 @@ mod tests {
              \x20 ipv4: 198.51.100.6\n\
              \x20 ipv6: 2001:db8:1::/64\n\
              \x20 destinations: none\n\
-             \x20 options: dhcp_client on, dhcp_server off, router off, ipv6_link_local derived, egress_filter on, ethertypes none\n"
+             \x20 options: dhcp_client on, dhcp_server off, router off, ipv6_link_local derived, egress_filter on, ethertypes none, learn_dhcp off, flood_pps 0\n"
         );
         let hosts: Vec<String> = (0..290u32)
             .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string())
@@ -430,7 +471,7 @@ mod tests {
              \x20 ipv4: 0.0.0.0/0\n\
              \x20 ipv6: none\n\
              \x20 destinations: 192.0.2.0/24 2001:db8::/32\n\
-             \x20 options: dhcp_client on, dhcp_server off, router on, ipv6_link_local none, egress_filter on, ethertypes 0x88cc 0x88b5\n"
+             \x20 options: dhcp_client on, dhcp_server off, router on, ipv6_link_local none, egress_filter on, ethertypes 0x88cc 0x88b5, learn_dhcp off, flood_pps 0\n"
         );
         let block4: String = text
             .split_inclusive('\n')
@@ -446,7 +487,7 @@ mod tests {
              \x20 pairs: 02:16:3e:00:07:09=192.0.2.9,2001:db8::9\n\
              \x20 vrrp: vrrp:7=192.0.2.100 (virtual MAC 00:00:5e:00:01:07)\n\
              \x20 dhcp_servers: 192.0.2.1 fe80::1\n\
-             \x20 options: dhcp_client on, dhcp_server off, router off, ipv6_link_local derived, egress_filter on, ethertypes none\n"
+             \x20 options: dhcp_client on, dhcp_server off, router off, ipv6_link_local derived, egress_filter on, ethertypes none, learn_dhcp off, flood_pps 0\n"
         );
     }
 
@@ -489,6 +530,57 @@ mod tests {
             j[3]["dhcp_servers"],
             serde_json::json!(["192.0.2.1", "fe80::1"])
         );
+    }
+
+    #[test]
+    fn learned_addresses_with_their_expiry() {
+        let mut v = vif();
+        v.learned = Some(vec![
+            Learned {
+                addr: "192.0.2.100".parse().unwrap(),
+                expires_s: 1120,
+                expires_in_s: 20,
+            },
+            Learned {
+                addr: "192.0.2.101".parse().unwrap(),
+                expires_s: 4700,
+                expires_in_s: 3600,
+            },
+        ]);
+        let mut p = policy();
+        p.ipv4.clear();
+        p.options.learn_dhcp = true;
+        let mut none = vif();
+        none.ifindex = 8;
+        none.name = Some("vif6.0".into());
+        none.learned = Some(Vec::new());
+        let st = status(vec![
+            entry(v, p.clone()),
+            entry(none, p),
+            entry(vif(), policy()),
+        ]);
+        let text = st.text();
+        assert!(
+            text.contains("  options: dhcp_client on, dhcp_server off, router off, ipv6_link_local derived, egress_filter on, ethertypes none, learn_dhcp on, flood_pps 0\n\
+                 \x20 learned from DHCP: 192.0.2.100 (expires in 20 s), 192.0.2.101 (expires in 3600 s)\n"),
+            "{text}"
+        );
+        assert!(text.contains("  learned from DHCP: none\n"), "{text}");
+        assert_eq!(
+            text.matches("learned from DHCP").count(),
+            2,
+            "a vif without learn_dhcp has no such line: {text}"
+        );
+        let j = st.json();
+        assert_eq!(
+            j[0]["learned"],
+            serde_json::json!([
+                {"address": "192.0.2.100", "expires_in_s": 20, "expires_monotonic_s": 1120},
+                {"address": "192.0.2.101", "expires_in_s": 3600, "expires_monotonic_s": 4700},
+            ])
+        );
+        assert_eq!(j[1]["learned"], serde_json::json!([]));
+        assert_eq!(j[2]["learned"], serde_json::Value::Null);
     }
 
     #[test]

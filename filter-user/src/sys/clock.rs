@@ -1,14 +1,35 @@
-//! The clock the datapath's expiries use: `bpf_ktime_get_ns` is
-//! CLOCK_MONOTONIC, and std's `Instant` does not expose its value.
+//! The clock the programs stamp DHCP-learned addresses with.
 
-/// Whole seconds of CLOCK_MONOTONIC.
-pub fn monotonic_secs() -> u64 {
+use std::io;
+
+/// Seconds on CLOCK_MONOTONIC, the clock of `bpf_ktime_get_ns`: what a
+/// `LEARNED` entry's expiry counts in (docs/policy.md section 8).
+/// `std::time::Instant` reads the same clock but never shows its value.
+pub fn monotonic_s() -> io::Result<u32> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists
-    // on every Linux, so the call cannot fail (and would leave 0).
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    u64::try_from(ts.tv_sec).unwrap_or(0)
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the
+    // call; CLOCK_MONOTONIC is always supported on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The programs keep the low 32 bits of the seconds (136 years of
+    // uptime), so truncate alike.
+    Ok(ts.tv_sec as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monotonic_seconds_advance_with_instant() {
+        let a = monotonic_s().expect("clock_gettime");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let b = monotonic_s().expect("clock_gettime");
+        assert!(b > a && b - a <= 2, "{a} -> {b}");
+    }
 }

@@ -1,5 +1,5 @@
-//! System calls without a safe wrapper in std or aya: bpf(2), rtnetlink,
-//! network device names, bpffs, poll, network namespaces, the monotonic clock. The only module tree of the crate
+//! System calls without a safe wrapper in std or aya: bpf(2), rtnetlink, clock_gettime(2),
+//! network device names, bpffs, poll, network namespaces. The only module tree of the crate
 //! that may use `unsafe`; every block says why it is sound.
 #![allow(unsafe_code)]
 

@@ -195,6 +195,8 @@ fn status_shows_the_whole_policy() {
             "ipv6_link_local": "derived",
             "egress_filter": true,
             "ethertypes": ["0x88cc"],
+            "learn_dhcp": false,
+            "flood_pps": 0,
         }),
         "{e}"
     );

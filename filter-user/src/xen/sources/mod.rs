@@ -833,5 +833,79 @@ router = false
         s.put(&format!("{B}/vifguard/options/router"), "maybe", "n0");
         let e = resolve_from(&mut s, &vif(), &cfg).unwrap_err();
         assert!(matches!(e, SourceError::BadBool { .. }), "{e}");
+        let e = {
+            let mut s = base();
+            s.put(&format!("{B}/vifguard/options/dhcp_srever"), "on", "n0");
+            resolve_from(&mut s, &vif(), &cfg).unwrap_err()
+        };
+        assert!(
+            e.to_string().contains("learn_dhcp, flood_pps"),
+            "the error lists every option: {e}"
+        );
+    }
+
+    #[test]
+    fn learn_dhcp_and_flood_pps_keys() {
+        let opt = |k: &str| format!("{B}/vifguard/options/{k}");
+        let mut s = base();
+        s.put(&opt("learn_dhcp"), "yes", "n0");
+        s.put(&opt("flood_pps"), "0", "n0");
+        let mut cfg = HostConfig::default();
+        cfg.options.learn_grace_s = 0;
+        cfg.learn_grace_set = true;
+        cfg.file = Some("/test/vifguard.toml".into());
+        let r = resolve_from(&mut s, &vif(), &cfg).unwrap();
+        assert!(r.policy.options.learn_dhcp);
+        assert_eq!(r.policy.options.flood_pps, 0);
+        assert_eq!(r.policy.options.learn_grace_s, 0);
+        let po = &r.provenance.options;
+        assert_eq!(po.learn_dhcp, Origin::Xenstore(opt("learn_dhcp")));
+        assert_eq!(po.flood_pps, Origin::Xenstore(opt("flood_pps")));
+        assert!(matches!(po.learn_grace_secs, Origin::HostConfig(_)));
+        let text = r.describe();
+        assert!(
+            text.contains(&format!(
+                "learn_dhcp       on  <- xenstore {}",
+                opt("learn_dhcp")
+            )) && text.contains(
+                "learn_grace_secs 0  <- host config learn_grace_secs in /test/vifguard.toml"
+            ),
+            "{text}"
+        );
+        let j = r.json();
+        assert_eq!(j["options"]["learn_dhcp"]["value"], true);
+        assert_eq!(j["options"]["flood_pps"]["value"], 0);
+        assert_eq!(j["options"]["learn_grace_secs"]["value"], 0);
+
+        // Unset: the defaults, off and no limit.
+        let r = resolve_from(&mut base(), &vif(), &HostConfig::default()).unwrap();
+        assert!(!r.policy.options.learn_dhcp);
+        assert_eq!(r.policy.options.learn_grace_s, 60);
+        assert_eq!(r.provenance.options.learn_dhcp, Origin::Default);
+        assert_eq!(r.provenance.options.learn_grace_secs, Origin::Default);
+
+        // Errors as for the other options: the vif fails, naming the node.
+        for (key, value) in [("learn_dhcp", "maybe"), ("learn_dhcp", "")] {
+            let mut s = base();
+            s.put(&opt(key), value, "n0");
+            let e = resolve_from(&mut s, &vif(), &cfg).unwrap_err();
+            assert!(matches!(e, SourceError::BadBool { .. }), "{value:?}: {e}");
+        }
+        for (value, says) in [
+            ("1000001", "want a whole number 0..=1000000"),
+            ("-1", "invalid flood_pps"),
+            ("lots", "invalid flood_pps"),
+        ] {
+            let mut s = base();
+            s.put(&opt("flood_pps"), value, "n0");
+            let e = resolve_from(&mut s, &vif(), &cfg).unwrap_err();
+            let msg = crate::report::chain(&e);
+            assert!(
+                matches!(e, SourceError::BadValue { .. })
+                    && msg.contains(&opt("flood_pps"))
+                    && msg.contains(says),
+                "{value:?}: {msg}"
+            );
+        }
     }
 }

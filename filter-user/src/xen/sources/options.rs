@@ -2,7 +2,7 @@
 //! configuration's defaults.
 
 use crate::config::HostConfig;
-use crate::policy::{Options, PolicyError, parse_ethertype, parse_link_local};
+use crate::policy::{Options, PolicyError, parse_ethertype, parse_flood_pps, parse_link_local};
 
 use super::lists::{list_items, push_unique};
 use super::policy_file::PolicyFile;
@@ -11,8 +11,7 @@ use super::trust::Reader;
 use super::{SourceError, keys};
 
 /// Names of the per-vif options under `vifguard/options/`.
-pub const OPTION_NAMES: &str =
-    "dhcp_client, dhcp_server, router, ipv6_link_local, egress_filter, ethertypes";
+pub const OPTION_NAMES: &str = "dhcp_client, dhcp_server, router, ipv6_link_local, egress_filter, ethertypes, learn_dhcp, flood_pps";
 
 fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -45,6 +44,14 @@ pub(crate) fn read_options(
         ipv6_link_local: from_config("ipv6_link_local"),
         egress_filter: from_config("egress_filter"),
         ethertypes: from_config("ethertypes"),
+        learn_dhcp: from_config("learn_dhcp"),
+        flood_pps: from_config("flood_pps"),
+        // Host-wide only: no policy file or xenstore key sets it.
+        learn_grace_secs: if config.learn_grace_set {
+            Origin::HostConfig(config.learn_grace_key())
+        } else {
+            Origin::Default
+        },
     };
     if let Some(f) = file {
         let fo = &f.options;
@@ -75,6 +82,14 @@ pub(crate) fn read_options(
         if let Some(v) = &fo.ethertypes {
             o.ethertypes.clone_from(v);
             prov.ethertypes = origin("ethertypes");
+        }
+        if let Some(v) = fo.learn_dhcp {
+            o.learn_dhcp = v;
+            prov.learn_dhcp = origin("learn_dhcp");
+        }
+        if let Some(v) = fo.flood_pps {
+            o.flood_pps = v;
+            prov.flood_pps = origin("flood_pps");
         }
     }
     let dir = format!("{}/{}", r.vif.backend_path(), keys::OPTIONS);
@@ -110,6 +125,14 @@ pub(crate) fn read_options(
             "egress_filter" => {
                 o.egress_filter = boolean(r)?;
                 prov.egress_filter = origin;
+            }
+            "learn_dhcp" => {
+                o.learn_dhcp = boolean(r)?;
+                prov.learn_dhcp = origin;
+            }
+            "flood_pps" => {
+                o.flood_pps = parse_flood_pps(&value).map_err(|e| r.bad(&node, e))?;
+                prov.flood_pps = origin;
             }
             "ipv6_link_local" => {
                 o.link_local = parse_link_local(&value).map_err(|e| r.bad(&node, e))?;

@@ -39,8 +39,8 @@ use serde::Deserialize;
 
 use crate::config::{RawOptions, parse_ethertypes};
 use crate::policy::{
-    Cidr, LinkLocal, MacAddr, Mode, Pair, Vrrp, parse_dhcp_servers, parse_link_local, parse_mode,
-    parse_pairs,
+    Cidr, LinkLocal, MacAddr, Mode, Pair, Vrrp, flood_pps, parse_dhcp_servers, parse_link_local,
+    parse_mode, parse_pairs,
 };
 use crate::xen::vif::VifId;
 
@@ -59,6 +59,8 @@ pub struct FileOptions {
     pub ipv6_link_local: Option<LinkLocal>,
     pub egress_filter: Option<bool>,
     pub ethertypes: Option<Vec<u16>>,
+    pub learn_dhcp: Option<bool>,
+    pub flood_pps: Option<u32>,
 }
 
 /// A parsed host policy file; each field `None` when the file does not set
@@ -321,6 +323,11 @@ pub fn parse(text: &str, path: &Path, vif: VifId, mac: MacAddr) -> Result<Policy
         .map(|list| parse_ethertypes(&list))
         .transpose()
         .map_err(bad("options.ethertypes"))?;
+    let flood_pps = o
+        .flood_pps
+        .map(flood_pps)
+        .transpose()
+        .map_err(bad("options.flood_pps"))?;
     Ok(PolicyFile {
         path: path.to_path_buf(),
         mode,
@@ -334,6 +341,8 @@ pub fn parse(text: &str, path: &Path, vif: VifId, mac: MacAddr) -> Result<Policy
             ipv6_link_local,
             egress_filter: o.egress_filter,
             ethertypes,
+            learn_dhcp: o.learn_dhcp,
+            flood_pps,
         },
     })
 }
@@ -418,6 +427,8 @@ dhcp_servers = "192.0.2.1 fe80::1"
 dhcp_server = true
 ipv6_link_local = "any"
 ethertypes = ["0x88cc", 0x88b5]
+learn_dhcp = true
+flood_pps = 0
 "#)
         .unwrap();
         assert_eq!(f.mode, Some(Some(Mode::Isolated)));
@@ -429,6 +440,8 @@ ethertypes = ["0x88cc", 0x88b5]
         assert_eq!(f.options.dhcp_client, None);
         assert_eq!(f.options.ipv6_link_local, Some(LinkLocal::Any));
         assert_eq!(f.options.ethertypes, Some(vec![0x88cc, 0x88b5]));
+        assert_eq!(f.options.learn_dhcp, Some(true));
+        assert_eq!(f.options.flood_pps, Some(0));
 
         let empty = p("").unwrap();
         assert_eq!(empty.mode, None);
@@ -445,6 +458,8 @@ ethertypes = ["0x88cc", 0x88b5]
         let f = p(text).unwrap();
         assert_eq!(f.mode, Some(Some(Mode::Isolated)));
         assert!(f.pairs.is_some() && f.dhcp_servers.is_some() && f.destinations.is_some());
+        // What it leaves commented out stays at the host's default.
+        assert_eq!((f.options.learn_dhcp, f.options.flood_pps), (None, None));
     }
 
     #[test]
@@ -462,6 +477,8 @@ ethertypes = ["0x88cc", 0x88b5]
             ),
             ("[options]\nethertypes = [\"0x0100\"]", "options.ethertypes"),
             ("[options]\nethertypes = [70000]", "options.ethertypes"),
+            ("[options]\nflood_pps = 1000001", "options.flood_pps"),
+            ("[options]\nflood_pps = -3", "options.flood_pps"),
         ];
         for (text, field) in cases {
             match p(text) {
@@ -481,6 +498,7 @@ ethertypes = ["0x88cc", 0x88b5]
             "mdoe = \"locked\"",
             "[options]\ndhcp = true",
             "[options]\nrouter = \"yes\"",
+            "[options]\nlearn_dhcp = 1",
             "pairs = 7",
             "mode = ",
         ] {

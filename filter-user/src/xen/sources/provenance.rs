@@ -69,6 +69,10 @@ pub struct OptionsProvenance {
     pub ipv6_link_local: Origin,
     pub egress_filter: Origin,
     pub ethertypes: Origin,
+    pub learn_dhcp: Origin,
+    pub flood_pps: Origin,
+    /// The host configuration's `learn_grace_secs` (or its default).
+    pub learn_grace_secs: Origin,
 }
 
 /// Origins of each field of a resolved policy. List fields can come from
@@ -221,6 +225,25 @@ impl Resolved {
                 join_list(&ethertypes),
                 po.ethertypes.to_string(),
             ),
+            (
+                "learn_dhcp",
+                onoff(o.learn_dhcp).into(),
+                po.learn_dhcp.to_string(),
+            ),
+            (
+                "flood_pps",
+                if o.flood_pps == 0 {
+                    "0 (no limit)".to_string()
+                } else {
+                    o.flood_pps.to_string()
+                },
+                po.flood_pps.to_string(),
+            ),
+            (
+                "learn_grace_secs",
+                o.learn_grace_s.to_string(),
+                po.learn_grace_secs.to_string(),
+            ),
         ];
         let mut out = format!(
             "{} (domain {}, device {}, backend {}), source {}\n",
@@ -289,6 +312,9 @@ impl Resolved {
                 "ipv6_link_local": option(json!(o.link_local.name()), &po.ipv6_link_local),
                 "egress_filter": option(json!(o.egress_filter), &po.egress_filter),
                 "ethertypes": option(json!(ethertypes), &po.ethertypes),
+                "learn_dhcp": option(json!(o.learn_dhcp), &po.learn_dhcp),
+                "flood_pps": option(json!(o.flood_pps), &po.flood_pps),
+                "learn_grace_secs": option(json!(o.learn_grace_s), &po.learn_grace_secs),
             },
         })
     }

@@ -16,7 +16,7 @@
 //! | `vifguard/destinations` | `isolated` destinations, IPv4/IPv6 prefixes (any source) |
 //! | `vifguard/pairs` | pairs and VRRP entries, `MAC=ADDR[,ADDR...]` / `vrrp:VRID=ADDR[,ADDR...]` separated by spaces (any source) |
 //! | `vifguard/dhcp-servers` | trusted DHCP servers, host addresses separated by spaces (any source) |
-//! | `vifguard/options/<name>` | per-vif options (any source): `dhcp_client`, `dhcp_server`, `router`, `egress_filter` (1/0, true/false, on/off, yes/no), `ipv6_link_local` (derived/any/none), `ethertypes` (list like `0x88cc`) |
+//! | `vifguard/options/<name>` | per-vif options (any source): `dhcp_client`, `dhcp_server`, `router`, `egress_filter`, `learn_dhcp` (1/0, true/false, on/off, yes/no), `ipv6_link_local` (derived/any/none), `ethertypes` (list like `0x88cc`), `flood_pps` (0 only until issue 18) |
 
 use super::{
     Addresses, Origin, Reader, SourceError, backend_mode, keys, list_items, parse_mixed,
