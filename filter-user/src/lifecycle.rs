@@ -260,6 +260,8 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
     let layout = Layout::new(&config.bpffs);
     layout.ensure()?;
     let lock = layout.lock()?;
+    crate::fault::point("locked");
+    remove_stale_tmp(&layout);
     layout.adopt_older()?;
     let version = datapath::object_version();
     let progs = layout.progs(&version);
@@ -282,8 +284,10 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
                     .map_err(|e| link_err(&path, "pin program")(e.to_string()))?;
             }
         }
+        crate::fault::point("programs-loaded");
         let _ = std::fs::remove_dir_all(&progs);
         std::fs::rename(&tmp, &progs).map_err(io_err(&progs, "rename pinned programs"))?;
+        crate::fault::point("programs-pinned");
     }
     let open = |d: Direction| {
         let path = progs.join(tc_name(d));
@@ -302,6 +306,21 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
         xs: None,
         applier: Applier::Attach,
     })
+}
+
+/// Removes every `progs/tmp-*` directory: programs a loader pinned before
+/// it was killed (the chaos test found them left forever, each holding
+/// two loaded programs). With the lock held no other loader is running,
+/// so any such directory is a dead one's.
+fn remove_stale_tmp(layout: &Layout) {
+    let Ok(rd) = std::fs::read_dir(layout.progs_root()) else {
+        return;
+    };
+    for entry in rd.filter_map(Result::ok) {
+        if entry.file_name().to_string_lossy().starts_with("tmp-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Opens the pinned maps; a pin of another type, key or value size is
@@ -429,6 +448,7 @@ impl Loaded {
             Ok(r) => {
                 self.maps
                     .install(ix, &r.policy, config.events_per_sec, interface)?;
+                crate::fault::point("policy-written");
                 None
             }
             // xenstore away or the keys half-written: the policy the vif
@@ -452,7 +472,9 @@ impl Loaded {
                 })
             }
         };
-        if let Err(e) = self.attach_hooks(ix, ifname, config) {
+        let hooked = self.attach_hooks(ix, ifname, config);
+        crate::fault::point("hooks-attached");
+        if let Err(e) = hooked {
             if ifindex(ifname) != Some(ix) {
                 // Gone mid-operation: leave nothing behind for its index.
                 self.detach(ix)?;
@@ -514,11 +536,13 @@ impl Loaded {
     /// filters left at another priority (none on a qdisc just created).
     fn attach_filters(&mut self, ix: u32, priority: u16) -> Result<(), LifecycleError> {
         let created = self.rtnl.ensure_clsact(ix).map_err(tc_err(ix))?;
+        crate::fault::point("clsact-created");
         for (dir, _) in HOOKS {
             let fd = self.prog_fds[dir_index(dir)].as_fd();
             self.rtnl
                 .set_filter(ix, dir, priority, fd, tc_name(dir))
                 .map_err(tc_err(ix))?;
+            crate::fault::point("filter-set");
             if created {
                 continue;
             }
@@ -585,6 +609,7 @@ impl Loaded {
             let link = attach_tc(prog, ifname, dir)?;
             link.pin(&path)
                 .map_err(|e| link_err(&path, "pin link")(e.to_string()))?;
+            crate::fault::point("link-pinned");
         }
         Ok(())
     }
@@ -593,10 +618,13 @@ impl Loaded {
     pub fn detach(&mut self, ix: u32) -> Result<bool, LifecycleError> {
         Records::new(&self.layout.root).forget(ix);
         let mut had = self.remove_links(ix)?;
+        crate::fault::point("links-removed");
         if ifname(ix).is_some() {
             had |= self.remove_filters(ix)?;
+            crate::fault::point("filters-removed");
         }
         had |= self.maps.remove(ix)?;
+        crate::fault::point("maps-removed");
         Ok(had)
     }
 
