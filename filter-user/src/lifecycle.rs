@@ -642,6 +642,14 @@ impl Loaded {
                 gone.push(ix);
             }
         }
+        // Trie and pair entries without a policy entry: a detach killed
+        // after it removed the policy (found by the chaos test); only
+        // these name the vanished ifindex then.
+        for ix in self.maps.extra_entries()?.into_keys() {
+            if ifname(ix).is_none() {
+                gone.push(ix);
+            }
+        }
         gone.sort_unstable();
         gone.dedup();
         for ix in &gone {

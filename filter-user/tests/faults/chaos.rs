@@ -440,3 +440,31 @@ fn a_loader_killed_before_renaming_leaves_no_programs_behind() {
     let bad = check_converged(&h, &expected, false);
     assert!(bad.is_empty(), "{bad:#?}");
 }
+
+/// The chaos test's second finding: a vanished vif's offline killed after
+/// it removed the policy entry but before the trie entries left those
+/// entries for good (`clean_vanished` looked only at policy entries and
+/// link pins). A sync now removes them.
+#[test]
+fn a_detach_killed_after_the_policy_leaves_no_trie_entries() {
+    let mut h = Host::new("cd");
+    let g = h.guest(91, 0, false);
+    h.set_variant(91, 0, 1); // a prefix: trie entries
+    h.plug(g);
+    let out = h.hotplug("online", g).output().expect("run vifguard");
+    assert!(out.status.success(), "{}", stderr(&out));
+    h.unplug(g);
+    let out = h
+        .hotplug("offline", g)
+        .env(ENV, "kill:policy-removed")
+        .output()
+        .expect("run vifguard");
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(out.status.signal(), Some(9), "{}", stderr(&out));
+    let maps = filter_user::datapath::Maps::open_pinned(&h.v().join("maps")).expect("maps");
+    assert!(maps.policies().expect("POLICY").is_empty());
+    assert!(!maps.extra_entries().expect("tries").is_empty());
+    h.ok(&["sync"]);
+    let bad = check_converged(&h, &BTreeMap::new(), false);
+    assert!(bad.is_empty(), "{bad:#?}");
+}
