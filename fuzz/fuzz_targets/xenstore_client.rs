@@ -17,17 +17,27 @@ use libfuzzer_sys::fuzz_target;
 use xenstore::{HEADER_LEN, Header, Perms, Xenstore, perms_reply, split_strings};
 
 fn listener() -> &'static (UnixListener, PathBuf) {
-    static L: OnceLock<(UnixListener, PathBuf)> = OnceLock::new();
-    L.get_or_init(|| {
+    LISTENER.get_or_init(|| {
         // SAFETY: ignoring SIGPIPE, before any other thread writes.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         let path =
             std::env::temp_dir().join(format!("vifguard-fuzz-xs-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let l = UnixListener::bind(&path).expect("bind the fuzz socket");
+        // libFuzzer ends the process with exit(): remove the socket then.
+        // SAFETY: registering a function that only unlinks a file.
+        unsafe { libc::atexit(remove_socket) };
         (l, path)
     })
 }
+
+extern "C" fn remove_socket() {
+    if let Some((_, path)) = LISTENER.get() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+static LISTENER: OnceLock<(UnixListener, PathBuf)> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     if data.len() >= HEADER_LEN {
