@@ -36,6 +36,10 @@ const PACKAGES: &[&str] = &[
     // keepalived: the VRRP live test and demo row run two real VRRP
     // routers (use_vmac) in guests, failing over through vifguard.
     "keepalived",
+    // g++: libfuzzer-sys compiles libFuzzer (C++) for `cargo xtask fuzz`
+    // and the fuzz smoke of `cargo xtask test` (there on a fresh machine
+    // of this kind; named so that stays true).
+    "g++",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
