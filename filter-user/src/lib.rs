@@ -25,6 +25,7 @@
 //!   [`sys::netlink`].
 //! - [`model`]: the reference model of the datapath the tests compare the
 //!   kernel with.
+//! - [`fault`]: test-only fault-injection points (`VIFGUARD_FAULT`).
 //! - [`sys`]: the system calls without a safe std wrapper; the only module
 //!   tree with `unsafe`.
 #![deny(unsafe_code)]
@@ -34,6 +35,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod datapath;
+pub mod fault;
 pub mod hooks;
 pub mod lifecycle;
 pub mod model;

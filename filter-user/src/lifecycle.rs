@@ -262,6 +262,8 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
     let layout = Layout::new(&config.bpffs);
     layout.ensure()?;
     let lock = layout.lock()?;
+    crate::fault::point("locked");
+    remove_stale_tmp(&layout);
     layout.adopt_older()?;
     let version = datapath::object_version();
     let progs = layout.progs(&version);
@@ -284,8 +286,10 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
                     .map_err(|e| link_err(&path, "pin program")(e.to_string()))?;
             }
         }
+        crate::fault::point("programs-loaded");
         let _ = std::fs::remove_dir_all(&progs);
         std::fs::rename(&tmp, &progs).map_err(io_err(&progs, "rename pinned programs"))?;
+        crate::fault::point("programs-pinned");
     }
     let open = |d: Direction| {
         let path = progs.join(tc_name(d));
@@ -304,6 +308,21 @@ pub fn ensure_loaded(config: &HostConfig) -> Result<Loaded, LifecycleError> {
         xs: None,
         applier: Applier::Attach,
     })
+}
+
+/// Removes every `progs/tmp-*` directory: programs a loader pinned before
+/// it was killed (the chaos test found them left forever, each holding
+/// two loaded programs). With the lock held no other loader is running,
+/// so any such directory is a dead one's.
+fn remove_stale_tmp(layout: &Layout) {
+    let Ok(rd) = std::fs::read_dir(layout.progs_root()) else {
+        return;
+    };
+    for entry in rd.filter_map(Result::ok) {
+        if entry.file_name().to_string_lossy().starts_with("tmp-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Opens the pinned maps; a pin of another type, key or value size is
@@ -446,6 +465,7 @@ impl Loaded {
             Ok(r) => {
                 self.maps
                     .install(ix, &r.policy, config.events_per_sec, interface)?;
+                crate::fault::point("policy-written");
                 None
             }
             // xenstore away or the keys half-written: the policy the vif
@@ -469,7 +489,9 @@ impl Loaded {
                 })
             }
         };
-        if let Err(e) = self.attach_hooks(ix, ifname, config) {
+        let hooked = self.attach_hooks(ix, ifname, config);
+        crate::fault::point("hooks-attached");
+        if let Err(e) = hooked {
             if ifindex(ifname) != Some(ix) {
                 // Gone mid-operation: leave nothing behind for its index.
                 self.detach(ix)?;
@@ -531,11 +553,13 @@ impl Loaded {
     /// filters left at another priority (none on a qdisc just created).
     fn attach_filters(&mut self, ix: u32, priority: u16) -> Result<(), LifecycleError> {
         let created = self.rtnl.ensure_clsact(ix).map_err(tc_err(ix))?;
+        crate::fault::point("clsact-created");
         for (dir, _) in HOOKS {
             let fd = self.prog_fds[dir_index(dir)].as_fd();
             self.rtnl
                 .set_filter(ix, dir, priority, fd, tc_name(dir))
                 .map_err(tc_err(ix))?;
+            crate::fault::point("filter-set");
             if created {
                 continue;
             }
@@ -602,6 +626,7 @@ impl Loaded {
             let link = attach_tc(prog, ifname, dir)?;
             link.pin(&path)
                 .map_err(|e| link_err(&path, "pin link")(e.to_string()))?;
+            crate::fault::point("link-pinned");
         }
         Ok(())
     }
@@ -610,10 +635,13 @@ impl Loaded {
     pub fn detach(&mut self, ix: u32) -> Result<bool, LifecycleError> {
         Records::new(&self.layout.root).forget(ix);
         let mut had = self.remove_links(ix)?;
+        crate::fault::point("links-removed");
         if ifname(ix).is_some() {
             had |= self.remove_filters(ix)?;
+            crate::fault::point("filters-removed");
         }
         had |= self.maps.remove(ix)?;
+        crate::fault::point("maps-removed");
         Ok(had)
     }
 
@@ -627,6 +655,14 @@ impl Loaded {
             }
         }
         for (ix, _) in self.maps.policies()? {
+            if ifname(ix).is_none() {
+                gone.push(ix);
+            }
+        }
+        // Trie and pair entries without a policy entry: a detach killed
+        // after it removed the policy (found by the chaos test); only
+        // these name the vanished ifindex then.
+        for ix in self.maps.extra_entries()?.into_keys() {
             if ifname(ix).is_none() {
                 gone.push(ix);
             }

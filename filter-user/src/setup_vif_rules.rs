@@ -350,6 +350,7 @@ impl Run<'_> {
             };
             network::add_port(&mut self.links, &bridge, iface, ix, &ids)
                 .map_err(self.net(format!("adding it to {kind} {name}")))?;
+            crate::fault::point("bridge-port");
             if matches!(bridge, Bridge::Ovs { .. }) {
                 self.pvs("add");
             }

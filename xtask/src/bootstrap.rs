@@ -39,6 +39,10 @@ const PACKAGES: &[&str] = &[
     // rpmbuild and rpm: `cargo xtask package` builds the .rpm with them
     // (dpkg-deb, for the .deb, comes with dpkg), and its tests read both.
     "rpm",
+    // g++: libfuzzer-sys compiles libFuzzer (C++) for `cargo xtask fuzz`
+    // and the fuzz smoke of `cargo xtask test` (there on a fresh machine
+    // of this kind; named so that stays true).
+    "g++",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

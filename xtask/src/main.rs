@@ -6,6 +6,7 @@ mod bench_live;
 mod bootstrap;
 mod demo;
 mod doc_links;
+mod fuzz;
 mod package;
 mod release;
 mod report;
@@ -33,10 +34,16 @@ commands:
                    in network namespaces, real attacks, vifguard stopping them
   bench datapath   bootstrap, then measure the datapath per frame class with
                    BPF_PROG_TEST_RUN and write BENCHMARKS.md
+  bench sync       bootstrap, then time `vifguard sync` of 4,096 vifs (release
+                   build) and write it to BENCHMARKS.md
   bench live       bootstrap, then vifguard vs the legacy ebtables/arptables/
                    iptables rules on a simulated host (rate and CPU per packet
                    vs number of vifs, apply time, sync of 1,000 vifs); writes
                    BENCHMARKS.md and docs/bench-live.svg
+  fuzz [--seconds N|--smoke] [TARGET...]
+                   run the libFuzzer targets of fuzz/ (every parser of
+                   outside data, the reference model) for N seconds each
+                   (default 60; --smoke: 5, as `test` does)
   xen-e2e          boot Xen, a Debian dom0 and PV guests under QEMU and check
                    vifguard on real netback vifs (about 3 minutes warm)
 ";
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).is_some_and(|a| a == "live") => bench_live::run(&args[2..]),
         Some("bench") => bench::run(&args[1..]),
         Some("xen-e2e") => xen_e2e::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -100,7 +108,11 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "--workspace", "--no-fail-fast"])
+    cargo(&["test", "--workspace", "--no-fail-fast"])?;
+    // A few seconds per fuzz target: the seeds and what mutations of them
+    // reach still parse without a panic (`cargo xtask fuzz` runs longer).
+    let targets: Vec<String> = fuzz::TARGETS.iter().map(|t| t.to_string()).collect();
+    fuzz::fuzz(&targets, 5)
 }
 
 pub fn cargo(args: &[&str]) -> Result<()> {

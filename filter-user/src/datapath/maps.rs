@@ -463,6 +463,7 @@ impl MapsWriter {
                 self.unfenced = true;
             }
         }
+        crate::fault::point("tries-written"); // chaos test hook (crate::fault)
         if existing != Some(new.policy) {
             self.fence_policy()?;
             self.maps
@@ -510,6 +511,7 @@ impl MapsWriter {
         if had {
             self.unfenced = true;
         }
+        crate::fault::point("policy-removed"); // chaos test hook (crate::fault)
         if let Some(old) = self.index()?.tries.get(&ifindex).cloned() {
             for (mac, _) in &old.pairs {
                 self.remove_pair(ifindex, *mac)?;
