@@ -4,8 +4,9 @@
 //! threads pinned to CPU 0 and CPU 1, and sends unicast to a neighbour at a
 //! steady 2,000 per second meanwhile. Two other guests capture what
 //! arrives. Checked: each receives 1,000 +- 10% broadcast frames in every
-//! whole second of the flood; the unicast all arrives (no loss allowed: it
-//! is never limited, and the path loses nothing at this rate); the vif's
+//! whole second of the flood; the unicast all arrives (it is never
+//! limited; the only loss allowed is frames the kernel itself reports
+//! dropping before the program ran, none in practice); the vif's
 //! `flood` counter (`vifguard status --json`) is the broadcast that
 //! reached the program minus what passed, and `pass` is what passed plus
 //! the unicast.
@@ -359,15 +360,18 @@ fn unicast(sock: &RawSocket, frame: impl Fn(u64) -> Vec<u8>) -> u64 {
 }
 
 /// What a receiver saw from the flooder: its broadcast per monotonic
-/// second, and the sequence numbers of its unicast.
+/// second, and the sequence numbers of its unicast and how many arrived
+/// per second.
 #[derive(Default)]
 struct Received {
     broadcast: std::collections::BTreeMap<i64, u64>,
     unicast: Vec<u64>,
+    unicast_per_second: std::collections::BTreeMap<i64, u64>,
 }
 
 /// Captures on `sock` until `stop`, binning the flooder's broadcast
-/// (`is_broadcast`) by the second of the kernel's receive timestamp.
+/// (`is_broadcast`) and unicast (`unicast_seq`) by the second of the
+/// kernel's receive timestamp.
 fn capture(
     sock: &RawSocket,
     stop: &AtomicBool,
@@ -446,11 +450,8 @@ fn capture(
                 continue;
             }
             let frame = &buf[..n as usize];
-            if let Some(seq) = unicast_seq(frame) {
-                got.unicast.push(seq);
-                continue;
-            }
-            if !is_broadcast(frame) {
+            let seq = unicast_seq(frame);
+            if seq.is_none() && !is_broadcast(frame) {
                 continue;
             }
             let mut stamp = None;
@@ -471,7 +472,12 @@ fn capture(
             }
             let real = stamp.expect("a receive timestamp (SO_TIMESTAMPNS)");
             let second = ((real - offset) / 1_000_000_000) as i64;
-            *got.broadcast.entry(second).or_default() += 1;
+            if let Some(seq) = seq {
+                got.unicast.push(seq);
+                *got.unicast_per_second.entry(second).or_default() += 1;
+            } else {
+                *got.broadcast.entry(second).or_default() += 1;
+            }
         }
     }
 }
@@ -616,10 +622,11 @@ fn a_broadcast_flood_from_two_cpus_is_held_to_flood_pps() {
             .collect();
         let total: u64 = got.broadcast.values().sum();
         eprintln!(
-            "{}: broadcast per whole second {per_second:?} (all seconds {:?}), {total} in all; unicast {}",
+            "{}: broadcast per whole second {per_second:?} (all seconds {:?}), {total} in all; unicast {} (per second {:?})",
             r.ifname,
             got.broadcast,
-            got.unicast.len()
+            got.unicast.len(),
+            got.unicast_per_second
         );
         for n in &per_second {
             assert!(
@@ -634,19 +641,26 @@ fn a_broadcast_flood_from_two_cpus_is_held_to_flood_pps() {
     let passed_2: u64 = received[1].broadcast.values().sum();
     assert_eq!(passed, passed_2, "the receivers saw different broadcast");
 
-    // The unicast was not limited: every frame arrived, once, at its
-    // receiver, and none at the other.
+    // The unicast was not limited: it arrived, each frame once, at its
+    // receiver and none at the other. The only loss allowed is what the
+    // kernel itself dropped before the program ran (a full backlog queue,
+    // should the softirq fall behind on a loaded machine; none so far):
+    // vifguard never saw those frames.
     let mut seqs = received[0].unicast.clone();
     seqs.sort_unstable();
     seqs.dedup();
+    let unicast_got = received[0].unicast.len() as u64;
     assert_eq!(
         seqs.len() as u64,
-        unicast_sent,
-        "unicast lost or duplicated: {} distinct of {unicast_sent} sent ({} received)",
-        seqs.len(),
-        received[0].unicast.len()
+        unicast_got,
+        "unicast duplicated: {} distinct of {unicast_got} received",
+        seqs.len()
     );
-    assert_eq!(received[0].unicast.len() as u64, unicast_sent);
+    let unicast_lost = unicast_sent - unicast_got;
+    assert!(
+        unicast_lost <= dropped,
+        "unicast lost: {unicast_got} of {unicast_sent} received, and the kernel dropped only {dropped} frames before the program"
+    );
     assert!(
         received[1].unicast.is_empty(),
         "unicast reached the other receiver"
@@ -658,15 +672,16 @@ fn a_broadcast_flood_from_two_cpus_is_held_to_flood_pps() {
 
     // The counters account for every frame: what reached the program was
     // flood or passed, and only broadcast was ever flood.
-    let reached = sent - dropped;
+    let reached = sent - (dropped - unicast_lost);
     assert_eq!(
         delta("flood"),
         reached - passed,
-        "flood is not broadcast sent - passed ({sent} sent, {dropped} dropped before the program, {passed} passed)"
+        "flood is not broadcast sent - passed ({sent} sent, {} dropped before the program, {passed} passed)",
+        dropped - unicast_lost
     );
     assert_eq!(
         delta("pass"),
-        passed + unicast_sent,
+        passed + unicast_got,
         "pass is not the broadcast that passed plus the unicast"
     );
     assert_eq!(
