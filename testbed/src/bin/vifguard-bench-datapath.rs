@@ -7,7 +7,8 @@ use std::net::Ipv4Addr;
 
 use filter_common::Mode;
 use filter_user::policy::{Cidr4, Cidr6, MacAddr, Pair, Policy, Vrrp};
-use testbed::frames::{BROADCAST, Frame, Mac, arp_op, dhcpv4_offer};
+use filter_user::sys::clock::monotonic_s;
+use testbed::frames::{BROADCAST, Frame, Mac, arp_op, dhcpv4, dhcpv4_offer};
 use testbed::kernel::{Hook, Kernel, TEST_IFINDEX};
 
 const GUEST: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x01];
@@ -17,6 +18,12 @@ const PAIR: Mac = [0x02, 0x16, 0x3e, 0x00, 0x07, 0x09];
 const VMAC: Mac = [0x00, 0x00, 0x5e, 0x00, 0x01, 0x07];
 const ROUNDS: usize = 7;
 const REPEAT: u32 = 200_000;
+/// The highest `flood_pps` (docs/policy.md section 6): the rows under the
+/// limit pace their runs to stay within it each second.
+const MAX_FLOOD_PPS: u32 = 1_000_000;
+/// The trusted DHCP server and the address it leases in the learning rows.
+const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+const LEASED: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 20);
 
 /// How the test interface's allowed addresses are written.
 #[derive(Clone, Copy)]
@@ -161,7 +168,7 @@ fn main() {
     ];
 
     println!(
-        "Mean ns per frame (median of {ROUNDS} rounds of {REPEAT} runs), next to an empty program of the same hook type measured in the same rounds. \"+ns\" is the datapath's own cost. Policies: interfaces with a policy entry; the test interface's addresses are either host addresses (inline in the policy value) or prefixes (LPM trie).\n"
+        "Mean ns per frame (median of {ROUNDS} rounds of {REPEAT} runs), next to an empty program of the same hook type measured in the same rounds. \"+ns\" is the datapath's own cost. Policies: interfaces with a policy entry; the test interface's addresses are either host addresses (inline in the policy value) or prefixes (LPM trie). The last rows: broadcast under `flood_pps` (runs paced to stay under the limit each second), with no limit, and over it (flood_pps 1: every frame after the first each second is a `flood` drop); a source learned from a DHCPACK the to-guest program saw, next to the configured one.\n"
     );
     println!("| hook | frame | policies | addresses | ns/frame | empty | +ns |");
     println!("|---|---|---|---|---|---|---|");
@@ -249,6 +256,187 @@ fn main() {
         1,
         "hosts, a pair, VRRP, a DHCP server",
     );
+
+    flood_rows(&frames[2].2, &frames[0].2);
+    learned_rows(&frames[0].2);
+}
+
+/// Section 9: what the flood limit costs a broadcast frame that passes
+/// every other check (one array lookup and an atomic add), next to the
+/// same frame with no limit; the drop path once the second's budget is
+/// spent; and unicast under a limit, which pays nothing.
+fn flood_rows(broadcast_arp: &[u8], unicast: &[u8]) {
+    let with_limit = |pps: u32| {
+        let mut p = policy_for(GUEST, 1, Addresses::Hosts);
+        p.options.flood_pps = pps;
+        let mut kernel = Kernel::load_sized(1024);
+        kernel.set_policy(TEST_IFINDEX, &p);
+        kernel
+    };
+    let label = |pps: u32| format!("hosts, flood_pps {pps}");
+    let mut kernel = with_limit(MAX_FLOOD_PPS);
+    measure_checked(
+        &mut kernel,
+        &[
+            (
+                "ARP request (broadcast), under the limit",
+                broadcast_arp,
+                true,
+            ),
+            ("IPv4 UDP (unicast), allowed source", unicast, true),
+        ],
+        &label(MAX_FLOOD_PPS),
+        Some(u64::from(MAX_FLOOD_PPS)),
+    );
+    let mut kernel = with_limit(0);
+    measure_checked(
+        &mut kernel,
+        &[("ARP request (broadcast), no limit", broadcast_arp, true)],
+        &label(0),
+        None,
+    );
+    // One frame a second passes: every run after the first is all drops.
+    let mut kernel = with_limit(1);
+    measure_checked(
+        &mut kernel,
+        &[(
+            "ARP request (broadcast), over the limit (flood drop)",
+            broadcast_arp,
+            false,
+        )],
+        &label(1),
+        None,
+    );
+}
+
+/// Section 8: a frame from an address learned from a DHCPACK (the
+/// learned-address lookup is paid when the source is not in the configured
+/// list), next to the configured address under the same policy.
+fn learned_rows(configured: &[u8]) {
+    let mut p = policy_for(GUEST, 1, Addresses::Hosts);
+    p.options.learn_dhcp = true;
+    p.dhcp_servers = vec![SERVER.into()];
+    let mut kernel = Kernel::load_sized(1024);
+    kernel.set_policy(TEST_IFINDEX, &p);
+    // The trusted server's ACK through the to-guest program, as on a host:
+    // the kernel learns the lease itself.
+    let ack = Frame::eth(PEER, BROADCAST)
+        .ipv4(SERVER, Ipv4Addr::BROADCAST)
+        .udp(67, 68)
+        .payload(&dhcpv4(
+            2,
+            GUEST,
+            Ipv4Addr::UNSPECIFIED,
+            LEASED,
+            &[
+                (53, &[5]),
+                (54, &SERVER.octets()),
+                (51, &3600u32.to_be_bytes()),
+            ],
+        ))
+        .build();
+    let (passed, _) = kernel.run_raw(Hook::TcToGuest, &ack, 1);
+    let learned = kernel.learned_of(TEST_IFINDEX);
+    assert!(
+        passed && learned.iter().any(|(a, _)| *a == LEASED),
+        "the DHCPACK taught nothing: passed {passed}, learned {learned:?}"
+    );
+    let from_leased = Frame::eth(GUEST, PEER)
+        .ipv4(LEASED, "203.0.113.5".parse().expect("a"))
+        .udp(40000, 53)
+        .payload(&[0; 18])
+        .build();
+    measure_checked(
+        &mut kernel,
+        &[
+            ("IPv4 UDP, configured source", configured, true),
+            ("IPv4 UDP, learned source", &from_leased, true),
+        ],
+        "hosts, learn_dhcp on, one learned",
+        None,
+    );
+}
+
+/// Frames sent through the from-guest programs in the current monotonic
+/// second, as the flood window counts them, so that runs under a limit
+/// stay under it.
+struct Budget {
+    per_second: u64,
+    second: u32,
+    spent: u64,
+}
+
+impl Budget {
+    fn second() -> u32 {
+        monotonic_s().expect("clock_gettime")
+    }
+
+    /// Waits, if need be, for a second with room for `n` more frames.
+    fn reserve(&mut self, n: u64) {
+        let now = Budget::second();
+        if now != self.second {
+            self.second = now;
+            self.spent = 0;
+        }
+        while self.spent + n > self.per_second {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let now = Budget::second();
+            if now != self.second {
+                self.second = now;
+                self.spent = 0;
+            }
+        }
+    }
+
+    /// Books `n` frames just run: to the second the run ended in (all of
+    /// them, should it have begun in the one before).
+    fn spend(&mut self, n: u64) {
+        let now = Budget::second();
+        if now != self.second {
+            self.second = now;
+            self.spent = n;
+        } else {
+            self.spent += n;
+        }
+    }
+}
+
+/// As [`measure`], for from-guest frames whose verdict is known: checks
+/// it after every run (a row under the limit that measured drops would
+/// mislead), and with `budget` keeps the runs of each second within it.
+fn measure_checked(
+    kernel: &mut Kernel,
+    frames: &[(&str, &[u8], bool)],
+    policy_name: &str,
+    budget: Option<u64>,
+) {
+    let mut budget = budget.map(|per_second| Budget {
+        per_second,
+        second: Budget::second(),
+        spent: 0,
+    });
+    for (name, frame, expect_pass) in frames {
+        for hook in [Hook::TcFromGuest, Hook::XdpFromGuest] {
+            let mut full = Vec::new();
+            let mut empty = Vec::new();
+            for _ in 0..ROUNDS {
+                if let Some(b) = budget.as_mut() {
+                    b.reserve(u64::from(REPEAT));
+                }
+                let (passed, ns) = kernel.run_raw(hook, frame, REPEAT);
+                if let Some(b) = budget.as_mut() {
+                    b.spend(u64::from(REPEAT));
+                }
+                assert_eq!(
+                    passed, *expect_pass,
+                    "{name} on {hook:?}: the verdict is not the one measured"
+                );
+                full.push(ns);
+                empty.push(kernel.run_empty(hook, frame, REPEAT));
+            }
+            print_row(hook, name, 1, policy_name, median(full), median(empty));
+        }
+    }
 }
 
 /// Times each frame on its hooks against the empty program, interleaved,
@@ -272,16 +460,26 @@ fn measure(
                 full.push(kernel.run_raw(*hook, frame, REPEAT).1);
                 empty.push(kernel.run_empty(*hook, frame, REPEAT));
             }
-            let (f, e) = (median(full), median(empty));
-            let hook_name = match hook {
-                Hook::TcFromGuest => "TC from guest",
-                Hook::XdpFromGuest => "XDP from guest",
-                Hook::TcToGuest => "TC to guest",
-            };
-            println!(
-                "| {hook_name} | {name} | {n_policies} | {addr_name} | {f:.1} | {e:.1} | {:.1} |",
-                f - e
+            print_row(
+                *hook,
+                name,
+                n_policies,
+                addr_name,
+                median(full),
+                median(empty),
             );
         }
     }
+}
+
+fn print_row(hook: Hook, name: &str, n_policies: u32, addr_name: &str, f: f64, e: f64) {
+    let hook_name = match hook {
+        Hook::TcFromGuest => "TC from guest",
+        Hook::XdpFromGuest => "XDP from guest",
+        Hook::TcToGuest => "TC to guest",
+    };
+    println!(
+        "| {hook_name} | {name} | {n_policies} | {addr_name} | {f:.1} | {e:.1} | {:.1} |",
+        f - e
+    );
 }
