@@ -57,17 +57,8 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
             {
                 return Reason::DhcpUntrusted;
             }
-            // A trusted server's ACK leases an address, its NAK takes the
-            // guest's away.
-            if learns
-                && ip.udp == Some((port::DHCP_SERVER, port::DHCP_CLIENT))
-                && let Some(d) = ipv4::dhcp(f, len, bootp::OP_REPLY, p.own.mac)
-            {
-                match (d.kind, d.lease_s) {
-                    (dhcp::ACK, Some(lease_s)) => learn::learn(p, d.addr, lease_s),
-                    (dhcp::NAK, _) => learn::forget(p, None),
-                    _ => {}
-                }
+            if learns && ip.udp == Some((port::DHCP_SERVER, port::DHCP_CLIENT)) {
+                learn_from_reply(f, p, len);
             }
             Reason::Pass
         }
@@ -99,5 +90,19 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
             Reason::Pass
         }
         _ => Reason::Pass,
+    }
+}
+
+/// A trusted server's ACK leases an address, its NAK takes the guest's
+/// away (section 8). Out of line: DHCP replies are rare, and inlined, this
+/// code's registers cost every other frame to the guest.
+#[inline(never)]
+fn learn_from_reply(f: &Frame, p: &IfacePolicy, len: usize) {
+    if let Some(d) = ipv4::dhcp(f, len, bootp::OP_REPLY, p.own.mac) {
+        match (d.kind, d.lease_s) {
+            (dhcp::ACK, Some(lease_s)) => learn::learn(p, d.addr, lease_s),
+            (dhcp::NAK, _) => learn::forget(p, None),
+            _ => {}
+        }
     }
 }
