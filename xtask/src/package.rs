@@ -19,7 +19,8 @@
 //!   since any file in the directory applies to a VIF;
 //! - man pages for the command and each subcommand and shell completions,
 //!   generated from the clap definition by `docgen`;
-//! - the licence texts, and the README the units' `Documentation=` names.
+//! - the licence texts, and the README the units' `Documentation=` names,
+//!   with the docs/ pages it links to.
 //!
 //! The maintainer scripts (`filter-user/packaging/maintscript.sh`) run
 //! `vifguard sync` after an install or upgrade on a host with vifs, and
@@ -239,6 +240,21 @@ fn stage(repo: &Path, binary: &Path, generated: &Path, tree: &Path, format: Form
         &format!("{doc}/README.md"),
         0o644,
     )?;
+    // The README links into docs/: ship it beside it, so its links work
+    // where the units' `Documentation=` sends an operator.
+    let docs = repo.join("docs");
+    let mut pages: Vec<_> = std::fs::read_dir(&docs)
+        .with_context(|| format!("list {}", docs.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md" || x == "svg"))
+        .collect();
+    pages.sort();
+    for page in pages {
+        let Some(name) = page.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        put(tree, &page, &format!("{doc}/docs/{name}"), 0o644)?;
+    }
     match format {
         Format::Deb => write(tree, &format!("{doc}/copyright"), &copyright(repo)?, 0o644)?,
         Format::Rpm => {

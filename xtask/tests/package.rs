@@ -113,6 +113,8 @@ const FILES: &[&str] = &[
     "/usr/lib/systemd/system/vifguard-sync.service",
     "/usr/lib/systemd/system/vifguard-watch.service",
     "/usr/share/doc/vifguard/README.md",
+    "/usr/share/doc/vifguard/docs/policy.md",
+    "/usr/share/doc/vifguard/docs/reference.md",
     "/usr/share/doc/vifguard/examples/vifs.example.toml",
     "/usr/share/man/man8/vifguard.8.gz",
     "/usr/share/bash-completion/completions/vifguard",
