@@ -6,7 +6,9 @@ use filter_common::{IfacePolicy, Reason, flags};
 use crate::addrs::{
     of_mac, own_v4_empty, v4_dhcp_server, v4_of_guest, v6_dhcp_server, v6_of_guest,
 };
-use crate::frame::{Frame, eq6};
+use aya_ebpf::bindings::__sk_buff;
+
+use crate::frame::{Ctx, Frame, eq6};
 use crate::proto::{bootp, dhcp, ethertype, port};
 use crate::verdict::Origin;
 use crate::{arp, ipv4, ipv6, learn};
@@ -57,8 +59,11 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
             {
                 return Reason::DhcpUntrusted;
             }
-            if learns && ip.udp == Some((port::DHCP_SERVER, port::DHCP_CLIENT)) {
-                learn_from_reply(f, p, len);
+            if learns
+                && ip.udp == Some((port::DHCP_SERVER, port::DHCP_CLIENT))
+                && let Ctx::Tc(skb) = f.ctx
+            {
+                learn_from_reply(skb, p, len);
             }
             Reason::Pass
         }
@@ -95,9 +100,14 @@ pub fn check(f: &Frame, p: &IfacePolicy, o: &Origin) -> Reason {
 
 /// A trusted server's ACK leases an address, its NAK takes the guest's
 /// away (section 8). Out of line: DHCP replies are rare, and inlined, this
-/// code's registers cost every other frame to the guest.
+/// code's registers cost every other frame to the guest. It takes the TC
+/// context, not a `Frame`: with a `Frame` it would carry both contexts'
+/// code, and the XDP option walk's global function, whose context
+/// argument a TC program's verifier before 6.4 types as possibly NULL,
+/// would then be in this TC program and fail verification there.
 #[inline(never)]
-fn learn_from_reply(f: &Frame, p: &IfacePolicy, len: usize) {
+fn learn_from_reply(skb: *mut __sk_buff, p: &IfacePolicy, len: usize) {
+    let f = &Frame::new(Ctx::Tc(skb));
     if let Some(d) = ipv4::dhcp(f, len, bootp::OP_REPLY, p.own.mac) {
         match (d.kind, d.lease_s) {
             (dhcp::ACK, Some(lease_s)) => learn::learn(p, d.addr, lease_s),
