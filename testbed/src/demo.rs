@@ -21,7 +21,7 @@ use crate::frames::{
     ipv6_multicast_mac, na_flags, parse_dhcpv4_client_message, solicited_node,
 };
 use crate::keepalived::{Keepalived, VrrpConfig};
-use crate::netns::{NetNs, RawSocket, veth};
+use crate::netns::{NetNs, RawSocket, run_ok, veth, vifguard_in};
 use crate::xenstored::TestXenstored;
 
 const DOM0_MAC: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x01];
@@ -109,20 +109,6 @@ impl Row {
 
 fn mac_of(domid: u32) -> Mac {
     [0x00, 0x16, 0x3e, 0x00, domid as u8, 0x01]
-}
-
-fn run_ok(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{cmd:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout).trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 impl DemoHost {
@@ -357,13 +343,9 @@ impl DemoHost {
             .unwrap_or_else(|| panic!("no guest {name}"))
     }
 
-    /// vifguard in dom0's network namespace. `nsenter --net`, not `ip netns
-    /// exec`: the latter remounts /sys, which hides /sys/fs/bpf.
+    /// vifguard in dom0's network namespace.
     fn in_dom0(&self) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg(format!("--net=/run/netns/{}", self.dom0.name))
-            .arg(&self.vifguard);
-        c
+        vifguard_in(&self.dom0, &self.vifguard)
     }
 
     /// Runs vifguard as the vif hotplug script does, in dom0.

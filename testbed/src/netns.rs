@@ -107,6 +107,31 @@ pub fn sh(args: &[&str]) {
     );
 }
 
+/// `vifguard` run in network namespace `ns` as a test host's dom0 runs it:
+/// `nsenter --net`, not `ip netns exec`, which remounts /sys and so hides
+/// /sys/fs/bpf.
+pub fn vifguard_in(ns: &NetNs, vifguard: &std::path::Path) -> Command {
+    let mut c = Command::new("nsenter");
+    c.arg(format!("--net=/run/netns/{}", ns.name)).arg(vifguard);
+    c
+}
+
+/// Runs `cmd`: its stdout, or an error naming it with its exit status and
+/// output.
+pub fn run_ok(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{cmd:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// A veth pair `a` (in `ns_a`) <-> `b` (in `ns_b`), both up.
 pub fn veth(ns_a: &NetNs, a: &str, ns_b: &NetNs, b: &str) {
     ns_a.ip(&[

@@ -25,7 +25,7 @@ use filter_user::datapath::Maps;
 use filter_user::policy::MacAddr;
 use testbed::demo::find_vifguard;
 use testbed::frames::{BROADCAST, Frame, Mac, dhcpv4_ack};
-use testbed::netns::{NetNs, RawSocket, veth};
+use testbed::netns::{NetNs, RawSocket, run_ok, veth, vifguard_in};
 use testbed::xenstored::TestXenstored;
 
 const DOM0_MAC: Mac = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x01];
@@ -182,44 +182,26 @@ impl Host {
         std::thread::sleep(Duration::from_millis(300));
     }
 
-    /// vifguard in dom0's network namespace (`nsenter --net` keeps
-    /// /sys/fs/bpf, which `ip netns exec` hides).
+    /// vifguard in dom0, with the host's xenstored and configuration.
     fn vifguard(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.dom0.name))
-            .arg(&self.vifguard)
-            .args(args)
-            .env("XENSTORED_PATH", self.xs.socket_path())
-            .env("VIFGUARD_CONFIG", &self.config)
-            .output()
-            .map_err(|e| format!("vifguard {args:?}: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(format!(
-                "vifguard {args:?} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+        run_ok(
+            vifguard_in(&self.dom0, &self.vifguard)
+                .args(args)
+                .env("XENSTORED_PATH", self.xs.socket_path())
+                .env("VIFGUARD_CONFIG", &self.config),
+        )
     }
 
+    /// `vifguard hotplug` with the environment the xl hook gives it.
     fn hotplug(&self, g: &Guest, action: &str) -> Result<String, String> {
-        let out = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.dom0.name))
-            .arg(&self.vifguard)
-            .args(["hotplug", action])
-            .env("vif", &g.ifname)
-            .env("XENBUS_PATH", format!("backend/vif/{}/0", g.domid))
-            .env("XENSTORED_PATH", self.xs.socket_path())
-            .env("VIFGUARD_CONFIG", &self.config)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        run_ok(
+            vifguard_in(&self.dom0, &self.vifguard)
+                .args(["hotplug", action])
+                .env("vif", &g.ifname)
+                .env("XENBUS_PATH", format!("backend/vif/{}/0", g.domid))
+                .env("XENSTORED_PATH", self.xs.socket_path())
+                .env("VIFGUARD_CONFIG", &self.config),
+        )
     }
 
     /// The learner's `learned` in `vifguard status --json`: (address,

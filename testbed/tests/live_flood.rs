@@ -21,14 +21,13 @@
 use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use filter_user::policy::MacAddr;
 use testbed::demo::find_vifguard;
 use testbed::frames::{BROADCAST, Frame, Mac, arp_op};
-use testbed::netns::{NetNs, RawSocket, veth};
+use testbed::netns::{NetNs, RawSocket, run_ok, veth, vifguard_in};
 use testbed::xenstored::TestXenstored;
 
 const FLOOD_PPS: u64 = 1_000;
@@ -161,44 +160,26 @@ impl Host {
         &self.guests[1..]
     }
 
-    /// vifguard in dom0's network namespace (`nsenter --net` keeps
-    /// /sys/fs/bpf, which `ip netns exec` hides).
+    /// vifguard in dom0, with the host's xenstored and configuration.
     fn vifguard(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.dom0.name))
-            .arg(&self.vifguard)
-            .args(args)
-            .env("XENSTORED_PATH", self.xs.socket_path())
-            .env("VIFGUARD_CONFIG", &self.config)
-            .output()
-            .map_err(|e| format!("vifguard {args:?}: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(format!(
-                "vifguard {args:?} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+        run_ok(
+            vifguard_in(&self.dom0, &self.vifguard)
+                .args(args)
+                .env("XENSTORED_PATH", self.xs.socket_path())
+                .env("VIFGUARD_CONFIG", &self.config),
+        )
     }
 
+    /// `vifguard hotplug` with the environment the xl hook gives it.
     fn hotplug(&self, g: &Guest, action: &str) -> Result<String, String> {
-        let out = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.dom0.name))
-            .arg(&self.vifguard)
-            .args(["hotplug", action])
-            .env("vif", &g.ifname)
-            .env("XENBUS_PATH", format!("backend/vif/{}/0", g.domid))
-            .env("XENSTORED_PATH", self.xs.socket_path())
-            .env("VIFGUARD_CONFIG", &self.config)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        run_ok(
+            vifguard_in(&self.dom0, &self.vifguard)
+                .args(["hotplug", action])
+                .env("vif", &g.ifname)
+                .env("XENBUS_PATH", format!("backend/vif/{}/0", g.domid))
+                .env("XENSTORED_PATH", self.xs.socket_path())
+                .env("VIFGUARD_CONFIG", &self.config),
+        )
     }
 
     /// The from-guest packet counters of `g`'s vif by reason, from
