@@ -446,6 +446,10 @@ pub mod map_names {
     pub const NO_POLICY: &str = "NO_POLICY";
     pub const EVENT_BUDGET: &str = "EVENT_BUDGET";
     pub const EVENTS: &str = "EVENTS";
+    /// The maps with one entry per interface (POLICY, by ifindex) or per
+    /// counter slot (the rest): the loader sizes each to the host's
+    /// `max_interfaces`, whatever the object declares.
+    pub const SIZED_BY_MAX_INTERFACES: [&str; 5] = [POLICY, COUNTERS, EVENT_BUDGET, LEARNED, FLOOD];
     pub const ALL: [&str; 12] = [
         POLICY,
         PAIRS,

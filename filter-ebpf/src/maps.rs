@@ -1,6 +1,7 @@
 //! The maps, BTF-defined so `bpftool map dump` prints keys and values as
-//! structs. Sizes here are defaults; the loader sets the real ones
-//! (`max_interfaces` of the host configuration).
+//! structs. The sizes of the maps with one entry per interface or counter
+//! slot are defaults: the loader sets the real ones (`max_interfaces` of
+//! the host configuration; `map_names::SIZED_BY_MAX_INTERFACES`).
 
 use aya_ebpf::{
     btf_maps::{Array, HashMap, LpmTrie, LruPerCpuHashMap, PerCpuArray, RingBuf},

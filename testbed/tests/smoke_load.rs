@@ -43,6 +43,48 @@ fn many_interfaces_get_distinct_slots_and_read_back() {
     assert_eq!(k.set_policy(5000, &p), freed[0]);
 }
 
+/// Every slot up to `max_interfaces` is usable: each map indexed by slot
+/// (counters, event budget, learned leases, flood window) has that many
+/// entries, so a host configured beyond the object's default of 1,024
+/// installs its 1,025th vif like its first. The vif after the last slot
+/// gets an error that names the limit and the setting to raise.
+#[test]
+fn every_slot_up_to_max_interfaces_is_usable() {
+    use filter_user::datapath::{DatapathError, Interface};
+    use filter_user::policy::{MacAddr, Policy};
+    let max = 1100;
+    let mut k = testbed::kernel::Kernel::load_sized(max);
+    let policy = |ix: u32| {
+        let b = ix.to_be_bytes();
+        let mut p = Policy::locked(MacAddr([0x00, 0x16, 0x3e, b[1], b[2], b[3]]));
+        p.ipv4 = vec!["198.51.100.7".parse().expect("cidr")];
+        p
+    };
+    for ix in 1..max {
+        let slot = k
+            .maps
+            .install(ix, &policy(ix), 1000, Interface::New)
+            .unwrap_or_else(|e| panic!("install ifindex {ix}: {e:?}"));
+        assert_eq!(slot, ix, "slots are taken lowest first");
+    }
+    let full = k.maps.install(max, &policy(max), 1000, Interface::New);
+    match full {
+        Err(e @ DatapathError::SlotsExhausted { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("{}", max - 1)) && msg.contains("max_interfaces"),
+                "{msg}"
+            );
+        }
+        other => panic!("vif {max} on a full host: {other:?}"),
+    }
+    // The full host keeps every installed policy.
+    assert_eq!(
+        k.maps.policies().expect("policies").len(),
+        (max - 1) as usize
+    );
+}
+
 /// A vif's trie entries follow its policy across commands: each command
 /// (here: each `Maps` opened on the pinned maps) reads who holds what once
 /// and keeps it in step with its own writes; a prefix replaced or dropped

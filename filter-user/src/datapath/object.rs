@@ -86,7 +86,7 @@ pub fn load(max_interfaces: u32, pin_dir: Option<&Path>) -> Result<Ebpf, Datapat
         return Err(DatapathError::NoObject);
     }
     let mut loader = EbpfLoader::new();
-    for name in [names::POLICY, names::COUNTERS, names::EVENT_BUDGET] {
+    for name in names::SIZED_BY_MAX_INTERFACES {
         loader.map_max_entries(name, max_interfaces);
     }
     if let Some(dir) = pin_dir {
