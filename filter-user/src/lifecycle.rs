@@ -75,6 +75,16 @@ pub enum LifecycleError {
         #[source]
         source: BoxError,
     },
+    #[error(
+        "{ifname}: its policy could not be written into the maps; {}",
+        if *.kept { "it kept the policy it has" } else { "it has none, so its hooks drop everything (no_policy)" }
+    )]
+    NotInstalled {
+        ifname: String,
+        kept: bool,
+        #[source]
+        source: DatapathError,
+    },
     #[error("{ifname}: cannot read the policy")]
     Policy {
         ifname: String,
@@ -463,31 +473,32 @@ impl Loaded {
         let ix = ifindex(ifname).ok_or_else(|| LifecycleError::UnknownInterface(ifname.into()))?;
         let failure = match self.resolve(vif, config) {
             Ok(r) => {
-                self.maps
-                    .install(ix, &r.policy, config.events_per_sec, interface)?;
+                let installed = self
+                    .maps
+                    .install(ix, &r.policy, config.events_per_sec, interface);
                 crate::fault::point("policy-written");
-                None
+                installed.err().map(|e| self.not_installed(ix, ifname, e))
             }
             // xenstore away or the keys half-written: the policy the vif
             // has is still the best one known (a new interface has none).
-            Err(e)
-                if is_transient(&*e)
-                    && interface == Interface::Known
-                    && self.maps.policy_of(ix)?.is_some() =>
-            {
+            Err(e) if is_transient(&*e) && self.has_own_policy(ix, interface)? => {
                 Some(LifecycleError::KeptPolicy {
                     ifname: ifname.into(),
                     source: e,
                 })
             }
-            Err(e) => {
-                self.maps
-                    .install(ix, &disabled_policy(), config.events_per_sec, interface)?;
-                Some(LifecycleError::FailedClosed {
-                    ifname: ifname.into(),
-                    source: e,
-                })
-            }
+            Err(e) => Some(
+                match self
+                    .maps
+                    .install(ix, &disabled_policy(), config.events_per_sec, interface)
+                {
+                    Ok(_) => LifecycleError::FailedClosed {
+                        ifname: ifname.into(),
+                        source: e,
+                    },
+                    Err(e) => self.not_installed(ix, ifname, e),
+                },
+            ),
         };
         let hooked = self.attach_hooks(ix, ifname, config);
         crate::fault::point("hooks-attached");
@@ -503,12 +514,49 @@ impl Loaded {
             }
             return Err(e);
         }
-        if !matches!(failure, Some(LifecycleError::KeptPolicy { .. })) {
+        if !matches!(
+            failure,
+            Some(LifecycleError::KeptPolicy { .. } | LifecycleError::NotInstalled { .. })
+        ) {
             Records::new(&self.layout.root).note(ix, self.applier);
         }
         match failure {
             None => Ok(ix),
             Some(e) => Err(e),
+        }
+    }
+
+    /// Whether `ix` has a policy entry written for this very interface:
+    /// it has one, and the interface is known (a re-apply) or already
+    /// carries vifguard's tc filters on both hooks (an `online` run again
+    /// for a live vif). A vanished interface takes its filters along, so
+    /// they prove the entry is not a stale one of a vanished interface
+    /// whose index this one reuses. (A TCX link pin outlives its
+    /// interface, so it proves nothing: such an `online` fails closed.)
+    fn has_own_policy(&mut self, ix: u32, interface: Interface) -> Result<bool, LifecycleError> {
+        if self.maps.policy_of(ix)?.is_none() {
+            return Ok(false);
+        }
+        if interface == Interface::Known {
+            return Ok(true);
+        }
+        let hooks = attachments(&self.layout, &mut self.rtnl, ix)?;
+        Ok(HOOKS.iter().all(|(_, hook)| {
+            hooks
+                .iter()
+                .any(|a| a.hook == *hook && a.method == AttachMethod::Tc)
+        }))
+    }
+
+    /// A policy the maps refused (no free slot, a full map): the vif
+    /// still gets its hooks (attached next), so it either keeps the policy
+    /// it has (the install replaces the policy value last) or, without
+    /// one, drops everything as `no_policy`. Never an unhooked vif.
+    fn not_installed(&self, ix: u32, ifname: &str, source: DatapathError) -> LifecycleError {
+        LifecycleError::NotInstalled {
+            ifname: ifname.into(),
+            kept: matches!(self.maps.policy_of(ix), Ok(Some(_))),
+            source,
         }
     }
 

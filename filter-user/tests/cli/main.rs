@@ -328,14 +328,30 @@ impl Host {
     }
 }
 
+/// `bpftool -j <args>`. A listing walks every object of the machine by
+/// id and fails when one vanishes between the walk and its open (another
+/// test, or any process, closing a link): such a run is retried.
 fn bpftool_json(args: &[&str]) -> serde_json::Value {
-    let out = Command::new("bpftool")
-        .arg("-j")
-        .args(args)
-        .output()
-        .expect("run bpftool");
-    assert!(out.status.success(), "bpftool {args:?}: {}", stderr(&out));
-    serde_json::from_slice(&out.stdout).expect("bpftool JSON")
+    let mut tries = 0;
+    loop {
+        let out = Command::new("bpftool")
+            .arg("-j")
+            .args(args)
+            .output()
+            .expect("run bpftool");
+        tries += 1;
+        if out.status.success() {
+            return serde_json::from_slice(&out.stdout).expect("bpftool JSON");
+        }
+        // With -j, bpftool reports its error as JSON on stdout.
+        assert!(
+            tries < 20,
+            "bpftool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn prog_versions(h: &Host) -> Vec<String> {

@@ -29,6 +29,7 @@ use testbed::xenstored::{TestXenstored, perms};
 
 mod chaos;
 mod load;
+mod outages;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 const BIN: &str = env!("CARGO_BIN_EXE_vifguard");
@@ -162,6 +163,11 @@ impl Host {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)
         ));
+        Host::with_root(tag, root)
+    }
+
+    /// A host whose vifguard keeps its pins at `root`.
+    fn with_root(tag: &str, root: PathBuf) -> Host {
         let dom0 = NetNs::new(&format!("{tag}0"));
         let lan = NetNs::new(&format!("{tag}l"));
         dom0.ip(&["link", "add", "xenbr0", "type", "bridge"]);
