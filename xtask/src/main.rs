@@ -8,6 +8,7 @@ mod demo;
 mod doc_links;
 mod fuzz;
 mod package;
+mod previous;
 mod release;
 mod report;
 mod xen_e2e;
@@ -108,7 +109,11 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "--workspace", "--no-fail-fast"])?;
+    let previous = previous::build()?;
+    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(cargo_bin)
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .env("VIFGUARD_PREVIOUS_BIN", &previous))?;
     // A few seconds per fuzz target: the seeds and what mutations of them
     // reach still parse without a panic (`cargo xtask fuzz` runs longer).
     let targets: Vec<String> = fuzz::TARGETS.iter().map(|t| t.to_string()).collect();

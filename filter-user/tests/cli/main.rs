@@ -136,9 +136,14 @@ impl Host {
     }
 
     fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        self.cmd_of(BIN, args, env)
+    }
+
+    /// As [`Host::cmd`], with another vifguard binary (an older release).
+    fn cmd_of(&self, bin: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut c = Command::new("nsenter");
         c.arg(format!("--net=/run/netns/{}", self.dom0.name))
-            .arg(BIN)
+            .arg(bin)
             .arg("--bpffs")
             .arg(&self.root)
             .arg("--config")

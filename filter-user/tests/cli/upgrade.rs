@@ -361,3 +361,143 @@ fn switching_the_attach_method() {
     assert!(h.hotplug("offline", &vif).status.success());
     assert!(h.attached().is_empty());
 }
+
+/// The previous release (`cargo xtask test` builds it from git and passes
+/// its binary as `VIFGUARD_PREVIOUS_BIN`; xtask/src/previous.rs) filters
+/// two vifs; one guest sends spoofed frames as fast as it can while the
+/// current binary's sync takes the host over (older map layout, other
+/// programs, other counters). Every frame the guest sent is accounted
+/// for: counted as `ipv4_spoof` by the old programs (their COUNTERS map,
+/// held open across the takeover) or by the new ones, or dropped by the
+/// veth before any hook (its `tx_dropped`). None went unseen, and both
+/// versions saw some (the switch happened under traffic).
+#[test]
+fn upgrade_from_the_previous_release_at_full_rate() {
+    use aya::maps::{MapData, PerCpuArray};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
+    let previous = std::env::var("VIFGUARD_PREVIOUS_BIN").expect(
+        "VIFGUARD_PREVIOUS_BIN: the previous release's vifguard (`cargo xtask test` builds it)",
+    );
+    let mut h = Host::new();
+    let a = h.vif(47, 0);
+    let b = h.vif(48, 0);
+    let xenbus = |v: &str| {
+        let (d, i) = v.trim_start_matches("vif").split_once('.').expect("vif");
+        format!("backend/vif/{d}/{i}")
+    };
+    for v in [&a, &b] {
+        let out = h
+            .cmd_of(
+                &previous,
+                &["hotplug", "online"],
+                &[("vif", v), ("XENBUS_PATH", &xenbus(v))],
+            )
+            .output()
+            .expect("run the previous vifguard");
+        assert!(
+            out.status.success(),
+            "previous release online: {}",
+            stderr(&out)
+        );
+    }
+    // The previous release's layout, and its counters held open: after
+    // the takeover unpins them, they live on in this descriptor.
+    let old_layouts: Vec<PathBuf> = std::fs::read_dir(&h.root)
+        .expect("bpffs root")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('v'))
+        })
+        .collect();
+    assert_eq!(old_layouts.len(), 1, "{old_layouts:?}");
+    assert_ne!(
+        old_layouts[0],
+        h.v(),
+        "the previous release has another map layout"
+    );
+    let old_counters: PerCpuArray<MapData, [u64; 96]> =
+        PerCpuArray::try_from(aya::maps::Map::PerCpuArray(
+            MapData::from_pin(old_layouts[0].join("maps/COUNTERS")).expect("old COUNTERS"),
+        ))
+        .expect("old COUNTERS: a per-CPU array of 768-byte rows (24 reasons)");
+    // The old layout: [direction * 24 + reason] of {packets, bytes}; the
+    // reason ids it had kept their numbers (ipv4_spoof = 11).
+    let old_spoofs = || -> u64 {
+        let at = (Direction::FromGuest as usize * 24 + Reason::Ipv4Spoof as usize) * 2;
+        (0..old_counters.len())
+            .map(|slot| {
+                old_counters
+                    .get(&slot, 0)
+                    .expect("old row")
+                    .iter()
+                    .map(|row| row[at])
+                    .sum::<u64>()
+            })
+            .sum()
+    };
+    let tx_dropped = || -> u64 {
+        let out = h.guests[0].exec(&["cat", "/sys/class/net/eth0/statistics/tx_dropped"]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("tx_dropped")
+    };
+    let dropped_before = tx_dropped();
+
+    let tx = RawSocket::open(&h.guests[0], "eth0");
+    let frame = spoof_frame(47, 0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let flood = {
+        let (stop, sent) = (stop.clone(), sent.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                if tx.try_send(&frame).is_ok() {
+                    sent.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(150));
+    let before_sync = sent.load(Ordering::SeqCst);
+    h.ok(&["sync"], &[]);
+    let during_sync = sent.load(Ordering::SeqCst) - before_sync;
+    std::thread::sleep(Duration::from_millis(150));
+    stop.store(true, Ordering::SeqCst);
+    flood.join().expect("sender");
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = sent.load(Ordering::SeqCst);
+
+    let old = old_spoofs();
+    let new = counter(
+        &h.entry(&a).expect("a in status"),
+        Direction::FromGuest,
+        Reason::Ipv4Spoof,
+    );
+    let dropped = tx_dropped() - dropped_before;
+    eprintln!(
+        "upgrade at full rate: {sent} spoofed frames sent ({during_sync} during the sync): {old} counted by the previous release, {new} by this one, {dropped} dropped by the veth before any hook"
+    );
+    assert!(
+        old > 0 && new > 0,
+        "the switch was not under traffic: old {old}, new {new}"
+    );
+    assert_eq!(old + new + dropped, sent, "frames no program saw");
+    assert!(
+        !old_layouts[0].exists(),
+        "the previous layout was not taken over"
+    );
+    // One program per hook, this release's.
+    let cur = prog_versions(&h);
+    assert_eq!(cur.len(), 1, "{cur:?}");
+    assert_eq!(hook_programs(&h).len(), 4);
+    assert_eq!(h.entry(&b).expect("b")["mode"], "locked");
+    for v in [&a, &b] {
+        assert!(h.hotplug("offline", v).status.success());
+    }
+    assert!(h.attached().is_empty(), "{:?}", h.attached());
+}
