@@ -140,6 +140,9 @@ pub enum Command {
     },
     /// Stream sampled drop events (rate-limited per interface by the datapath).
     ///
+    /// Also the changes of DHCP-learned addresses (option learn_dhcp):
+    /// learned, renewed, expired, removed, read from the maps every 200 ms.
+    ///
     /// Example: vifguard events --json
     #[command(after_help = AFTER_HELP)]
     Events {

@@ -185,27 +185,35 @@ fn check(cli: &Cli, json: bool) -> Result<()> {
     }
 }
 
-/// Prints drop events as they come: one line each, JSON with --json.
+/// Prints drop events as they come, and every 200 ms the changes of the
+/// DHCP-learned addresses (`datapath::lease_events`): one line each, JSON
+/// with --json.
 fn events(cfg: &HostConfig, json: bool, count: Option<u64>, timeout: Option<u64>) -> Result<()> {
     use filter_user::datapath::events::{EventReader, describe};
+    use filter_user::datapath::lease_events::{LeaseWatch, learned_entries};
+    use filter_user::sys::clock::monotonic_s;
     use std::io::Write as _;
     use std::time::{Duration, Instant};
 
     let layout = Layout::new(&cfg.bpffs);
     let mut reader = EventReader::open(&layout.maps())?;
+    let maps = filter_user::datapath::Maps::open_pinned(&layout.maps())?;
+    let mut leases = LeaseWatch::new(&learned_entries(&maps)?, monotonic_s()?);
     let deadline = timeout.map(|s| Instant::now() + Duration::from_secs(s));
     let mut seen = 0u64;
     let mut stdout = std::io::stdout().lock();
+    let name_of = |ix: u32| lifecycle::ifname(ix).unwrap_or_else(|| format!("ifindex{ix}"));
     loop {
         if count.is_some_and(|c| seen >= c) || deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(());
         }
+        let mut lines = Vec::new();
         for e in reader.poll(Duration::from_millis(200))? {
             let d = describe(&e);
-            let name =
-                lifecycle::ifname(d.ifindex).unwrap_or_else(|| format!("ifindex{}", d.ifindex));
-            let line = if json {
+            let name = name_of(d.ifindex);
+            lines.push(if json {
                 serde_json::json!({
+                    "event": "drop",
                     "interface": name,
                     "ifindex": d.ifindex,
                     "direction": d.direction,
@@ -230,7 +238,34 @@ fn events(cfg: &HostConfig, json: bool, count: Option<u64>, timeout: Option<u64>
                     d.dst.as_deref().unwrap_or("-"),
                     d.len
                 )
-            };
+            });
+        }
+        {
+            let now = monotonic_s()?;
+            for e in leases.update(&learned_entries(&maps)?, now) {
+                let name = name_of(e.ifindex);
+                // Seconds left for an address in force; 0 for one gone.
+                let left = e.expires_s.saturating_sub(now);
+                lines.push(if json {
+                    serde_json::json!({
+                        "event": e.change.name(),
+                        "interface": name,
+                        "ifindex": e.ifindex,
+                        "address": e.addr.to_string(),
+                        "expires_in_s": left,
+                    })
+                    .to_string()
+                } else {
+                    let lease = if left > 0 {
+                        format!("DHCP lease, expires in {left} s")
+                    } else {
+                        "DHCP lease".to_string()
+                    };
+                    format!("{name} {} {} ({lease})", e.change.name(), e.addr)
+                });
+            }
+        }
+        for line in lines {
             writeln!(stdout, "{line}")?;
             stdout.flush()?;
             seen += 1;

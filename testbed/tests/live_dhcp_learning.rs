@@ -4,8 +4,10 @@
 //! address, a rogue server in an unlocked guest. Checked: the lease makes
 //! the leased address the guest's (ping works, a neighbour's address is
 //! still `ipv4_spoof`), `vifguard status --json` and `vifguard metrics`
-//! show it; the rogue's ACK teaches nothing; releasing the lease forgets
-//! the address at once; a lease that is not renewed expires.
+//! show it, and it survives a sync and an upgrade; the rogue's ACK teaches
+//! nothing; releasing the lease forgets the address at once; a lease that
+//! is not renewed expires; an offline clears the vif's leases; `vifguard
+//! events` reported each of these changes, in order.
 //!
 //! dnsmasq leases for 2 minutes at least, so the expiry is shown with an
 //! ACK crafted on dom0's side (lease 2 s) and the host configuration's
@@ -253,6 +255,22 @@ impl Host {
             .packets
     }
 
+    /// The learner's counter slot.
+    fn slot(&self) -> u32 {
+        let maps = Maps::open_pinned(
+            &self
+                .bpffs
+                .join(format!("v{}", filter_common::ABI_VERSION))
+                .join("maps"),
+        )
+        .expect("open the pinned maps");
+        let ifindex = self.dom0.ifindex(&self.learner.ifname);
+        maps.policy_of(ifindex)
+            .expect("read the policy")
+            .expect("the learner has a policy entry")
+            .slot
+    }
+
     /// The learner's `ipv4_spoof` count.
     fn spoofed(&self) -> u64 {
         self.count(Direction::FromGuest, Reason::Ipv4Spoof)
@@ -413,6 +431,16 @@ fn eventually(wait: Duration, mut f: impl FnMut() -> bool) -> bool {
 fn a_lease_from_the_trusted_server_is_the_guests_address_while_it_lasts() {
     let started = Instant::now();
     let mut host = Host::build();
+    // `vifguard events` follows the learned addresses the whole test.
+    let events = vifguard_in(&host.dom0, &host.vifguard)
+        .args(["events", "--json", "--timeout", "120"])
+        .env("VIFGUARD_CONFIG", &host.config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start vifguard events");
+    let events = KillOnDrop(Some(events));
+    std::thread::sleep(Duration::from_millis(500));
 
     // Nothing learned yet: the learner has no address at all.
     assert_eq!(host.learned(), []);
@@ -443,6 +471,27 @@ fn a_lease_from_the_trusted_server_is_the_guests_address_while_it_lasts() {
         host.learner.ifname
     );
     assert!(metrics.lines().any(|l| l == gauge), "{metrics}");
+
+    // The loader runs again (a sync re-applies every policy) and is
+    // upgraded (a build whose programs are not pinned yet: its sync loads
+    // them and re-points every hook): the lease stays learned, with its
+    // expiry.
+    // (Same address, expiry a second or two nearer at most.)
+    let kept = |now: Vec<(Ipv4Addr, u64)>| matches!((&now[..], &learned[..]), ([(a, l)], [(b, before)]) if a == b && l + 2 >= *before && l <= before);
+    host.vifguard(&["sync"]).expect("vifguard sync");
+    let now = host.learned();
+    assert!(
+        kept(now.clone()),
+        "a re-applied policy lost its lease: {now:?}"
+    );
+    let progs = host
+        .bpffs
+        .join(format!("v{}/progs", filter_common::ABI_VERSION));
+    std::fs::remove_dir_all(&progs).expect("unpin the programs");
+    host.vifguard(&["sync"]).expect("vifguard sync (upgrade)");
+    assert!(progs.is_dir(), "the sync loaded no programs");
+    let now = host.learned();
+    assert!(kept(now.clone()), "an upgrade lost the lease: {now:?}");
 
     // The leased address works; a neighbour's does not.
     assert!(host.ping(), "ping from the leased address failed");
@@ -537,5 +586,81 @@ fn a_lease_from_the_trusted_server_is_the_guests_address_while_it_lasts() {
         before + 1,
         "the ping after expiry was not ipv4_spoof"
     );
+    // A lease learned, then the vif goes offline: nothing of it is left
+    // for whichever interface takes its slot next.
+    let dom0_sock = RawSocket::open(&host.dom0, "xenbr0");
+    host.send_ack(&dom0_sock, DOM0_MAC, SERVER, SHORT_LEASE, 600);
+    assert!(
+        eventually(Duration::from_secs(2), || !host.learned().is_empty()),
+        "the 10-minute lease was not learned"
+    );
+    // (`vifguard events` reads every 200 ms: give it one read.)
+    std::thread::sleep(Duration::from_millis(500));
+    let slot = host.slot();
+    host.hotplug(&host.learner, "offline")
+        .expect("hotplug offline");
+    let maps = filter_user::datapath::Maps::open_pinned(
+        &host
+            .bpffs
+            .join(format!("v{}/maps", filter_common::ABI_VERSION)),
+    )
+    .expect("the pinned maps");
+    assert_eq!(
+        maps.learned(slot).expect("LEARNED"),
+        [],
+        "offline kept the lease"
+    );
+
+    // `vifguard events` reads the learned addresses every 200 ms.
+    std::thread::sleep(Duration::from_millis(500));
+    let printed = events.finish();
+    eprintln!("vifguard events printed:\n{printed}");
+    let lease_events: Vec<(String, String)> = printed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] != "drop" && e["interface"] == host.learner.ifname.as_str())
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or("?").to_string(),
+                e["address"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("learned", LEASE),
+        ("removed", LEASE),
+        ("learned", SHORT_LEASE),
+        ("expired", SHORT_LEASE),
+        ("learned", SHORT_LEASE),
+        ("removed", SHORT_LEASE),
+    ]
+    .iter()
+    .map(|(e, a)| (e.to_string(), a.to_string()))
+    .collect();
+    assert_eq!(lease_events, want, "vifguard events");
     eprintln!("whole test: {:?}", started.elapsed());
+}
+
+/// A child process killed (and reaped) when dropped, unless finished.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl KillOnDrop {
+    /// Stops the child and returns what it printed.
+    fn finish(mut self) -> String {
+        let Some(mut c) = self.0.take() else {
+            return String::new();
+        };
+        let _ = c.kill();
+        let out = c.wait_with_output().expect("wait for the child");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

@@ -503,6 +503,7 @@ impl MapsWriter {
 
     fn remove_indexed(&mut self, ifindex: u32) -> Result<bool, DatapathError> {
         self.fence_policy()?;
+        let slot = self.index()?.policies.get(&ifindex).map(|p| p.slot);
         let had = match self.maps.policy.remove(&ifindex) {
             Ok(()) => true,
             Err(e) if is_not_found(&e) => false,
@@ -521,6 +522,14 @@ impl MapsWriter {
         }
         self.fence_policy()?;
         self.remove_no_policy(ifindex)?;
+        if let Some(slot) = slot {
+            // Its leases end with it (after the fence: no program that
+            // read its policy still writes them).
+            self.maps
+                .learned
+                .set(slot, Learned::default(), 0)
+                .map_err(map_err(names::LEARNED, "zero"))?;
+        }
         let index = self.index()?;
         index.policies.remove(&ifindex);
         index.tries.remove(&ifindex);

@@ -6,6 +6,7 @@
 pub mod counters;
 pub mod encode;
 pub mod events;
+pub mod lease_events;
 pub mod maps;
 pub mod object;
 pub mod pins;
