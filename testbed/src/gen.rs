@@ -280,7 +280,7 @@ pub fn policy(rng: &mut Rng) -> Policy {
             egress_filter: rng.percent(85),
             ethertypes,
             // Learning needs state across frames: the sequence tests
-            // turn it on (testbed/tests/learning.rs).
+            // turn it on (testbed/tests/sequences.rs, random ones too).
             ..Options::default()
         },
     }

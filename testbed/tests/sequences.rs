@@ -438,3 +438,134 @@ fn the_flood_limit_counts_broadcast_that_passes() {
     }
     panic!("the second changed during each of 5 attempts");
 }
+
+/// Random sequences, kernel against model: for each, a learning policy
+/// with random trusted servers, configured address and flood limit, then
+/// random steps drawn from what changes the state (ACKs from the trusted
+/// server and a rogue with short and long leases, NAKs, RELEASEs and
+/// DECLINEs of a small pool of addresses), what reads it (pings from and
+/// to the pool, gratuitous ARP, broadcast that the flood limit counts) and
+/// time passing (up to the next second, so one- and two-second leases
+/// expire and the flood window restarts). Every step must get the same
+/// verdict from both, with the same learned addresses after it. No step
+/// straddles a second boundary (both would read the clock a moment
+/// apart).
+///
+/// `VIFGUARD_SEQ_RUNS` (default 12, about 30 s: mostly the waits for the
+/// next second) and `VIFGUARD_SEQ_SEED` replay a run.
+#[test]
+fn random_sequences_agree_with_the_model() {
+    use filter_user::sys::clock::monotonic_ns;
+    use testbed::r#gen::Rng;
+
+    let runs: usize = std::env::var("VIFGUARD_SEQ_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let seed: u64 = std::env::var("VIFGUARD_SEQ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| monotonic_ns().expect("clock") ^ u64::from(std::process::id()));
+    eprintln!("random sequences: {runs} runs, VIFGUARD_SEQ_SEED={seed}");
+    let mut rng = Rng::new(seed);
+    let pool: Vec<Ipv4Addr> = (60..66).map(a).collect();
+    let mut kernel = Kernel::load();
+    let mut seen: std::collections::BTreeMap<&'static str, u32> = Default::default();
+    let mut failures = Vec::new();
+    for run in 0..runs {
+        let mut p = learning();
+        if rng.percent(30) {
+            p.dhcp_servers.clear();
+        }
+        if rng.percent(40) {
+            p.ipv4 = vec![filter_user::policy::Cidr4::host(a(10))];
+        }
+        p.options.flood_pps = rng.pick(&[0, 2, 2, 5]);
+        // A new interface on the same kernel: a fresh slot, zeroed.
+        kernel.remove_policy(TEST_IFINDEX);
+        let mut r = Run {
+            kernel,
+            policy: p,
+            state: State::default(),
+            failures: Vec::new(),
+        };
+        r.kernel.set_policy(TEST_IFINDEX, &r.policy);
+        for step in 0..30 {
+            let x = rng.pick(&pool);
+            let lease = rng.pick(&[1u32, 2, 3600]);
+            let discover = || {
+                Frame::eth(GUEST, BROADCAST)
+                    .ipv4(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST)
+                    .udp(68, 67)
+                    .payload(&dhcpv4(
+                        1,
+                        GUEST,
+                        Ipv4Addr::UNSPECIFIED,
+                        Ipv4Addr::UNSPECIFIED,
+                        &[(53, &[1])],
+                    ))
+                    .build()
+            };
+            let frames: Vec<(&str, Direction, Vec<u8>)> = match rng.below(13) {
+                0 | 1 => vec![("ACK", To, reply(SERVER, 67, ack(GUEST, x, lease)))],
+                2 => vec![("rogue ACK", To, reply(ROGUE, 67, ack(GUEST, x, lease)))],
+                3 => vec![("NAK", To, reply(SERVER, 67, nak()))],
+                4 => vec![("RELEASE", From, release(x))],
+                5 => vec![("DECLINE", From, decline(x))],
+                6 | 7 => vec![("ping from", From, ping_from(x))],
+                8 => vec![("ping to", To, ping_to(x))],
+                9 => vec![("gratuitous ARP", From, garp(x))],
+                10 => vec![("configured broadcast", From, garp(a(10)))],
+                // A client retrying: broadcast the flood limit counts.
+                11 => (0..rng.range(2, 7))
+                    .map(|_| ("DISCOVER", From, discover()))
+                    .collect(),
+                _ => {
+                    // Time passes: to just after the next second.
+                    let ns = monotonic_ns().expect("clock");
+                    let left = 1_000_000_000 - ns % 1_000_000_000;
+                    std::thread::sleep(std::time::Duration::from_nanos(left + 5_000_000));
+                    *seen.entry("time passes").or_default() += 1;
+                    continue;
+                }
+            };
+            // Not within 30 ms of a second's end (a burst takes less).
+            let ns = monotonic_ns().expect("clock");
+            if ns % 1_000_000_000 > 970_000_000 {
+                std::thread::sleep(std::time::Duration::from_nanos(
+                    1_000_000_000 - ns % 1_000_000_000 + 1_000_000,
+                ));
+            }
+            for (name, dir, frame) in frames {
+                let mut probe = r.state.clone();
+                let want = model::step(Some(&r.policy), &mut probe, now(), dir, &frame);
+                *seen.entry(want.name()).or_default() += 1;
+                r.step(
+                    &format!("run {run} step {step}: {name} {x}"),
+                    dir,
+                    frame,
+                    want,
+                );
+            }
+        }
+        failures.append(&mut r.failures);
+        kernel = r.kernel;
+        if failures.len() > 20 {
+            break;
+        }
+    }
+    eprintln!("random sequences: verdicts {seen:?}");
+    assert!(
+        failures.is_empty(),
+        "seed {seed}: {} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // The draw reached what it is for.
+    for needed in ["pass", "ipv4_spoof", "flood", "time passes"] {
+        assert!(
+            seen.contains_key(needed),
+            "seed {seed}: never {needed}: {seen:?}"
+        );
+    }
+}

@@ -6,6 +6,14 @@ use std::io;
 /// `LEARNED` entry's expiry counts in (docs/policy.md section 8).
 /// `std::time::Instant` reads the same clock but never shows its value.
 pub fn monotonic_s() -> io::Result<u32> {
+    // The programs keep the low 32 bits of the seconds (136 years of
+    // uptime), so truncate alike.
+    Ok((monotonic_ns()? / 1_000_000_000) as u32)
+}
+
+/// Nanoseconds on CLOCK_MONOTONIC (tests that must not straddle the
+/// programs' second boundaries read where in the second they are).
+pub fn monotonic_ns() -> io::Result<u64> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -16,9 +24,7 @@ pub fn monotonic_s() -> io::Result<u32> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    // The programs keep the low 32 bits of the seconds (136 years of
-    // uptime), so truncate alike.
-    Ok(ts.tv_sec as u32)
+    Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 #[cfg(test)]
