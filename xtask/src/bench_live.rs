@@ -18,12 +18,15 @@ use anyhow::{Context, Result, bail};
 const BEGIN: &str = "<!-- bench live: begin -->";
 const END: &str = "<!-- bench live: end -->";
 const SVG: &str = "docs/bench-live.svg";
-/// How long the full run takes on the 2-core benchmark machine: seven
-/// setups at N = 1, 64, 512 (21 hosts, 5 rounds of 2 s each: about 4.5
-/// minutes of sending), building them (about a minute: vifguard with TCX
-/// on 512 vifs waits for an RCU grace period per link), the apply timings
-/// and the syncs of 1,000 vifs (TCX once: about a minute with its clearing).
-const DURATION: &str = "about 8 minutes";
+/// How long the full run takes on the 2-core benchmark machine (an
+/// estimate from its parts; the TCX sync's part varies with the kernel's
+/// RCU grace periods): seven setups at N = 1, 64, 512, 21 hosts built in
+/// about half a minute (vifguard with TCX on 512 vifs waits for an RCU
+/// grace period per link), checked and warmed up in another half, then 5
+/// rounds of 2 s on each (about 4 minutes with settling), the apply
+/// timings (under a minute) and the syncs of 1,000 vifs (TCX once: its
+/// cold sync takes 25-40 s, and clearing it about as long).
+const DURATION: &str = "about 7 minutes";
 /// The same with `--quick` (N = 1, 8, short rounds, sync of 50 vifs).
 const DURATION_QUICK: &str = "about a minute";
 

@@ -311,26 +311,44 @@ impl Host {
         self.arrived(rx0, count)
     }
 
+    /// An ARP reply from the sender to the gateway, sender IP `spa`.
+    fn arp_reply(&self, spa: Ipv4Addr) -> Vec<u8> {
+        Frame::eth(mac_of(self.sender), GATEWAY_MAC)
+            .arp(2)
+            .spa(spa)
+            .tha(GATEWAY_MAC)
+            .tpa(SINK_DST)
+            .build()
+    }
+
     /// Legitimate frames must pass, spoofed ones must not (unless the setup
-    /// filters nothing: then they must pass too).
+    /// filters nothing: then they must pass too). IPv4 UDP (the frames
+    /// measured) and ARP replies (the setups' ARP rules: a rule that drops
+    /// every ARP would otherwise go unnoticed).
     pub fn verify(&self, blaster: &Blaster) -> Result<()> {
         const COUNT: u64 = 2000;
-        let ok = self.burst(blaster, &self.legit(), COUNT)?;
-        if ok < COUNT * 99 / 100 {
-            bail!(
-                "{} N={}: only {ok} of {COUNT} legitimate frames reached the sink",
-                self.setup.label(),
-                self.n
-            );
-        }
-        let spoofed = self.burst(blaster, &self.frame(SPOOFED_SRC), COUNT)?;
-        let expect_pass = !self.setup.filters();
-        if expect_pass && spoofed < COUNT * 99 / 100 || !expect_pass && spoofed != 0 {
-            bail!(
-                "{} N={}: {spoofed} of {COUNT} spoofed frames reached the sink",
-                self.setup.label(),
-                self.n
-            );
+        let ip = ip_of(self.sender);
+        for (what, legit, spoofed) in [
+            ("IPv4", self.legit(), self.frame(SPOOFED_SRC)),
+            ("ARP", self.arp_reply(ip), self.arp_reply(SPOOFED_SRC)),
+        ] {
+            let ok = self.burst(blaster, &legit, COUNT)?;
+            if ok < COUNT * 99 / 100 {
+                bail!(
+                    "{} N={}: only {ok} of {COUNT} legitimate {what} frames reached the sink",
+                    self.setup.label(),
+                    self.n
+                );
+            }
+            let passed = self.burst(blaster, &spoofed, COUNT)?;
+            let expect_pass = !self.setup.filters();
+            if expect_pass && passed < COUNT * 99 / 100 || !expect_pass && passed != 0 {
+                bail!(
+                    "{} N={}: {passed} of {COUNT} spoofed {what} frames reached the sink",
+                    self.setup.label(),
+                    self.n
+                );
+            }
         }
         Ok(())
     }

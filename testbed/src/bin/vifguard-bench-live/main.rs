@@ -13,8 +13,9 @@
 //!   per vif (module `nft`; what both lack against vifguard: `nft::LACKS`);
 //! - vifguard attached with `attach = "tc"` and with `attach = "tcx"`.
 //!
-//! Every host is first checked: legitimate frames reach the sink, spoofed
-//! ones do not (they do with no filter and the empty program).
+//! Every host is first checked: legitimate frames (IPv4 UDP as measured,
+//! ARP replies) reach the sink, spoofed ones (source IP, ARP sender IP) do
+//! not (they do with no filter and the empty program).
 //!
 //! Measured, in one run, interleaved (the order rotates every round),
 //! medians of several rounds:

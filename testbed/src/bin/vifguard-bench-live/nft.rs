@@ -89,7 +89,7 @@ pub fn install_bridge_set(dom0: &NetNs, n: usize) -> Result<String> {
     if elements != n {
         bail!("nftables bridge set: {elements} elements in set src_v4, expected {n}");
     }
-    Ok(format!("1 table, 3 sets of {n} elements, 9 rules"))
+    Ok(format!("1 table, 3 sets with {n} elements each, 9 rules"))
 }
 
 /// The chain every per-vif ingress chain jumps to for a good IPv4 source.
