@@ -148,7 +148,8 @@ struct Config {
         default_value_if("quick", "true", "50")
     )]
     sync_count: usize,
-    /// Repetitions of each sync timing.
+    /// Repetitions of each sync timing with `attach = "tc"` (with "tcx":
+    /// once, its cold sync alone takes tens of seconds).
     #[arg(
         long,
         value_parser = positive,

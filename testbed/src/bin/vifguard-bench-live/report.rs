@@ -114,7 +114,7 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
     }
     let _ = writeln!(
         o,
-        "\n\"above ...\" is the CPU time per packet above no filter, or above the empty TC program, in the same N and round (median over rounds): the filter's own cost, and its cost beyond the hook's. The sending guest is domid {}.\n",
+        "\n\"above ...\" is the CPU time per packet above no filter, or above the empty TC program, in the same N and round (median over rounds): the filter's own cost, and its cost beyond the hook's. The empty program sits on a tc (clsact) hook, so for vifguard TCX the second also holds the difference between the two hooks (TCX runs its programs without the qdisc and classifier layer). The sending guest is domid {}.\n",
         res.iter()
             .map(|r| format!("{} (N={})", r.sender, r.n))
             .collect::<Vec<_>>()
