@@ -1,7 +1,10 @@
-//! `cargo xtask bench live`: vifguard against the legacy
-//! ebtables/arptables/iptables rules on a simulated Xen host in network
-//! namespaces (forwarding rate and CPU per packet vs the number of vifs,
-//! per-vif apply time, sync of 1,000 vifs). Runs the
+//! `cargo xtask bench live`: vifguard (attached with tc and with tcx)
+//! against no filter, the eBPF object's empty TC program, the legacy
+//! ebtables/arptables/iptables rules and two nftables setups (a bridge
+//! table with sets, netdev chains per vif) on a simulated Xen host in
+//! network namespaces (forwarding rate and CPU per packet vs the number of
+//! vifs, per-vif apply time against `nft add element` and the legacy
+//! commands, sync of 1,000 vifs). Runs the
 //! `vifguard-bench-live` binary of the tests crate, writes its section of
 //! BENCHMARKS.md between markers (other sections stay) and the plot
 //! docs/bench-live.svg. Whatever the run leaves behind (namespaces
@@ -15,6 +18,17 @@ use anyhow::{Context, Result, bail};
 const BEGIN: &str = "<!-- bench live: begin -->";
 const END: &str = "<!-- bench live: end -->";
 const SVG: &str = "docs/bench-live.svg";
+/// How long the full run takes on the 2-core benchmark machine (an
+/// estimate from its parts; the TCX sync's part varies with the kernel's
+/// RCU grace periods): seven setups at N = 1, 64, 512, 21 hosts built in
+/// about half a minute (vifguard with TCX on 512 vifs waits for an RCU
+/// grace period per link), checked and warmed up in another half, then 5
+/// rounds of 2 s on each (about 4 minutes with settling), the apply
+/// timings (under a minute) and the syncs of 1,000 vifs (TCX once: its
+/// cold sync takes 25-40 s, and clearing it about as long).
+const DURATION: &str = "about 7 minutes";
+/// The same with `--quick` (N = 1, 8, short rounds, sync of 50 vifs).
+const DURATION_QUICK: &str = "about a minute";
 
 pub fn run(args: &[String]) -> Result<()> {
     crate::bootstrap::run()?;
@@ -32,6 +46,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ("ebtables-nft", "-V"),
         ("arptables-legacy", "-V"),
         ("iptables-legacy", "-V"),
+        ("nft", "--version"),
     ]
     .iter()
     .map(|(t, a)| {
@@ -49,7 +64,12 @@ pub fn run(args: &[String]) -> Result<()> {
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    eprintln!("xtask: running {cmd:?} (about 5 minutes)");
+    let duration = if args.iter().any(|a| a == "--quick") {
+        DURATION_QUICK
+    } else {
+        DURATION
+    };
+    eprintln!("xtask: running {cmd:?} ({duration})");
     // Ctrl-C reaches the benchmark too; it stops and cleans up, and so do
     // we after it (this process must outlive it for that).
     // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
@@ -68,8 +88,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let table = String::from_utf8(out.stdout).context("benchmark output is UTF-8")?;
     print!("{table}");
     let section = format!(
-        "{BEGIN}\n## Live: legacy rules vs vifguard on a simulated host\n\n\
-         Command: `cargo xtask bench live` (as root; about 5 minutes; extra arguments go to the benchmark, e.g. `--quick`). \
+        "{BEGIN}\n## Live: legacy rules, nftables and vifguard on a simulated host\n\n\
+         Command: `cargo xtask bench live` (as root; {DURATION}; extra arguments go to the benchmark, e.g. `--quick`). \
          Machine: {machine}.\n\n{table}{END}\n"
     );
     crate::report::write_section(BEGIN, END, &section)?;

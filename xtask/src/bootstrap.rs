@@ -30,6 +30,9 @@ const PACKAGES: &[&str] = &[
     "ebtables",
     "arptables",
     "iptables",
+    // nft: the nftables setups of `cargo xtask bench live` (bridge-family
+    // sets, netdev-family per-vif chains).
+    "nftables",
     // ovsdb-server, ovs-vswitchd and ovs-vsctl: the setup-vif-rules tests
     // start their own (userspace datapath) to check the ports vifguard adds.
     "openvswitch-switch",

@@ -1,5 +1,6 @@
-//! One simulated dom0 with N vifs and one setup: no filter, the legacy
-//! rules or vifguard. The sending guest's namespace hangs off one vif, a
+//! One simulated dom0 with N vifs and one setup: no filter, the empty TC
+//! program, the legacy rules, nftables (bridge set or netdev chains) or
+//! vifguard (tc or tcx). The sending guest's namespace hangs off one vif, a
 //! sink namespace off the uplink; the sink's rx counter is what was
 //! forwarded.
 
@@ -16,9 +17,10 @@ use testbed::netns::NetNs;
 use crate::blaster::{Amount, Blaster, PacketSocket};
 use crate::guests::{ip_of, mac_of, mac_str, vif_name};
 use crate::legacy::install_legacy;
+use crate::nft::{install_bridge_set, install_netdev_chains};
 use crate::process::{ip, ip_batch, new_ns, run, rx_packets, sysctl};
 use crate::stats::Sample;
-use crate::vifguard::{Ctx, count_attached};
+use crate::vifguard::{Attach, Ctx, attach_empty, count_attached};
 
 /// The MAC of the "router" behind the uplink; the bridge has a static entry
 /// for it on the uplink port, so frames to it are never flooded.
@@ -31,39 +33,65 @@ const SPOOFED_SRC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 66);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setup {
     NoFilter,
+    /// The object's empty TC program on both hooks of every vif: the cost
+    /// of the hook itself, which any TC program pays.
+    Empty,
     Legacy,
+    NftSet,
+    NftNetdev,
     Vifguard,
+    VifguardTcx,
 }
 
 impl Setup {
-    pub const ALL: [Setup; 3] = [Setup::NoFilter, Setup::Legacy, Setup::Vifguard];
+    pub const COUNT: usize = 7;
+    /// In the order of the report's rows.
+    pub const ALL: [Setup; Setup::COUNT] = [
+        Setup::NoFilter,
+        Setup::Empty,
+        Setup::Legacy,
+        Setup::NftSet,
+        Setup::NftNetdev,
+        Setup::Vifguard,
+        Setup::VifguardTcx,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Setup::NoFilter => "no filter",
+            Setup::Empty => "empty TC program",
             Setup::Legacy => "legacy rules",
+            Setup::NftSet => "nftables bridge set",
+            Setup::NftNetdev => "nftables netdev chains",
             Setup::Vifguard => "vifguard TC",
+            Setup::VifguardTcx => "vifguard TCX",
         }
     }
 
     pub fn tag(self) -> &'static str {
         match self {
             Setup::NoFilter => "none",
+            Setup::Empty => "empty",
             Setup::Legacy => "legacy",
+            Setup::NftSet => "nftset",
+            Setup::NftNetdev => "nftdev",
             Setup::Vifguard => "vifguard",
+            Setup::VifguardTcx => "tcx",
         }
     }
 
     pub fn index(self) -> usize {
-        match self {
-            Setup::NoFilter => 0,
-            Setup::Legacy => 1,
-            Setup::Vifguard => 2,
-        }
+        self as usize
+    }
+
+    /// Whether the setup drops a spoofed source (the empty program filters
+    /// nothing: it only has to forward).
+    pub fn filters(self) -> bool {
+        !matches!(self, Setup::NoFilter | Setup::Empty)
     }
 }
 
-/// One simulated dom0 with N vifs and one of the three setups.
+/// One simulated dom0 with N vifs and one of the setups.
 pub struct Host {
     pub setup: Setup,
     pub n: usize,
@@ -155,13 +183,35 @@ impl Host {
         let rules = match setup {
             Setup::NoFilter => "none".to_string(),
             Setup::Legacy => install_legacy(&dom0, n)?,
-            Setup::Vifguard => {
-                run(ctx.vifguard(&dom0, bpffs.path()).arg("sync"))?;
+            Setup::NftSet => install_bridge_set(&dom0, n)?,
+            Setup::NftNetdev => install_netdev_chains(&dom0, n)?,
+            Setup::Empty => {
+                attach_empty(&dom0, n)?;
                 let hooks = count_attached(&dom0, bpffs.path())?;
                 if hooks != 2 * n {
-                    bail!("vifguard sync attached {hooks} hooks, expected {}", 2 * n);
+                    bail!("the empty program is on {hooks} hooks, expected {}", 2 * n);
                 }
                 format!("{hooks} tc filters")
+            }
+            Setup::Vifguard | Setup::VifguardTcx => {
+                let attach = if setup == Setup::Vifguard {
+                    Attach::Tc
+                } else {
+                    Attach::Tcx
+                };
+                run(ctx.vifguard_with(&dom0, bpffs.path(), attach).arg("sync"))?;
+                let hooks = count_attached(&dom0, bpffs.path())?;
+                if hooks != 2 * n {
+                    bail!(
+                        "vifguard sync ({}) attached {hooks} hooks, expected {}",
+                        attach.name(),
+                        2 * n
+                    );
+                }
+                match attach {
+                    Attach::Tc => format!("{hooks} tc filters"),
+                    Attach::Tcx => format!("{hooks} TCX links"),
+                }
             }
         };
         let extra = n as u32 + 1;
@@ -261,25 +311,44 @@ impl Host {
         self.arrived(rx0, count)
     }
 
-    /// Legitimate frames must pass, spoofed ones must not (unless no filter).
+    /// An ARP reply from the sender to the gateway, sender IP `spa`.
+    fn arp_reply(&self, spa: Ipv4Addr) -> Vec<u8> {
+        Frame::eth(mac_of(self.sender), GATEWAY_MAC)
+            .arp(2)
+            .spa(spa)
+            .tha(GATEWAY_MAC)
+            .tpa(SINK_DST)
+            .build()
+    }
+
+    /// Legitimate frames must pass, spoofed ones must not (unless the setup
+    /// filters nothing: then they must pass too). IPv4 UDP (the frames
+    /// measured) and ARP replies (the setups' ARP rules: a rule that drops
+    /// every ARP would otherwise go unnoticed).
     pub fn verify(&self, blaster: &Blaster) -> Result<()> {
         const COUNT: u64 = 2000;
-        let ok = self.burst(blaster, &self.legit(), COUNT)?;
-        if ok < COUNT * 99 / 100 {
-            bail!(
-                "{} N={}: only {ok} of {COUNT} legitimate frames reached the sink",
-                self.setup.label(),
-                self.n
-            );
-        }
-        let spoofed = self.burst(blaster, &self.frame(SPOOFED_SRC), COUNT)?;
-        let expect_pass = self.setup == Setup::NoFilter;
-        if expect_pass && spoofed < COUNT * 99 / 100 || !expect_pass && spoofed != 0 {
-            bail!(
-                "{} N={}: {spoofed} of {COUNT} spoofed frames reached the sink",
-                self.setup.label(),
-                self.n
-            );
+        let ip = ip_of(self.sender);
+        for (what, legit, spoofed) in [
+            ("IPv4", self.legit(), self.frame(SPOOFED_SRC)),
+            ("ARP", self.arp_reply(ip), self.arp_reply(SPOOFED_SRC)),
+        ] {
+            let ok = self.burst(blaster, &legit, COUNT)?;
+            if ok < COUNT * 99 / 100 {
+                bail!(
+                    "{} N={}: only {ok} of {COUNT} legitimate {what} frames reached the sink",
+                    self.setup.label(),
+                    self.n
+                );
+            }
+            let passed = self.burst(blaster, &spoofed, COUNT)?;
+            let expect_pass = !self.setup.filters();
+            if expect_pass && passed < COUNT * 99 / 100 || !expect_pass && passed != 0 {
+                bail!(
+                    "{} N={}: {passed} of {COUNT} spoofed {what} frames reached the sink",
+                    self.setup.label(),
+                    self.n
+                );
+            }
         }
         Ok(())
     }

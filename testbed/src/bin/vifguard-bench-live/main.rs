@@ -1,39 +1,59 @@
-//! Live benchmark against the rules vifguard replaces: a simulated Xen dom0
-//! in network namespaces (bridge, uplink to a sink, N guest vifs), small
-//! UDP frames from one guest, measured with no filter, with the legacy
-//! ebtables/arptables/iptables rules of OpenStack's XenServer `vif_rules.py`
-//! (+ `host-rules`) for all N vifs, and with vifguard TC on all N vifs.
+//! Live benchmark against the rules vifguard replaces and the other ways to
+//! filter a vif: a simulated Xen dom0 in network namespaces (bridge, uplink
+//! to a sink, N guest vifs), small UDP frames from one guest, measured with
+//! each of these setups on all N vifs (module `host`, `Setup`):
+//! - no filter;
+//! - the eBPF object's empty TC program (`vifguard_tc_empty`) attached as
+//!   vifguard attaches (clsact, both hooks): the floor any TC program pays;
+//! - the legacy ebtables/arptables/iptables rules of OpenStack's XenServer
+//!   `vif_rules.py` (+ `host-rules`);
+//! - nftables, one bridge-family table whose sets hold every vif's
+//!   (name, MAC, IPv4) tuples: rules independent of N;
+//! - nftables, one netdev-family table with an ingress and an egress chain
+//!   per vif (module `nft`; what both lack against vifguard: `nft::LACKS`);
+//! - vifguard attached with `attach = "tc"` and with `attach = "tcx"`.
+//!
+//! Every host is first checked: legitimate frames (IPv4 UDP as measured,
+//! ARP replies) reach the sink, spoofed ones (source IP, ARP sender IP) do
+//! not (they do with no filter and the empty program).
 //!
 //! Measured, in one run, interleaved (the order rotates every round),
 //! medians of several rounds:
 //! - forwarded packets per second at the sink (the kernel's rx counter of
 //!   the sink's veth end) and CPU time per forwarded packet (the sending
 //!   thread's CPU time, which includes the softirq work done in its context
-//!   since everything runs on its core, plus that core's ksoftirqd);
+//!   since everything runs on its core, plus that core's ksoftirqd), also
+//!   as the difference to no filter and to the empty program;
 //! - time to apply one more vif's policy on a host with N vifs: `vifguard
-//!   hotplug online` against the `vif_rules.py online` command series, each
-//!   as a whole process tree started in dom0;
-//! - `vifguard sync` of 1,000 vifs, cold (empty bpffs root) and warm.
+//!   hotplug online` (tc; tcx on the TCX host) against `nft add element`
+//!   (bridge set), `nft -f` of the vif's chains (netdev), the
+//!   `vif_rules.py online` command series and `true`, each as a whole
+//!   process tree started in dom0;
+//! - `vifguard sync` of 1,000 vifs, cold (empty bpffs root) and warm, with
+//!   tc (`--sync-reps` times) and tcx (once: a cold TCX sync of 1,000 vifs
+//!   takes tens of seconds, see `runs::sync_reps`).
 //!
 //! Prints a Markdown section on stdout (`cargo xtask bench live` puts it into
 //! BENCHMARKS.md) and writes an SVG plot of rate vs N (`--svg PATH`).
 //! Everything it creates is named after the run id (`--run-id`, default
-//! the pid): namespaces `vgbench-<id>-*`, bpffs roots
+//! the pid): namespaces `vgbench-<id>-*` (the nftables tables live in their
+//! dom0 namespaces and go with them), bpffs roots
 //! `/sys/fs/bpf/vifguard-bench-<id>-*`; they are removed on success, on
-//! error and on SIGINT/SIGTERM. Needs root.
+//! error and on SIGINT/SIGTERM. Needs root, and `nft` (nftables).
 //!
 //! The modules, in the order a run uses them: `process` (commands and
 //! namespaces), `guests` (the guests' addresses and their policies in the
-//! test xenstored), `vifguard` (how the run starts vifguard and finds its
-//! hooks), `legacy` (the rules vifguard replaces), `host` (one simulated
-//! dom0 with one setup), `blaster` (the sending thread), `runs` (the
-//! measurements), `stats`, then `report` (the Markdown) and `plot` (the
-//! SVG).
+//! test xenstored), `vifguard` (how the run starts vifguard, attaches the
+//! empty program and finds its hooks), `legacy` (the rules vifguard
+//! replaces), `nft` (the nftables setups), `host` (one simulated dom0 with
+//! one setup), `blaster` (the sending thread), `runs` (the measurements),
+//! `stats`, then `report` (the Markdown) and `plot` (the SVG).
 
 mod blaster;
 mod guests;
 mod host;
 mod legacy;
+mod nft;
 mod plot;
 mod process;
 mod report;
@@ -51,6 +71,7 @@ use testbed::demo::find_vifguard;
 use testbed::xenstored::TestXenstored;
 
 use crate::blaster::Blaster;
+use crate::process::run as run_tool;
 use crate::vifguard::Ctx;
 
 /// Set by SIGINT, SIGTERM and SIGHUP. Every step checks it and fails, so
@@ -72,8 +93,9 @@ fn progress(msg: &str) {
     eprintln!("bench-live: {msg}");
 }
 
-/// Live benchmark of vifguard against the legacy ebtables/arptables/iptables
-/// rules on a simulated Xen host. Needs root.
+/// Live benchmark of vifguard (tc and tcx) against no filter, an empty TC
+/// program, the legacy ebtables/arptables/iptables rules and two nftables
+/// setups on a simulated Xen host. Needs root.
 #[derive(Parser)]
 #[command(name = "vifguard-bench-live")]
 struct Config {
@@ -126,7 +148,8 @@ struct Config {
         default_value_if("quick", "true", "50")
     )]
     sync_count: usize,
-    /// Repetitions of each sync timing.
+    /// Repetitions of each sync timing with `attach = "tc"` (with "tcx":
+    /// once, its cold sync alone takes tens of seconds).
     #[arg(
         long,
         value_parser = positive,
@@ -171,6 +194,9 @@ fn run(mut cfg: Config) -> Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("needs root (network namespaces, netfilter rules, eBPF)");
     }
+    // Fail before building anything rather than at the first nft host.
+    run_tool(std::process::Command::new("nft").arg("--version"))
+        .context("the nftables setups need `nft` (Debian package nftables; `cargo xtask bootstrap` installs it)")?;
     let vifguard = find_vifguard().map_err(anyhow::Error::msg)?;
     let max_n = cfg.ns.iter().copied().max().unwrap_or(1);
     let tcx_config = std::env::temp_dir().join(format!("vifguard-bench-{}-tcx.toml", cfg.run_id));
@@ -201,7 +227,6 @@ fn run(mut cfg: Config) -> Result<()> {
         std::fs::write(path, plot::svg(&res)).with_context(|| path.display().to_string())?;
         progress(&format!("wrote {}", path.display()));
     }
-    let _ = std::fs::remove_file(&ctx.tcx_config);
     print!("{}", report::report(&cfg, &blaster, &res, &sync));
     Ok(())
 }
@@ -235,6 +260,20 @@ mod tests {
     fn parse(args: &[&str]) -> Config {
         Config::try_parse_from(std::iter::once("vifguard-bench-live").chain(args.iter().copied()))
             .expect("valid arguments")
+    }
+
+    #[test]
+    fn setups_are_indexed_in_report_order() {
+        for (i, s) in host::Setup::ALL.iter().enumerate() {
+            assert_eq!(s.index(), i, "{s:?}");
+        }
+        let tags: std::collections::BTreeSet<_> =
+            host::Setup::ALL.iter().map(|s| s.tag()).collect();
+        assert_eq!(
+            tags.len(),
+            host::Setup::COUNT,
+            "tags name namespaces: unique"
+        );
     }
 
     #[test]

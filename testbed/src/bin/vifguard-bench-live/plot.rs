@@ -1,4 +1,5 @@
-//! The plot of docs/bench-live.svg: forwarded rate vs number of vifs.
+//! The plot of docs/bench-live.svg: forwarded rate vs number of vifs, one
+//! line per setup.
 
 use std::fmt::Write as _;
 
@@ -7,8 +8,9 @@ use crate::stats::{NResult, median};
 
 /// A line chart of forwarded rate vs N (log scale), one polyline per setup.
 pub fn svg(res: &[NResult]) -> String {
-    let (w, h) = (640.0, 400.0);
-    let (left, right, top, bottom) = (70.0, 170.0, 40.0, 60.0);
+    let (w, h) = (700.0, 400.0);
+    // The right margin holds the legend (the longest label is about 150 px).
+    let (left, right, top, bottom) = (70.0, 200.0, 40.0, 60.0);
     let pw = w - left - right;
     let ph = h - top - bottom;
     let ymax_raw = res
@@ -95,7 +97,12 @@ pub fn svg(res: &[NResult]) -> String {
         r#"<text x="18" y="{0:.1}" text-anchor="middle" transform="rotate(-90 18 {0:.1})">forwarded Mpps (median)</text>"#,
         top + ph / 2.0
     );
-    let colors = ["#7f7f7f", "#d62728", "#1f77b4"];
+    // Per setup, in Setup::ALL order: grey no filter, light blue empty
+    // program, red legacy, orange and brown nftables, blue and green
+    // vifguard.
+    let colors: [&str; Setup::COUNT] = [
+        "#7f7f7f", "#9ecae1", "#d62728", "#ff7f0e", "#8c564b", "#1f77b4", "#2ca02c",
+    ];
     for setup in Setup::ALL {
         let color = colors[setup.index()];
         let pts: Vec<(f64, f64)> = res

@@ -12,7 +12,8 @@ use crate::blaster::Blaster;
 use crate::guests::{publish_policies, publish_prefixes, trie_entries, vif_name};
 use crate::host::{Host, Setup};
 use crate::legacy::{legacy_offline_script, legacy_online_script};
-use crate::process::{ip_batch, new_ns, run, timed};
+use crate::nft::{ChainsFile, has_chains, has_elements, netdev_delete, set_elements};
+use crate::process::{ip_batch, new_ns, timed};
 use crate::stats::{NResult, Sample, SyncResult, SyncRun, median, ms};
 use crate::vifguard::{Attach, Ctx, clear, count_attached};
 use crate::{Config, progress};
@@ -28,7 +29,8 @@ pub fn bench_datapath(ctx: &Ctx, cfg: &Config, blaster: &Blaster) -> Result<Vec<
             hosts.push(Host::build(ctx, setup, n)?);
         }
         progress(&format!(
-            "N={n}: three hosts built in {:.1} s",
+            "N={n}: {} hosts built in {:.1} s",
+            Setup::COUNT,
             t0.elapsed().as_secs_f64()
         ));
     }
@@ -78,11 +80,10 @@ pub fn bench_datapath(ctx: &Ctx, cfg: &Config, blaster: &Blaster) -> Result<Vec<
                 .position(|h| h.n == n && h.setup == setup)
                 .with_context(|| format!("no host for N={n} {}", setup.label()))
         };
-        let idx = [
-            of(Setup::NoFilter)?,
-            of(Setup::Legacy)?,
-            of(Setup::Vifguard)?,
-        ];
+        let mut idx = [0; Setup::COUNT];
+        for s in Setup::ALL {
+            idx[s.index()] = of(s)?;
+        }
         let mut r = NResult {
             n,
             sender: hosts[idx[0]].sender,
@@ -91,12 +92,28 @@ pub fn bench_datapath(ctx: &Ctx, cfg: &Config, blaster: &Blaster) -> Result<Vec<
             apply_vifguard: Vec::new(),
             reapply_vifguard: Vec::new(),
             apply_tcx: Vec::new(),
+            apply_nft_set: Vec::new(),
+            offline_nft_set: Vec::new(),
+            apply_nft_netdev: Vec::new(),
+            offline_nft_netdev: Vec::new(),
             apply_legacy: Vec::new(),
-            offline_vifguard: Vec::new(),
             offline_legacy: Vec::new(),
+            offline_vifguard: Vec::new(),
             spawn: Vec::new(),
         };
-        apply_times(ctx, cfg, &hosts[idx[1]], &hosts[idx[2]], &mut r)?;
+        let host = |s: Setup| &hosts[idx[s.index()]];
+        apply_times(
+            ctx,
+            cfg,
+            &ApplyHosts {
+                legacy: host(Setup::Legacy),
+                vg: host(Setup::Vifguard),
+                tcx: host(Setup::VifguardTcx),
+                nft_set: host(Setup::NftSet),
+                nft_netdev: host(Setup::NftNetdev),
+            },
+            &mut r,
+        )?;
         results.push(r);
     }
     drop(hosts);
@@ -105,25 +122,35 @@ pub fn bench_datapath(ctx: &Ctx, cfg: &Config, blaster: &Blaster) -> Result<Vec<
     Ok(results)
 }
 
-/// One more vif on hosts with N vifs: `vifguard hotplug online` against the
-/// vif_rules.py command series, alternating which goes first; each followed
-/// by its offline counterpart.
-fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResult) -> Result<()> {
+/// The hosts of one N the apply timing uses.
+struct ApplyHosts<'a> {
+    legacy: &'a Host,
+    vg: &'a Host,
+    tcx: &'a Host,
+    nft_set: &'a Host,
+    nft_netdev: &'a Host,
+}
+
+/// One more vif on hosts with N vifs: `vifguard hotplug online` against
+/// `nft add element` (bridge set), `nft -f` of the vif's chains (netdev)
+/// and the vif_rules.py command series, alternating whether legacy goes
+/// first; each followed by its offline counterpart.
+fn apply_times(ctx: &Ctx, cfg: &Config, h: &ApplyHosts, r: &mut NResult) -> Result<()> {
     let n = r.n;
     progress(&format!(
-        "N={n}: timing one more vif's apply (vifguard hotplug online vs vif_rules.py online commands)"
+        "N={n}: timing one more vif's apply (vifguard hotplug online, nft, vif_rules.py online commands)"
     ));
-    let extra = vg.extra;
+    let (legacy, vg) = (h.legacy, h.vg);
     let online = legacy_online_script(legacy.extra);
     let offline = legacy_offline_script(legacy.extra);
-    let vg_cmd_with = |action: &str, attach: Attach| {
-        let mut c = ctx.vifguard_timed(vg.bpffs.path(), attach);
+    let vg_cmd_with = |host: &Host, action: &str, attach: Attach| {
+        let mut c = ctx.vifguard_timed(host.bpffs.path(), attach);
         c.args(["hotplug", action])
-            .env("vif", vif_name(extra))
-            .env("XENBUS_PATH", format!("backend/vif/{extra}/0"));
+            .env("vif", vif_name(host.extra))
+            .env("XENBUS_PATH", format!("backend/vif/{}/0", host.extra));
         c
     };
-    let vg_cmd = |action: &str| vg_cmd_with(action, Attach::Tc);
+    let vg_cmd = |action: &str| vg_cmd_with(vg, action, Attach::Tc);
     let legacy_turn = |r: &mut NResult| -> Result<()> {
         r.apply_legacy.push(timed(
             &legacy.dom0,
@@ -135,9 +162,42 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
         )?);
         Ok(())
     };
+    let set = h.nft_set;
+    let chains = ChainsFile::write(h.nft_netdev.extra)?;
+    let nft_turn = |r: &mut NResult| -> Result<()> {
+        r.apply_nft_set.push(timed(
+            &set.dom0,
+            Command::new("nft").arg(set_elements("add", set.extra)),
+        )?);
+        if !has_elements(&set.dom0, set.extra) {
+            bail!(
+                "nft add element: the elements of {} are not in the sets",
+                vif_name(set.extra)
+            );
+        }
+        r.offline_nft_set.push(timed(
+            &set.dom0,
+            Command::new("nft").arg(set_elements("delete", set.extra)),
+        )?);
+        let dev = h.nft_netdev;
+        r.apply_nft_netdev.push(timed(
+            &dev.dom0,
+            Command::new("nft").arg("-f").arg(chains.path()),
+        )?);
+        if !has_chains(&dev.dom0, dev.extra) {
+            bail!("nft -f: no chains for {}", vif_name(dev.extra));
+        }
+        r.offline_nft_netdev.push(timed(
+            &dev.dom0,
+            Command::new("nft").arg(netdev_delete(dev.extra)),
+        )?);
+        Ok(())
+    };
     for rep in 0..cfg.apply_reps {
         legacy.renew_extra()?;
         vg.renew_extra()?;
+        set.renew_extra()?;
+        h.nft_netdev.renew_extra()?;
         if rep % 2 == 0 {
             legacy_turn(r)?;
         }
@@ -154,6 +214,7 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
             .push(timed(&vg.dom0, &mut vg_cmd("online"))?);
         r.offline_vifguard
             .push(timed(&vg.dom0, &mut vg_cmd("offline"))?);
+        nft_turn(r)?;
         if rep % 2 == 1 {
             legacy_turn(r)?;
         }
@@ -161,25 +222,46 @@ fn apply_times(ctx: &Ctx, cfg: &Config, legacy: &Host, vg: &Host, r: &mut NResul
     }
     // TCX in a loop of its own: a TCX link's teardown leaves RCU work
     // behind that slows the next attach on the machine.
+    let tcx = h.tcx;
     for _ in 0..cfg.apply_reps {
-        vg.renew_extra()?;
-        r.apply_tcx
-            .push(timed(&vg.dom0, &mut vg_cmd_with("online", Attach::Tcx))?);
-        let hooks = count_attached(&vg.dom0, vg.bpffs.path())?;
+        tcx.renew_extra()?;
+        r.apply_tcx.push(timed(
+            &tcx.dom0,
+            &mut vg_cmd_with(tcx, "online", Attach::Tcx),
+        )?);
+        let hooks = count_attached(&tcx.dom0, tcx.bpffs.path())?;
         if hooks != 2 * (n + 1) {
             bail!(
                 "vifguard hotplug online (tcx): {hooks} hooks attached, expected {}",
                 2 * (n + 1)
             );
         }
-        run(&mut vg_cmd_with("offline", Attach::Tcx))?;
+        // Started as the timed commands are: in dom0's namespace. (Run
+        // in the benchmark's own namespace, the vif is not found there and
+        // `hotplug offline` cleans the state of every ifindex that namespace
+        // lacks: all of the host's links.)
+        timed(&tcx.dom0, &mut vg_cmd_with(tcx, "offline", Attach::Tcx))?;
     }
     progress(&format!(
-        "N={n}: apply vifguard {:.1} ms, legacy {:.1} ms (medians)",
+        "N={n}: apply vifguard {:.1} ms, nft add element {:.1} ms, nft chains {:.1} ms, legacy {:.1} ms, vifguard tcx {:.1} ms (medians)",
         median(&ms(&r.apply_vifguard)),
-        median(&ms(&r.apply_legacy))
+        median(&ms(&r.apply_nft_set)),
+        median(&ms(&r.apply_nft_netdev)),
+        median(&ms(&r.apply_legacy)),
+        median(&ms(&r.apply_tcx))
     ));
     Ok(())
+}
+
+/// Repetitions of the sync timing with `attach`. TCX once only: its cold
+/// sync of 1,000 vifs takes 25-40 s (an RCU grace period per link), and
+/// clearing it before the next cold run about as long again (each link's
+/// detach waits for one too); three would add about four minutes to a run.
+pub fn sync_reps(cfg: &Config, attach: Attach) -> usize {
+    match attach {
+        Attach::Tc => cfg.sync_reps,
+        Attach::Tcx => 1,
+    }
 }
 
 pub fn bench_sync(ctx: &Ctx, cfg: &Config) -> Result<SyncResult> {
@@ -211,7 +293,8 @@ pub fn bench_sync(ctx: &Ctx, cfg: &Config) -> Result<SyncResult> {
             cold: Vec::new(),
             warm: Vec::new(),
         };
-        for rep in 0..cfg.sync_reps {
+        let reps = sync_reps(cfg, attach);
+        for rep in 0..reps {
             clear(&dom0, root.path(), &vifs)?;
             let cold = timed(&dom0, ctx.vifguard_timed(root.path(), attach).arg("sync"))?;
             let hooks = count_attached(&dom0, root.path())?;
@@ -236,7 +319,7 @@ pub fn bench_sync(ctx: &Ctx, cfg: &Config) -> Result<SyncResult> {
                 attach.name(),
                 if prefixes { ", a /24 per vif" } else { "" },
                 rep + 1,
-                cfg.sync_reps,
+                reps,
                 cold.as_secs_f64(),
                 warm.as_secs_f64()
             ));

@@ -46,16 +46,23 @@ pub fn ms(d: &[Duration]) -> Vec<f64> {
 pub struct NResult {
     pub n: usize,
     pub sender: u32,
-    /// Per setup, per round.
-    pub samples: [Vec<Sample>; 3],
-    pub rules: [String; 3],
+    /// Per setup ([`Setup::index`]), per round.
+    pub samples: [Vec<Sample>; Setup::COUNT],
+    pub rules: [String; Setup::COUNT],
     /// `hotplug online` with the default attach = "tc".
     pub apply_vifguard: Vec<Duration>,
     /// `hotplug online` again while the vif is attached (policy rewrite and
     /// filter replace, nothing created).
     pub reapply_vifguard: Vec<Duration>,
-    /// `hotplug online` with attach = "tcx" (two TCX links created).
+    /// `hotplug online` with attach = "tcx" (two TCX links created), on
+    /// the host whose N vifs vifguard attached with TCX.
     pub apply_tcx: Vec<Duration>,
+    /// `nft add element` of the vif's three elements (bridge-set setup).
+    pub apply_nft_set: Vec<Duration>,
+    pub offline_nft_set: Vec<Duration>,
+    /// `nft -f` of the vif's two chains (netdev setup).
+    pub apply_nft_netdev: Vec<Duration>,
+    pub offline_nft_netdev: Vec<Duration>,
     pub apply_legacy: Vec<Duration>,
     pub offline_vifguard: Vec<Duration>,
     pub offline_legacy: Vec<Duration>,

@@ -12,6 +12,7 @@ use testbed::netns::NetNs;
 use testbed::xenstored::TestXenstored;
 
 use crate::check_stop;
+use crate::guests::vif_name;
 use crate::process::in_ns;
 
 /// What every part of a run shares.
@@ -32,12 +33,8 @@ impl Ctx {
     }
 
     /// The vifguard binary in `ns`, against the test xenstored and `bpffs`,
-    /// with the default host configuration (attach = "tc").
-    pub fn vifguard(&self, ns: &NetNs, bpffs: &Path) -> Command {
-        self.vifguard_with(ns, bpffs, Attach::Tc)
-    }
-
-    fn vifguard_with(&self, ns: &NetNs, bpffs: &Path, attach: Attach) -> Command {
+    /// attaching with `attach`.
+    pub fn vifguard_with(&self, ns: &NetNs, bpffs: &Path, attach: Attach) -> Command {
         let mut c = in_ns(ns, &self.vifguard.to_string_lossy());
         self.vifguard_env(&mut c, bpffs, attach);
         c
@@ -62,6 +59,13 @@ impl Ctx {
     }
 }
 
+/// The configuration file goes with the run, also when it fails.
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.tcx_config);
+    }
+}
+
 /// vifguard's two ways to attach (host configuration `attach`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Attach {
@@ -76,6 +80,38 @@ impl Attach {
             Attach::Tcx => "tcx",
         }
     }
+}
+
+/// Puts the eBPF object's empty TC program (it passes every frame) on both
+/// hooks of `vif1.0`..`vif<n>.0` in `ns`, as vifguard attaches with
+/// `attach = "tc"`: a clsact qdisc and one cls_bpf direct-action filter
+/// per hook at vifguard's default priority. The filters hold the program,
+/// so they stay when the object is dropped here, until the namespace goes.
+/// Named like vifguard's filters, so [`count_attached`] counts them.
+pub fn attach_empty(ns: &NetNs, n: usize) -> Result<()> {
+    use std::os::fd::AsFd as _;
+
+    use filter_common::Direction;
+    use filter_common::program_names::TC_EMPTY;
+    use filter_user::config::DEFAULT_TC_PRIORITY;
+    use filter_user::hooks::tc::Rtnl;
+
+    let mut ebpf = filter_user::datapath::load(1, None).context("loading the eBPF object")?;
+    let prog = filter_user::datapath::tc_program(&mut ebpf, TC_EMPTY)?;
+    let fd = prog.fd().context("the empty program's fd")?;
+    // The rtnetlink socket talks to the namespace it was opened in.
+    let _in = ns.enter();
+    let mut rtnl = Rtnl::open()?;
+    for d in 1..=n as u32 {
+        let vif = vif_name(d);
+        let ix = filter_user::sys::netdev::ifindex(&vif)
+            .with_context(|| format!("no {vif} in {}", ns.name))?;
+        rtnl.ensure_clsact(ix)?;
+        for dir in [Direction::FromGuest, Direction::ToGuest] {
+            rtnl.set_filter(ix, dir, DEFAULT_TC_PRIORITY, fd.as_fd(), TC_EMPTY)?;
+        }
+    }
+    Ok(())
 }
 
 /// Waits until no TCX program is attached to any of `ifnames` in `ns`.
