@@ -62,10 +62,22 @@ impl Records {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let _ = std::fs::create_dir_all(&self.dir);
-        let _ = std::fs::write(
-            self.dir.join(ifindex.to_string()),
-            format!("{} {at}\n", by.name()),
-        );
+        let text = format!("{} {at}\n", by.name());
+        // Overwritten in place and cut to length, not truncated to zero
+        // first: where /run is ext4 rather than tmpfs, close() after a
+        // truncation to zero starts writeback (auto_da_alloc), a disk
+        // write in every hotplug.
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.dir.join(ifindex.to_string()))
+        {
+            use std::io::Write as _;
+            let _ = f
+                .write_all(text.as_bytes())
+                .and_then(|()| f.set_len(text.len() as u64));
+        }
     }
 
     /// Forgets `ifindex` (its filter is gone).

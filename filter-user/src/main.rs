@@ -3,6 +3,14 @@
 
 use std::process::ExitCode;
 
+/// In the static musl release build, dlmalloc (the allocator Rust's own
+/// standard library uses where there is no libc one): musl's malloc
+/// returns freed pages to the kernel at once, so a hotplug made 66
+/// mmap/munmap calls; with dlmalloc 11 (filter-user/Cargo.toml).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use filter_user::applied::Applier;

@@ -1,13 +1,23 @@
 //! The release build: profile `dist` (the release profile with fat LTO,
-//! one codegen unit and panic = abort), binaries statically linked against
-//! glibc (`-C target-feature=+crt-static`), for the host's target triple.
+//! one codegen unit and panic = abort), binaries statically linked, for
+//! the host's architecture with musl libc (`<arch>-unknown-linux-musl`,
+//! static by default) where rustup can add that target, else against
+//! glibc (`-C target-feature=+crt-static`, the host's triple).
 //!
 //! Why static: a Xen host starts `vifguard` once per hotplug, and a static
-//! binary skips the dynamic loader and its relocations (about 0.25 ms of a
-//! 2 ms hotplug on the benchmark machine, BENCHMARKS.md); it also runs on a
+//! binary skips the dynamic loader and its relocations; it also runs on a
 //! dom0 whose glibc is older than the build machine's. vifguard resolves no
 //! host names (metrics `--listen` takes an IP address), so no NSS module is
 //! needed at run time.
+//!
+//! Why musl: glibc's start-up, static or not, sizes the CPU caches with
+//! loops of CPUID (leaves 2 and 4: `init_cacheinfo`, `intel_check_word`),
+//! and CPUID traps to the hypervisor in a virtual machine, which a dom0
+//! is. On the benchmark machine a static glibc `vifguard --version` takes
+//! 0.91 ms and a static musl one 0.41 ms (200 starts each, 3 rounds;
+//! BENCHMARKS.md): half a millisecond of every hotplug. vifguard's own
+//! work is small system calls and small allocations, where musl's slower
+//! `malloc` and `memcpy` do not show.
 //!
 //! crt-static needs an explicit `--target` (the flag must not reach build
 //! scripts and proc-macros), so the binaries land in
@@ -20,7 +30,7 @@ use anyhow::{Context, Result};
 
 /// Builds `bins` (package, binary) and returns the directory holding them.
 pub fn build(bins: &[(&str, &str)]) -> Result<PathBuf> {
-    let triple = host_triple()?;
+    let triple = release_triple()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--profile", "dist", "--target", &triple]);
@@ -45,6 +55,41 @@ pub fn target_dir() -> Result<PathBuf> {
         return Ok(PathBuf::from(d));
     }
     Ok(crate::repo_root()?.join("target"))
+}
+
+/// The target of the release binaries: musl for the host's architecture
+/// when rustup has (or can add) its standard library, else the host's own
+/// (glibc) triple.
+fn release_triple() -> Result<String> {
+    let host = host_triple()?;
+    let Some(arch) = host.strip_suffix("-unknown-linux-gnu") else {
+        return Ok(host);
+    };
+    let musl = format!("{arch}-unknown-linux-musl");
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l == musl)
+        });
+    if installed {
+        return Ok(musl);
+    }
+    eprintln!("xtask: adding the {musl} target (rustup; once)");
+    match Command::new("rustup")
+        .args(["target", "add", &musl])
+        .status()
+    {
+        Ok(st) if st.success() => Ok(musl),
+        _ => {
+            eprintln!(
+                "xtask: warning: rustup could not add {musl}: building against glibc ({host}, crt-static) instead, whose start-up costs about half a millisecond more per hotplug on a virtual machine"
+            );
+            Ok(host)
+        }
+    }
 }
 
 /// The triple rustc builds for by default (`host:` of `rustc -vV`).

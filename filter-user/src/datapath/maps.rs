@@ -171,6 +171,25 @@ impl Maps {
             .map_err(map_err(names::POLICY, "iterate"))
     }
 
+    /// Every interface's counter slot, as [`Maps::policies`] reads them
+    /// but keeping 8 bytes of each entry instead of its whole policy.
+    pub fn slots(&self) -> Result<Vec<(u32, u32)>, DatapathError> {
+        match crate::sys::bpf::lookup_batch_with(&self.policy, |ix, p| (*ix, p.slot)) {
+            Ok(Some(all)) => Ok(all),
+            Ok(None) => Ok(self
+                .policies()?
+                .into_iter()
+                .map(|(ix, p)| (ix, p.slot))
+                .collect()),
+            Err(e) => Err(map_err(names::POLICY, "read")(MapError::SyscallError(
+                aya::sys::SyscallError {
+                    call: "bpf_map_lookup_batch",
+                    io_error: e,
+                },
+            ))),
+        }
+    }
+
     /// Whether the kernel has BPF_MAP_LOOKUP_BATCH for the policy map
     /// (Linux 5.6); without it [`Maps::policies`] reads entry by entry.
     pub fn has_batch_lookup(&self) -> std::io::Result<bool> {
@@ -341,8 +360,9 @@ pub struct MapsWriter {
 /// (what was written is unknown; the next write reads the maps again).
 #[derive(Default)]
 struct Index {
-    /// The POLICY map's entries.
-    policies: StdHashMap<u32, IfacePolicy>,
+    /// Each interface's counter slot (a policy value itself is read when
+    /// its interface is installed: a hotplug needs one, not all).
+    slots: StdHashMap<u32, u32>,
     tries: StdHashMap<u32, Entries>,
 }
 
@@ -405,8 +425,11 @@ impl MapsWriter {
     ) -> Result<u32, DatapathError> {
         self.fence_policy()?;
         let index = self.index()?;
-        let existing = index.policies.get(&ifindex).copied();
         let old = index.tries.get(&ifindex).cloned();
+        let existing = match index.slots.contains_key(&ifindex) {
+            true => self.maps.policy_of(ifindex)?,
+            false => None,
+        };
         let slot = match existing.map(|p| p.slot) {
             Some(slot) if interface == Interface::Known => slot,
             Some(slot) => {
@@ -486,7 +509,7 @@ impl MapsWriter {
             self.remove_trie_entries(old, Some(&new))?;
         }
         let index = self.index()?;
-        index.policies.insert(ifindex, new.policy);
+        index.slots.insert(ifindex, new.policy.slot);
         index.tries.insert(ifindex, new);
         Ok(slot)
     }
@@ -503,7 +526,7 @@ impl MapsWriter {
 
     fn remove_indexed(&mut self, ifindex: u32) -> Result<bool, DatapathError> {
         self.fence_policy()?;
-        let slot = self.index()?.policies.get(&ifindex).map(|p| p.slot);
+        let slot = self.index()?.slots.get(&ifindex).copied();
         let had = match self.maps.policy.remove(&ifindex) {
             Ok(()) => true,
             Err(e) if is_not_found(&e) => false,
@@ -531,7 +554,7 @@ impl MapsWriter {
                 .map_err(map_err(names::LEARNED, "zero"))?;
         }
         let index = self.index()?;
-        index.policies.remove(&ifindex);
+        index.slots.remove(&ifindex);
         index.tries.remove(&ifindex);
         Ok(had)
     }
@@ -601,7 +624,7 @@ impl MapsWriter {
     /// them.
     fn read_index(&self) -> Result<Index, DatapathError> {
         Ok(Index {
-            policies: self.maps.policies()?.into_iter().collect(),
+            slots: self.maps.slots()?.into_iter().collect(),
             tries: self.maps.extra_entries()?,
         })
     }
@@ -661,8 +684,8 @@ impl MapsWriter {
     fn free_slot(&mut self) -> Result<u32, DatapathError> {
         let max = self.maps.counters.len();
         let mut used = vec![false; max as usize];
-        for p in self.index()?.policies.values() {
-            if let Some(u) = used.get_mut(p.slot as usize) {
+        for slot in self.index()?.slots.values() {
+            if let Some(u) = used.get_mut(*slot as usize) {
                 *u = true;
             }
         }

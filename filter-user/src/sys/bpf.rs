@@ -230,6 +230,16 @@ fn map_create_sized(
 pub fn lookup_batch<K: aya::Pod, V: aya::Pod>(
     map: &aya::maps::HashMap<aya::maps::MapData, K, V>,
 ) -> io::Result<Option<Vec<(K, V)>>> {
+    lookup_batch_with(map, |k, v| (*k, *v))
+}
+
+/// As [`lookup_batch`], keeping `keep(key, value)` of each entry: a
+/// caller that needs a few bytes of each value does not hold (and copy)
+/// them whole. The chunk buffers are allocated once.
+pub fn lookup_batch_with<K: aya::Pod, V: aya::Pod, T>(
+    map: &aya::maps::HashMap<aya::maps::MapData, K, V>,
+    mut keep: impl FnMut(&K, &V) -> T,
+) -> io::Result<Option<Vec<T>>> {
     use aya::maps::IterableMap as _;
     use std::os::fd::AsFd as _;
     let fd = map.map().fd().as_fd();
@@ -252,9 +262,13 @@ pub fn lookup_batch<K: aya::Pod, V: aya::Pod>(
     let mut token_in = [0u64; 1];
     let mut token_out = [0u64; 1];
     let mut first = true;
+    let mut keys: Vec<K> = Vec::new();
+    let mut values: Vec<V> = Vec::new();
     loop {
-        let mut keys: Vec<K> = Vec::with_capacity(chunk);
-        let mut values: Vec<V> = Vec::with_capacity(chunk);
+        keys.clear();
+        values.clear();
+        keys.reserve_exact(chunk);
+        values.reserve_exact(chunk);
         let mut attr = BatchAttr {
             in_batch: if first {
                 0
@@ -293,7 +307,7 @@ pub fn lookup_batch<K: aya::Pod, V: aya::Pod>(
             keys.set_len(n);
             values.set_len(n);
         }
-        out.extend(keys.into_iter().zip(values));
+        out.extend(keys.iter().zip(&values).map(|(k, v)| keep(k, v)));
         if done {
             return Ok(Some(out));
         }
