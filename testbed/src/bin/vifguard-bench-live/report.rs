@@ -293,6 +293,32 @@ Forwarded = the kernel's rx_packets counter of the sink's veth end; CPU/pkt = th
                 )
             )
         );
+        // Issue 19: a hotplug no slower than the nftables answer's.
+        let vs_nft: Vec<(usize, f64, f64)> = res
+            .iter()
+            .map(|r| {
+                (
+                    r.n,
+                    median(&ms(&r.apply_vifguard)),
+                    median(&ms(&r.apply_nft_set)),
+                )
+            })
+            .collect();
+        let nft_ok = vs_nft.iter().all(|(_, v, n)| v <= n);
+        let _ = writeln!(
+            o,
+            "| per-vif apply at or below `nft add element` | {} | {} | {} |",
+            vs_nft
+                .iter()
+                .map(|(n, v, f)| format!("{v:.1} vs {f:.1} ms at N={n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            verdict(nft_ok),
+            miss(
+                nft_ok,
+                "vifguard's median above nft's at the N shown".to_string()
+            )
+        );
         let _ = writeln!(
             o,
             "| sync of {} interfaces < 2 s (cold, as at boot) | {:.2} s cold, {:.2} s warm (attach = tc); {:.2} s cold with attach = tcx | {} | {} |",
