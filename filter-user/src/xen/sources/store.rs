@@ -4,7 +4,7 @@
 
 use xenstore::{MsgType, Perms, Xenstore, XsError, found, perms_reply};
 
-use super::{keys, openstack};
+use super::{keys, openstack, xapi};
 use crate::xen::vif::VifId;
 
 /// Read access to a xenstore tree: implemented by [`Xenstore`]; tests can
@@ -96,17 +96,41 @@ impl<'a> Prefetched<'a> {
         };
         // A connection failure leaves the caches empty: the requests then
         // fail one by one with their own errors.
-        if let Ok(replies) = p.xs.pipeline(&reqs) {
+        p.run(&reqs);
+        // XAPI's private directory is named by the VM uuid in the domain's
+        // `vm` node: a second round trip fetches its nodes, their
+        // permissions and the directory (a read and a permission request
+        // each, one after the other, otherwise).
+        let vm_node = format!("{}/vm", vif.domain_path());
+        let xapi = match p.reads.get(&vm_node) {
+            Some(Ok(vm)) => xapi::prefetch(vm, vif.devid),
+            _ => None,
+        };
+        if let Some((dir, nodes)) = &xapi {
+            let mut reqs: Vec<(MsgType, &str)> = Vec::new();
+            for n in nodes {
+                reqs.push((MsgType::Read, n));
+                reqs.push((MsgType::GetPerms, n));
+            }
+            reqs.push((MsgType::Directory, dir));
+            p.run(&reqs);
+        }
+        p
+    }
+
+    /// Sends `reqs` in one pipelined round trip and keeps the replies for
+    /// the first request of each.
+    fn run(&mut self, reqs: &[(MsgType, &str)]) {
+        if let Ok(replies) = self.xs.pipeline(reqs) {
             for ((op, path), reply) in reqs.iter().zip(replies) {
                 let map = match op {
-                    MsgType::Read => &mut p.reads,
-                    MsgType::GetPerms => &mut p.perms,
-                    _ => &mut p.dirs,
+                    MsgType::Read => &mut self.reads,
+                    MsgType::GetPerms => &mut self.perms,
+                    _ => &mut self.dirs,
                 };
                 map.insert(path.to_string(), reply);
             }
         }
-        p
     }
 }
 

@@ -41,6 +41,17 @@ pub fn private_path(uuid: &str, devid: u32) -> String {
     format!("/xapi/{uuid}/private/vif/{devid}")
 }
 
+/// The private directory and the nodes [`read`] takes from it, for the
+/// VM path `vm` (the domain's `vm` node) if it names a VM uuid: what the
+/// prefetching store asks for in its second round trip.
+pub(crate) fn prefetch(vm: &[u8], devid: u32) -> Option<(String, [String; 3])> {
+    let vm = std::str::from_utf8(vm).ok()?.trim();
+    let uuid = vm.strip_prefix("/vm/").filter(|u| is_uuid(u))?;
+    let dir = private_path(uuid, devid);
+    let nodes = [LOCKING_MODE, IPV4_ALLOWED, IPV6_ALLOWED].map(|k| format!("{dir}/{k}"));
+    Some((dir, nodes))
+}
+
 pub(crate) fn read(r: &mut Reader<'_>) -> Result<Option<Addresses>, SourceError> {
     let vm_node = format!("{}/vm", r.vif.domain_path());
     let Some(vm) = r.node(&vm_node)? else {
