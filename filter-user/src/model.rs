@@ -50,18 +50,21 @@ pub fn step(
     // Expiries are 32-bit seconds, as the kernel keeps them.
     let now_s32 = u32::try_from(now_s).unwrap_or(u32::MAX);
     // Learned addresses count as the vif's own (section 8): the model
-    // adds the live ones to a copy of the policy, and keeps the
+    // adds the live ones to a copy of the policy (only then: the fuzz and
+    // differential runs judge millions of frames), and keeps the
     // configured list's emptiness for the one rule that asks for it.
-    let effective = policy.map(|p| {
-        let mut e = p.clone();
-        if p.options.learn_dhcp {
-            e.ipv4
-                .extend(learned.live(now_s32).map(crate::policy::Cidr4::host));
+    let effective: Option<std::borrow::Cow<'_, Policy>> = policy.map(|p| {
+        let mut live = learned.live(now_s32).peekable();
+        if p.options.learn_dhcp && live.peek().is_some() {
+            let mut e = p.clone();
+            e.ipv4.extend(live.map(crate::policy::Cidr4::host));
+            std::borrow::Cow::Owned(e)
+        } else {
+            std::borrow::Cow::Borrowed(p)
         }
-        e
     });
     let configured_v4_empty = policy.is_some_and(|p| p.ipv4.is_empty());
-    match judge(effective.as_ref(), direction, frame, configured_v4_empty) {
+    match judge(effective.as_deref(), direction, frame, configured_v4_empty) {
         Ok(()) => {
             if let Some(p) = policy.filter(|p| p.options.learn_dhcp) {
                 learning::after_pass(p, learned, now_s32, direction, frame);
