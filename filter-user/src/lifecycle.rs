@@ -528,11 +528,11 @@ impl Loaded {
 
     /// Whether `ix` has a policy entry written for this very interface:
     /// it has one, and the interface is known (a re-apply) or already
-    /// carries vifguard's tc filters on both hooks (an `online` run again
-    /// for a live vif). A vanished interface takes its filters along, so
-    /// they prove the entry is not a stale one of a vanished interface
-    /// whose index this one reuses. (A TCX link pin outlives its
-    /// interface, so it proves nothing: such an `online` fails closed.)
+    /// carries vifguard's hooks on both sides (an `online` run again for a
+    /// live vif): tc filters, which a vanished interface takes along, or
+    /// TCX links the kernel reports attached to `ix` (a vanished
+    /// interface's links report none). Either proves the entry is not a
+    /// stale one of a vanished interface whose index this one reuses.
     fn has_own_policy(&mut self, ix: u32, interface: Interface) -> Result<bool, LifecycleError> {
         if self.maps.policy_of(ix)?.is_none() {
             return Ok(false);
@@ -541,11 +541,20 @@ impl Loaded {
             return Ok(true);
         }
         let hooks = attachments(&self.layout, &mut self.rtnl, ix)?;
-        Ok(HOOKS.iter().all(|(_, hook)| {
-            hooks
+        for (_, hook) in HOOKS {
+            let filtered = hooks
                 .iter()
-                .any(|a| a.hook == *hook && a.method == AttachMethod::Tc)
-        }))
+                .any(|a| a.hook == hook && a.method == AttachMethod::Tc);
+            let link = self.layout.link(ix, hook);
+            let linked = || {
+                crate::sys::bpf::pinned_tcx_ifindex(&link)
+                    .map_err(io_err(&link, "read the pinned link"))
+            };
+            if !filtered && linked()? != Some(ix) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// A policy the maps refused (no free slot, a full map): the vif

@@ -9,13 +9,14 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use aya_obj::generated::{bpf_cmd, bpf_map_type};
+use aya_obj::generated::{bpf_cmd, bpf_link_type, bpf_map_type};
 
 const BPF_MAP_CREATE: libc::c_long = bpf_cmd::BPF_MAP_CREATE as libc::c_long;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = bpf_cmd::BPF_MAP_UPDATE_ELEM as libc::c_long;
 const BPF_OBJ_GET: libc::c_long = bpf_cmd::BPF_OBJ_GET as libc::c_long;
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = bpf_cmd::BPF_MAP_LOOKUP_BATCH as libc::c_long;
 const BPF_LINK_DETACH: libc::c_long = bpf_cmd::BPF_LINK_DETACH as libc::c_long;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long;
 
 /// A zero-padded prefix of `union bpf_attr`, large enough for the
 /// commands used here.
@@ -82,6 +83,37 @@ pub fn detach_pinned_link(path: &Path) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// The interface the TCX link pinned at `path` is attached to: `None`
+/// when there is no pin, or the link is not a TCX link or no longer
+/// attached (its interface went away: the kernel then reports ifindex 0).
+pub fn pinned_tcx_ifindex(path: &Path) -> io::Result<Option<u32>> {
+    const LINK_TYPE_TCX: u32 = bpf_link_type::BPF_LINK_TYPE_TCX as u32;
+    let fd = match obj_get(path) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // struct bpf_link_info: type, id, prog_id (u32 each), then a union
+    // aligned to 8 whose TCX member starts with the ifindex (u32).
+    let mut info = [0u32; 16];
+    // union bpf_attr, info part: bpf_fd (u32), info_len (u32), info (u64).
+    #[repr(C)]
+    struct InfoAttr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    let mut attr = InfoAttr {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: std::mem::size_of_val(&info) as u32,
+        info: info.as_mut_ptr() as u64,
+    };
+    // SAFETY: an info-by-fd prefix; `info` has `info_len` writable bytes
+    // and outlives the call.
+    unsafe { bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+    Ok((info[0] == LINK_TYPE_TCX && info[4] != 0).then_some(info[4]))
 }
 
 /// Waits until the BPF programs that are running have finished: after

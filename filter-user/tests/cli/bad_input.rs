@@ -168,6 +168,72 @@ fn sync_with_xenstore_away_keeps_every_vif_policy() {
     }
 }
 
+/// `hotplug online` run again for a vif that is already filtered (udev
+/// replaying an event, a toolstack retrying its hook) while xenstored is
+/// away: the vif keeps its policy (exit 1, "kept"), with tc filters and
+/// with TCX links alike; a vif that has an entry but no hooks of its own
+/// (a stale one of a vanished interface whose index it reuses) still
+/// fails closed.
+#[test]
+fn an_online_run_again_with_xenstore_away_keeps_the_policy() {
+    for method in ["tc", "tcx"] {
+        if method == "tcx" && !tcx_here() {
+            continue;
+        }
+        let mut h = Host::new();
+        h.set_attach(method);
+        let a = h.vif(54, 0);
+        let out = h.hotplug("online", &a);
+        assert!(out.status.success(), "{method}: {}", stderr(&out));
+        let away = [
+            ("vif", a.as_str()),
+            ("XENBUS_PATH", "backend/vif/54/0"),
+            (
+                "XENSTORED_PATH",
+                "/nonexistent/vifguard-test/xenstored.sock",
+            ),
+        ];
+        let out = h.run(&["hotplug", "online"], &away);
+        assert_eq!(out.status.code(), Some(1), "{method}: {}", stderr(&out));
+        assert!(stderr(&out).contains("kept"), "{method}: {}", stderr(&out));
+        let e = h.entry(&a).expect("a in status");
+        assert_eq!(e["mode"], "locked", "{method}: {e}");
+        h.spoof_from(0, 54, 0);
+        let e = h.entry(&a).expect("a in status");
+        assert_eq!(
+            counter(&e, Direction::FromGuest, Reason::Ipv4Spoof),
+            1,
+            "{method}: {e}"
+        );
+
+        // Its hooks gone (as a vanished interface's would be), the entry
+        // proves nothing: the next online fails closed.
+        assert!(h.hotplug("offline", &a).status.success());
+        let out = h.hotplug("online", &a);
+        assert!(out.status.success(), "{method}: {}", stderr(&out));
+        let ix: u32 = h.dom0.ifindex(&a);
+        {
+            let _in = h.dom0.enter();
+            let mut rtnl = filter_user::hooks::tc::Rtnl::open().expect("rtnetlink");
+            for (dir, hook) in filter_user::datapath::pins::HOOKS {
+                let _ = rtnl.delete_vifguard_filters(ix, dir);
+                let _ = filter_user::sys::bpf::detach_pinned_link(
+                    &h.v().join("links").join(format!("{ix}-{hook}")),
+                );
+            }
+        }
+        let out = h.run(&["hotplug", "online"], &away);
+        assert_eq!(out.status.code(), Some(1), "{method}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("failed closed"),
+            "{method}: {}",
+            stderr(&out)
+        );
+        assert_eq!(h.entry(&a).expect("a")["mode"], "disabled", "{method}");
+        assert!(h.hotplug("offline", &a).status.success());
+    }
+}
+
 /// xenopsd's live update deletes `locking-mode` and the address keys, then
 /// writes them one by one: a re-apply that meets the half-written
 /// directory keeps the vif's policy (never falls back to another source,
