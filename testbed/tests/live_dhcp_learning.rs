@@ -235,8 +235,8 @@ impl Host {
             .collect()
     }
 
-    /// Packets counted on the learner's vif in `dir` under `reason`.
-    fn count(&self, dir: Direction, reason: Reason) -> u64 {
+    /// The pinned maps and the learner's policy entry.
+    fn learner_entry(&self) -> (Maps, filter_common::IfacePolicy) {
         let maps = Maps::open_pinned(
             &self
                 .bpffs
@@ -249,6 +249,12 @@ impl Host {
             .policy_of(ifindex)
             .expect("read the policy")
             .expect("the learner has a policy entry");
+        (maps, p)
+    }
+
+    /// Packets counted on the learner's vif in `dir` under `reason`.
+    fn count(&self, dir: Direction, reason: Reason) -> u64 {
+        let (maps, p) = self.learner_entry();
         maps.counters(p.slot)
             .expect("counters")
             .get(dir, reason)
@@ -257,18 +263,7 @@ impl Host {
 
     /// The learner's counter slot.
     fn slot(&self) -> u32 {
-        let maps = Maps::open_pinned(
-            &self
-                .bpffs
-                .join(format!("v{}", filter_common::ABI_VERSION))
-                .join("maps"),
-        )
-        .expect("open the pinned maps");
-        let ifindex = self.dom0.ifindex(&self.learner.ifname);
-        maps.policy_of(ifindex)
-            .expect("read the policy")
-            .expect("the learner has a policy entry")
-            .slot
+        self.learner_entry().1.slot
     }
 
     /// The learner's `ipv4_spoof` count.

@@ -995,6 +995,36 @@ fn pipelined_requests_get_their_own_replies() {
     assert_eq!(c.read(&mac).expect("read"), MAC.as_bytes());
 }
 
+/// Checks the requests the daemon got since the `before`-th: a read-only
+/// transaction around (reads, permission requests, directory listings) =
+/// `want`, sent in `writes` writes (the round trips, the unawaited
+/// discard included). The daemon may still be answering the last request.
+fn assert_round_trips(
+    d: &TestXenstored,
+    before: usize,
+    want: (usize, usize, usize),
+    writes: usize,
+) {
+    let total = want.0 + want.1 + want.2 + 2;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while d.daemon().requests().len() < before + total && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let reqs = d.daemon().requests()[before..].to_vec();
+    let ops: Vec<&str> = reqs.iter().map(|q| q.op.as_str()).collect();
+    let count = |op: &str| ops.iter().filter(|o| **o == op).count();
+    assert_eq!(ops.first(), Some(&"TRANSACTION_START"), "{ops:?}");
+    assert_eq!(ops.last(), Some(&"TRANSACTION_END"), "{ops:?}");
+    assert_eq!(
+        (count("READ"), count("GET_PERMS"), count("DIRECTORY")),
+        want,
+        "{ops:?}"
+    );
+    assert_eq!(ops.len(), total, "{ops:?}");
+    let seen = reqs.iter().filter(|q| !q.followed_at_once).count();
+    assert_eq!(seen, writes, "{reqs:?}");
+}
+
 /// An xl vif's policy costs two round trips to xenstored: the
 /// transaction start and one pipelined batch (values and permissions of
 /// the common nodes, the options and OpenStack directories); the read-only
@@ -1012,25 +1042,8 @@ fn an_xl_vif_resolves_in_two_round_trips() {
         let r = resolve(&mut c, &vif(), &HostConfig::default()).expect("resolve");
         assert_eq!(r.source, SourceKind::Xl);
         assert_eq!(r.policy.ipv4, vec![v4("192.0.2.9/32")]);
-        // The daemon may still be answering the last request.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while d.daemon().requests().len() < before + 22 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let reqs = d.daemon().requests()[before..].to_vec();
-        let ops: Vec<&str> = reqs.iter().map(|q| q.op.as_str()).collect();
-        let count = |op: &str| ops.iter().filter(|o| **o == op).count();
-        assert_eq!(ops.first(), Some(&"TRANSACTION_START"), "{ops:?}");
-        assert_eq!(ops.last(), Some(&"TRANSACTION_END"), "{ops:?}");
-        assert_eq!(
-            (count("READ"), count("GET_PERMS"), count("DIRECTORY")),
-            (9, 9, 2),
-            "{ops:?}"
-        );
-        assert_eq!(ops.len(), 22, "{ops:?}");
-        // Writes the daemon saw: the start, the batch, the discard.
-        let writes = reqs.iter().filter(|q| !q.followed_at_once).count();
-        assert_eq!(writes, 3, "{reqs:?}");
+        // The start, the batch, the discard.
+        assert_round_trips(&d, before, (9, 9, 2), 3);
     }
     assert_eq!(c.transaction(), 0);
     assert_eq!(
@@ -1061,23 +1074,8 @@ fn a_xapi_vif_resolves_in_three_round_trips() {
         assert_eq!(r.source, SourceKind::Xapi);
         assert_eq!(r.policy.ipv4, vec![v4("192.0.2.10")]);
         assert_eq!(r.policy.ipv6, vec![v6("2001:db8::10")]);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while d.daemon().requests().len() < before + 29 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let reqs = d.daemon().requests()[before..].to_vec();
-        let ops: Vec<&str> = reqs.iter().map(|q| q.op.as_str()).collect();
-        let count = |op: &str| ops.iter().filter(|o| **o == op).count();
-        assert_eq!(ops.first(), Some(&"TRANSACTION_START"), "{ops:?}");
-        assert_eq!(ops.last(), Some(&"TRANSACTION_END"), "{ops:?}");
-        assert_eq!(
-            (count("READ"), count("GET_PERMS"), count("DIRECTORY")),
-            (12, 12, 3),
-            "{ops:?}"
-        );
-        // Writes the daemon saw: the start, two batches, the discard.
-        let writes = reqs.iter().filter(|q| !q.followed_at_once).count();
-        assert_eq!(writes, 4, "{reqs:?}");
+        // The start, two batches, the discard.
+        assert_round_trips(&d, before, (12, 12, 3), 4);
     }
 }
 

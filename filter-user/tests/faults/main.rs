@@ -569,14 +569,7 @@ fn check_converged(
             .map(str::to_string)
             .collect();
         addrs.sort();
-        let mut got: Vec<String> = e["addresses"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|a| a.as_str().map(str::to_string))
-            .collect();
-        got.sort();
+        let got = addresses(e);
         if e["mode"] != "locked" || e["mac"] != mac_str(mac(*d, *i)) || got != addrs {
             bad.push(format!(
                 "{}: mode {} mac {} addresses {got:?}, expected locked {} {addrs:?}",
@@ -672,6 +665,19 @@ fn check_converged(
         }
     }
     bad
+}
+
+/// A `vifguard status --json` entry's addresses, sorted.
+fn addresses(entry: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = entry["addresses"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    v.sort();
+    v
 }
 
 fn records_dir(h: &Host) -> PathBuf {

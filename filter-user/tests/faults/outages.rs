@@ -65,15 +65,7 @@ fn policies(h: &Host) -> BTreeMap<String, (String, Vec<String>)> {
         .filter_map(|e| {
             let name = e["name"].as_str()?.to_string();
             let mode = e["mode"].as_str().unwrap_or("?").to_string();
-            let mut addrs: Vec<String> = e["addresses"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|a| a.as_str().map(str::to_string))
-                .collect();
-            addrs.sort();
-            Some((name, (mode, addrs)))
+            Some((name, (mode, addresses(e))))
         })
         .collect()
 }
