@@ -295,7 +295,7 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
+        testbed::kernel::remove_root(&self.root);
     }
 }
 

@@ -1161,7 +1161,7 @@ impl Drop for DemoHost {
             let _ = c.wait();
             let _ = std::fs::remove_file(self.dnsmasq_pid_file());
         }
-        let _ = std::fs::remove_dir_all(&self.bpffs);
+        crate::kernel::remove_root(&self.bpffs);
         let _ = std::fs::remove_file(&self.config);
     }
 }

@@ -413,6 +413,14 @@ impl BpffsDir {
 
 impl Drop for BpffsDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        remove_root(&self.0);
     }
+}
+
+/// Removes a vifguard bpffs root a test or the demo made, and the records
+/// vifguard kept for it under /run/vifguard/applied (a root of its own per
+/// run, so they would pile up there).
+pub fn remove_root(root: &std::path::Path) {
+    filter_user::applied::Records::new(root).clear();
+    let _ = std::fs::remove_dir_all(root);
 }

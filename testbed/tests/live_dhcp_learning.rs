@@ -389,7 +389,7 @@ impl Drop for Host {
         for g in [&self.learner, &self.rogue] {
             let _ = self.hotplug(g, "offline");
         }
-        let _ = std::fs::remove_dir_all(&self.bpffs);
+        testbed::kernel::remove_root(&self.bpffs);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

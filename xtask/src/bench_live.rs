@@ -8,8 +8,9 @@
 //! `vifguard-bench-live` binary of the tests crate, writes its section of
 //! BENCHMARKS.md between markers (other sections stay) and the plot
 //! docs/bench-live.svg. Whatever the run leaves behind (namespaces
-//! `vgbench-<id>-*`, bpffs roots `/sys/fs/bpf/vifguard-bench-<id>-*`) is
-//! removed afterwards, also when it fails or is interrupted.
+//! `vgbench-<id>-*`, bpffs roots `/sys/fs/bpf/vifguard-bench-<id>-*` and
+//! their records under /run/vifguard/applied) is removed afterwards, also
+//! when it fails or is interrupted.
 
 use std::process::{Command, Stdio};
 
@@ -118,6 +119,15 @@ fn sweep(run_id: &str, pid: Option<u32>) {
         for e in rd.flatten() {
             if e.file_name().to_string_lossy().starts_with(&bpf_prefix) {
                 eprintln!("xtask: removing leftover {}", e.path().display());
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    // The records vifguard kept for those roots (named after the root).
+    let records = format!("sys_fs_bpf_{bpf_prefix}");
+    if let Ok(rd) = std::fs::read_dir("/run/vifguard/applied") {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&records) {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }

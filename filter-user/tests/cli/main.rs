@@ -257,8 +257,7 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
-        filter_user::applied::Records::new(&self.root).clear();
-        let _ = std::fs::remove_dir_all(&self.root);
+        testbed::kernel::remove_root(&self.root);
         if self.config.starts_with(std::env::temp_dir()) {
             let _ = std::fs::remove_file(&self.config);
         }

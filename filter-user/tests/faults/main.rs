@@ -463,8 +463,7 @@ impl Drop for Host {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        filter_user::applied::Records::new(&self.root).clear();
-        let _ = std::fs::remove_dir_all(&self.root);
+        testbed::kernel::remove_root(&self.root);
         let _ = std::fs::remove_file(&self.config);
     }
 }
