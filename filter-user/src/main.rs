@@ -207,6 +207,10 @@ fn events(cfg: &HostConfig, json: bool, count: Option<u64>, timeout: Option<u64>
     let mut reader = EventReader::open(&layout.maps())?;
     let maps = filter_user::datapath::Maps::open_pinned(&layout.maps())?;
     let mut leases = LeaseWatch::new(&learned_entries(&maps)?, monotonic_s()?);
+    // The learned addresses are read every 200 ms whatever the drop
+    // events do (a stream of them returns each poll at once).
+    let lease_period = Duration::from_millis(200);
+    let mut next_lease_read = Instant::now() + lease_period;
     let deadline = timeout.map(|s| Instant::now() + Duration::from_secs(s));
     let mut seen = 0u64;
     let mut stdout = std::io::stdout().lock();
@@ -216,7 +220,8 @@ fn events(cfg: &HostConfig, json: bool, count: Option<u64>, timeout: Option<u64>
             return Ok(());
         }
         let mut lines = Vec::new();
-        for e in reader.poll(Duration::from_millis(200))? {
+        let wait = next_lease_read.saturating_duration_since(Instant::now());
+        for e in reader.poll(wait)? {
             let d = describe(&e);
             let name = name_of(d.ifindex);
             lines.push(if json {
@@ -248,7 +253,8 @@ fn events(cfg: &HostConfig, json: bool, count: Option<u64>, timeout: Option<u64>
                 )
             });
         }
-        {
+        if Instant::now() >= next_lease_read {
+            next_lease_read = Instant::now() + lease_period;
             let now = monotonic_s()?;
             for e in leases.update(&learned_entries(&maps)?, now) {
                 let name = name_of(e.ifindex);
