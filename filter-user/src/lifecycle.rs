@@ -371,11 +371,9 @@ fn vif(
     p: &filter_common::IfacePolicy,
     now: u32,
 ) -> Result<Vif, LifecycleError> {
-    let learned = if p.flags & filter_common::flags::LEARN_DHCP != 0 {
-        Some(crate::report::in_force(&maps.learned(p.slot)?, now))
-    } else {
-        None
-    };
+    let learned = maps
+        .learned_of(p)?
+        .map(|row| crate::report::in_force(&row, now));
     Ok(Vif {
         ifindex,
         name: ifname(ifindex),

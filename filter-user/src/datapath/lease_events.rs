@@ -59,8 +59,8 @@ pub struct LeaseWatch {
 pub fn learned_entries(maps: &Maps) -> Result<Vec<(u32, Ipv4Addr, u32)>, DatapathError> {
     let mut out = Vec::new();
     for (ix, p) in maps.policies()? {
-        if p.flags & filter_common::flags::LEARN_DHCP != 0 {
-            out.extend(maps.learned(p.slot)?.into_iter().map(|(a, e)| (ix, a, e)));
+        if let Some(learned) = maps.learned_of(&p)? {
+            out.extend(learned.into_iter().map(|(a, e)| (ix, a, e)));
         }
     }
     Ok(out)

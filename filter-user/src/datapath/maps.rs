@@ -153,7 +153,22 @@ impl Maps {
     /// so a new vif's slot search and a status of 1,000 vifs do not cost
     /// two syscalls per vif.
     pub fn policies(&self) -> Result<Vec<(u32, IfacePolicy)>, DatapathError> {
-        match crate::sys::bpf::lookup_batch(&self.policy) {
+        self.policies_with(|ix, p| (*ix, *p))
+    }
+
+    /// Every interface's counter slot, as [`Maps::policies`] reads them
+    /// but keeping 8 bytes of each entry instead of its whole policy.
+    pub fn slots(&self) -> Result<Vec<(u32, u32)>, DatapathError> {
+        self.policies_with(|ix, p| (*ix, p.slot))
+    }
+
+    /// `keep(ifindex, policy)` of every policy entry, read in batches
+    /// (entry by entry on kernels without batch operations).
+    fn policies_with<T>(
+        &self,
+        mut keep: impl FnMut(&u32, &IfacePolicy) -> T,
+    ) -> Result<Vec<T>, DatapathError> {
+        match crate::sys::bpf::lookup_batch_with(&self.policy, &mut keep) {
             Ok(Some(all)) => return Ok(all),
             Ok(None) => {}
             Err(e) => {
@@ -167,27 +182,9 @@ impl Maps {
         }
         self.policy
             .iter()
+            .map(|r| r.map(|(ix, p)| keep(&ix, &p)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(map_err(names::POLICY, "iterate"))
-    }
-
-    /// Every interface's counter slot, as [`Maps::policies`] reads them
-    /// but keeping 8 bytes of each entry instead of its whole policy.
-    pub fn slots(&self) -> Result<Vec<(u32, u32)>, DatapathError> {
-        match crate::sys::bpf::lookup_batch_with(&self.policy, |ix, p| (*ix, p.slot)) {
-            Ok(Some(all)) => Ok(all),
-            Ok(None) => Ok(self
-                .policies()?
-                .into_iter()
-                .map(|(ix, p)| (ix, p.slot))
-                .collect()),
-            Err(e) => Err(map_err(names::POLICY, "read")(MapError::SyscallError(
-                aya::sys::SyscallError {
-                    call: "bpf_map_lookup_batch",
-                    io_error: e,
-                },
-            ))),
-        }
     }
 
     /// Whether the kernel has BPF_MAP_LOOKUP_BATCH for the policy map
@@ -264,6 +261,18 @@ impl Maps {
             .filter(|e| **e != 0)
             .map(|e| (Ipv4Addr::from(learned::addr(*e)), learned::expires_s(*e)))
             .collect())
+    }
+
+    /// The DHCP-learned addresses of an interface with policy `p`, if it
+    /// learns (option `learn_dhcp`): expired ones too.
+    pub fn learned_of(
+        &self,
+        p: &IfacePolicy,
+    ) -> Result<Option<Vec<(Ipv4Addr, u32)>>, DatapathError> {
+        if p.flags & filter_common::flags::LEARN_DHCP == 0 {
+            return Ok(None);
+        }
+        self.learned(p.slot).map(Some)
     }
 
     /// The policy entry of `ifindex`, if it has one.

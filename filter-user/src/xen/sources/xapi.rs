@@ -41,15 +41,25 @@ pub fn private_path(uuid: &str, devid: u32) -> String {
     format!("/xapi/{uuid}/private/vif/{devid}")
 }
 
-/// The private directory and the nodes [`read`] takes from it, for the
-/// VM path `vm` (the domain's `vm` node) if it names a VM uuid: what the
-/// prefetching store asks for in its second round trip.
-pub(crate) fn prefetch(vm: &[u8], devid: u32) -> Option<(String, [String; 3])> {
-    let vm = std::str::from_utf8(vm).ok()?.trim();
-    let uuid = vm.strip_prefix("/vm/").filter(|u| is_uuid(u))?;
+/// The VM uuid a domain's `vm` node (`/vm/<uuid>`) names, if it does.
+fn vm_uuid(vm: &str) -> Option<&str> {
+    vm.trim().strip_prefix("/vm/").filter(|u| is_uuid(u))
+}
+
+/// A VIF's private directory and, in it, the nodes [`read`] takes:
+/// `locking-mode`, `ipv4-allowed`, `ipv6-allowed`.
+fn private_nodes(uuid: &str, devid: u32) -> (String, [String; 3]) {
     let dir = private_path(uuid, devid);
     let nodes = [LOCKING_MODE, IPV4_ALLOWED, IPV6_ALLOWED].map(|k| format!("{dir}/{k}"));
-    Some((dir, nodes))
+    (dir, nodes)
+}
+
+/// What the prefetching store asks for in its second round trip, for the
+/// value `vm` of the domain's `vm` node: [`private_nodes`], if it names a
+/// VM uuid.
+pub(crate) fn prefetch(vm: &[u8], devid: u32) -> Option<(String, [String; 3])> {
+    let uuid = vm_uuid(std::str::from_utf8(vm).ok()?)?;
+    Some(private_nodes(uuid, devid))
 }
 
 pub(crate) fn read(r: &mut Reader<'_>) -> Result<Option<Addresses>, SourceError> {
@@ -57,21 +67,14 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Result<Option<Addresses>, SourceError>
     let Some(vm) = r.node(&vm_node)? else {
         return Ok(None);
     };
-    let vm = vm.trim().to_string();
-    let uuid = match vm.strip_prefix("/vm/") {
-        Some(u) if is_uuid(u) => u.to_string(),
-        _ => {
-            return Err(SourceError::BadVmPath {
-                vif: r.vif,
-                node: vm_node,
-                value: vm,
-            });
-        }
+    let Some(uuid) = vm_uuid(&vm) else {
+        return Err(SourceError::BadVmPath {
+            vif: r.vif,
+            node: vm_node,
+            value: vm.trim().to_string(),
+        });
     };
-    let dir = private_path(&uuid, r.vif.devid);
-    let mode_node = format!("{dir}/{LOCKING_MODE}");
-    let v4_node = format!("{dir}/{IPV4_ALLOWED}");
-    let v6_node = format!("{dir}/{IPV6_ALLOWED}");
+    let (dir, [mode_node, v4_node, v6_node]) = private_nodes(uuid, r.vif.devid);
     let Some(mode_text) = r.node(&mode_node)? else {
         // No locking mode: not a XAPI-managed VIF, unless its private
         // directory exists. xenopsd's live update deletes the keys and
